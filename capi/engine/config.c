@@ -1,0 +1,150 @@
+/*
+ * config.c - configuration from the environment, the stores this process
+ * has opened, and the one diagnostic line the engine may print.
+ *
+ * Variables (docs/CONFIG.md):
+ *   GOSHM_DIR     store directory, default /var/lib/goshm
+ *   GOSHM_SPARSE  1 = do not reserve disk space at shmget
+ *   GOSHM_QUIET   1 = never print the diagnostic line
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define GS_DEFAULT_DIR "/var/lib/goshm"
+
+/* Interned stores: a singly linked list that only grows. */
+static struct goshm_store *stores;
+static struct goshm_store *default_store;
+static pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
+static int warned;
+
+long gs_page_size(void)
+{
+	static long page;
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
+	return page;
+}
+
+int gs_sparse(void)
+{
+	const char *v = getenv("GOSHM_SPARSE");
+	return v && v[0] == '1';
+}
+
+/* Normalize dir (absolute, no trailing slash) into out. */
+static int normalize(const char *dir, char *out, size_t len)
+{
+	size_t n;
+	if (!dir || !dir[0])
+		return -ENOENT;
+	if (dir[0] == '/') {
+		n = strlen(dir);
+		if (n >= len)
+			return -ENAMETOOLONG;
+		memcpy(out, dir, n + 1);
+	} else {
+		if (!getcwd(out, len))
+			return -errno;
+		n = strlen(out);
+		if (n + 1 + strlen(dir) >= len)
+			return -ENAMETOOLONG;
+		out[n++] = '/';
+		strcpy(out + n, dir);
+		n = strlen(out);
+	}
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = 0;
+	return (int)n;
+}
+
+struct goshm_store *gs_store_intern(const char *dir, int *err)
+{
+	char path[PATH_MAX];
+	struct goshm_store *s;
+	int n = normalize(dir, path, sizeof s->dir);
+	if (n < 0) {
+		*err = n;
+		return NULL;
+	}
+	pthread_mutex_lock(&stores_mu);
+	for (s = stores; s; s = s->next)
+		if (!strcmp(s->dir, path))
+			break;
+	if (!s) {
+		/* mmap, not malloc: the engine stays out of the allocator. */
+		s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE,
+		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (s == MAP_FAILED) {
+			pthread_mutex_unlock(&stores_mu);
+			*err = -ENOMEM;
+			return NULL;
+		}
+		memcpy(s->dir, path, (size_t)n + 1);
+		s->dir_len = n;
+		memcpy(s->registry_path, path, (size_t)n);
+		s->registry_path[n] = '/';
+		strcpy(s->registry_path + n + 1, GS_REGISTRY_NAME);
+		s->next = stores;
+		stores = s;
+	}
+	pthread_mutex_unlock(&stores_mu);
+	return s;
+}
+
+struct goshm_store *gs_default_store(int *err)
+{
+	struct goshm_store *s = __atomic_load_n(&default_store, __ATOMIC_ACQUIRE);
+	if (s)
+		return s;
+	const char *dir = getenv("GOSHM_DIR");
+	if (!dir || !dir[0])
+		dir = GS_DEFAULT_DIR;
+	s = gs_store_intern(dir, err);
+	if (s)
+		__atomic_store_n(&default_store, s, __ATOMIC_RELEASE);
+	return s;
+}
+
+/*
+ * The only output the engine ever produces: one line on stderr, once per
+ * process, when the store itself cannot be used.  Written with write(2) so
+ * that it never touches the program's stdio buffers.
+ */
+void gs_warn_store(const struct goshm_store *s, const char *what, int err,
+                   const char *fix)
+{
+	char line[PATH_MAX + 512];
+	const char *q = getenv("GOSHM_QUIET");
+	if ((q && q[0] == '1') || __atomic_exchange_n(&warned, 1, __ATOMIC_ACQ_REL))
+		return;
+	int saved = errno;
+	size_t n = 0;
+	const char *parts[] = {"goshm: store ", s ? s->dir : "?", ": ", what,
+	                       ": ", strerror(err < 0 ? -err : err), "; ", fix,
+	                       "\n"};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		size_t k = strlen(parts[i]);
+		if (n + k >= sizeof line)
+			k = sizeof line - 1 - n;
+		memcpy(line + n, parts[i], k);
+		n += k;
+	}
+	ssize_t w = write(2, line, n);
+	(void)w;
+	errno = saved;
+}
+
+/* After fork the child may inherit stores_mu held by another thread. */
+static void prefork(void) { pthread_mutex_lock(&stores_mu); gs_table_lock(); }
+static void postfork(void) { gs_table_unlock(); pthread_mutex_unlock(&stores_mu); }
+
+__attribute__((constructor)) static void gs_register_fork_handlers(void)
+{
+	pthread_atfork(prefork, postfork, postfork);
+}

@@ -1,0 +1,78 @@
+/*
+ * goshm.h - persistent, file-backed System V shared memory.
+ *
+ * libgoshm serves shmget/shmat/shmdt/shmctl from files in a store directory
+ * (GOSHM_DIR, default /var/lib/goshm) so that segments survive the death of
+ * every process and of the IPC namespace (a container restart).
+ *
+ * Two ways to use it:
+ *   - unmodified programs: LD_PRELOAD=libgoshm.so, or link with -lgoshm;
+ *     the library exports shmget, shmat, shmdt and shmctl with the exact
+ *     signatures of <sys/shm.h>;
+ *   - code that wants to say so: call the goshm_* functions below by name.
+ *
+ * Every function follows Linux: same return values, same errno, same
+ * struct shmid_ds contents.  docs/DIFFERENCES.md lists what cannot match.
+ */
+#ifndef GOSHM_H
+#define GOSHM_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GOSHM_VERSION_MAJOR 0
+#define GOSHM_VERSION_MINOR 1
+#define GOSHM_VERSION_PATCH 0
+
+/* The System V calls, served from the default store (GOSHM_DIR). */
+int goshm_shmget(key_t key, size_t size, int shmflg);
+void *goshm_shmat(int shmid, const void *shmaddr, int shmflg);
+int goshm_shmdt(const void *shmaddr);
+int goshm_shmctl(int shmid, int cmd, struct shmid_ds *buf);
+
+/*
+ * Explicit stores.  goshm_store_open returns a handle for the store in dir
+ * (created on first use, like the default store), or NULL with errno set.
+ * Handles are interned per directory and live as long as the process; do
+ * not free them.  dir == NULL means the default store (GOSHM_DIR).
+ */
+typedef struct goshm_store goshm_store;
+
+goshm_store *goshm_store_open(const char *dir);
+const char *goshm_store_path(const goshm_store *store);
+int goshm_store_shmget(goshm_store *store, key_t key, size_t size, int shmflg);
+void *goshm_store_shmat(goshm_store *store, int shmid, const void *shmaddr,
+                        int shmflg);
+int goshm_store_shmctl(goshm_store *store, int shmid, int cmd,
+                       struct shmid_ds *buf);
+
+/*
+ * Garbage collection of a store: destroys segments that are marked for
+ * removal (IPC_RMID) and attached nowhere, and removes files that no
+ * segment owns (temporary files of creations that were interrupted, token
+ * files of dead namespaces).  With dry_run != 0 nothing is changed.  For
+ * every item, report(kind, name, arg) is called if report is not NULL; kind
+ * is GOSHM_GC_SEGMENT (name is the data file, and the shmid is passed in
+ * the id field) or GOSHM_GC_FILE.  Returns the number of items, or -1 with
+ * errno set.
+ */
+enum goshm_gc_kind { GOSHM_GC_SEGMENT = 1, GOSHM_GC_FILE = 2 };
+typedef void (*goshm_gc_report)(enum goshm_gc_kind kind, const char *name,
+                                int id, void *arg);
+int goshm_store_gc(goshm_store *store, int dry_run, goshm_gc_report report,
+                   void *arg);
+
+/* Version string of the library, e.g. "0.1.0". */
+const char *goshm_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GOSHM_H */
