@@ -114,13 +114,16 @@ func Command(t testing.TB, ctx context.Context, o Opts, argv ...string) *exec.Cm
 		wrap = append(wrap, "setpriv", fmt.Sprintf("--reuid=%d", o.UID),
 			fmt.Sprintf("--regid=%d", o.GID), "--clear-groups")
 	}
+	// The shim is preloaded into the program only, not into unshare or
+	// setpriv: the library carries a Go runtime whose threads break
+	// setpriv's per-thread capability juggling (docs/DIFFERENCES.md).
+	if o.Preload {
+		wrap = append(wrap, "env", "LD_PRELOAD="+Lib(t))
+	}
 	args := append(wrap, argv...)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	env := os.Environ()
 	env = filterEnv(env, "LD_PRELOAD", "GOSHM_DIR")
-	if o.Preload {
-		env = append(env, "LD_PRELOAD="+Lib(t))
-	}
 	if o.Store != "" {
 		env = append(env, "GOSHM_DIR="+o.Store)
 	}

@@ -1,0 +1,175 @@
+/*
+Goshm is the operator's tool for goshm stores: the directories (GOSHM_DIR)
+where libgoshm.so keeps System V shared memory so that it survives
+container restarts.
+
+Usage:
+
+	goshm [--dir DIR] [--json] COMMAND [ARGS...]
+
+Commands:
+
+	run      run a program with libgoshm.so preloaded (a Dockerfile's CMD)
+	ls       list the store's segments, like ipcs -m
+	stat     show every field of one segment, like ipcs -m -i
+	rm       remove segments, like ipcrm
+	gc       collect removed segments nobody attaches, and stray files
+	doctor   check that the store, its file system and a program suit goshm
+	version  print goshm's version
+	help     print this text, or a command's: goshm help COMMAND
+
+Global flags, also accepted after the command:
+
+	--dir DIR   the store (default: $GOSHM_DIR, else /var/lib/goshm)
+	--json      print JSON instead of text (ls, stat, rm, gc, doctor, version)
+	--help      print help and exit 0
+
+Exit status: 0 success, 1 failure (a message prefixed "goshm: " says
+why), 2 usage error.  --help exits 0.
+
+# run
+
+	goshm run [--dir DIR] [--lib PATH] -- COMMAND [ARGS...]
+
+Run replaces itself (execve: no goshm process stays behind) with COMMAND,
+with libgoshm.so put in front of LD_PRELOAD (anything already preloaded
+stays, after it) and GOSHM_DIR set to the store.  COMMAND is looked up in
+PATH like a shell does.
+
+The library is --lib, else $GOSHM_LIB, else libgoshm.so next to the goshm
+binary (same directory, or ../lib/), else /usr/local/lib, else /usr/lib.
+
+Run refuses, with exit status 1, what LD_PRELOAD cannot reach: a statically
+linked program (no ELF interpreter; relink it with -lgoshm instead), a
+script whose #! interpreter is static, a program of another ELF class or
+machine than the library, a set-user-ID or set-group-ID program that the
+loader runs in secure mode, and a missing library.
+
+Example:
+
+	# Dockerfile: the store on a volume, the server under goshm
+	VOLUME /var/lib/goshm
+	CMD ["goshm", "run", "--", "/app/server", "--port", "8080"]
+
+	goshm run --dir /data/goshm -- ./legacy-server
+
+# ls
+
+	goshm ls [--dir DIR] [--json]
+
+Ls lists the store's segments with the columns of ipcs -m: key, shmid,
+owner, perms, bytes, nattch and status ("dest" for a segment removed while
+still attached, "locked" after SHM_LOCK).  nattch counts the attaches of
+every process in every IPC namespace (container) that shares the store.
+With --json it prints an array with every shmid_ds field of each segment
+(times in seconds since the epoch, 0 for never).
+
+Example:
+
+	$ goshm ls --dir /data/goshm
+	------ Shared Memory Segments in /data/goshm --------
+	key        shmid      owner      perms      bytes      nattch     status
+	0x0000162e 0          root       666        27         1
+
+# stat
+
+	goshm stat [--dir DIR] [--json] ID
+	goshm stat [--dir DIR] [--json] --key KEY
+
+Stat prints every field of one segment's struct shmid_ds, by id or by key
+(decimal, or hex with 0x).  Like shmctl(IPC_STAT), it needs read permission
+on the segment.
+
+Example:
+
+	$ goshm stat --key 0x162e
+	Shared memory Segment shmid=0
+	key=0x0000162e	seq=0
+	uid=0	gid=0	cuid=0	cgid=0
+	mode=0666	access_perms=0666	status=
+	bytes=27	lpid=41	cpid=40	nattch=1
+	att_time=Thu Nov 27 10:01:02 2025
+	det_time=Not set
+	change_time=Thu Nov 27 10:01:02 2025
+
+# rm
+
+	goshm rm [--dir DIR] [--json] [ID...] [--key KEY]...
+
+Rm removes segments as ipcrm -m / -M do: with shmctl(IPC_RMID), under the
+kernel's rules (only the owner, the creator or root may: others get
+"permission denied").  A segment still attached is marked "dest" and
+destroyed at its last detach; its key is free at once.  Each failure is
+reported as ipcrm reports it ("invalid id (5)", "permission denied for key
+(0x0000162e)"); the others are still removed, and the exit status is 1.
+
+Example:
+
+	goshm rm 0 32769
+	goshm rm --key 0x162e --key 5679
+
+# gc
+
+	goshm gc [--dir DIR] [--json] [--dry-run]
+
+Gc destroys the segments that are removed (dest) and attached nowhere --
+their last attach ended in an exit or a kill, where no detach ran -- and
+deletes files in the store that no segment owns: temporary files of
+creations that were interrupted and the token files of IPC namespaces
+(containers) that are gone.  It prints what it removes; with --dry-run it
+removes nothing.  It never touches a segment that is attached or not
+removed: goshm destroys those too whenever it next looks at them, so gc is
+housekeeping, never needed for correctness.
+
+Example:
+
+	$ goshm gc --dry-run
+	would remove segment 5 (/var/lib/goshm/segments/seg-6)
+	would remove file /var/lib/goshm/segments/.tmp-9.311
+
+# doctor
+
+	goshm doctor [--dir DIR] [--json] [--binary PATH]
+
+Doctor checks what goshm needs and prints one line per check, OK, WARN or
+FAIL:
+
+	store        it exists (or can be created) and is writable; mode 1777
+	registry     it is a goshm registry of this version
+	filesystem   tmpfs or ramfs loses the store at a restart; a container's
+	             writable layer (overlay root, no mount of its own) loses it
+	             when the container is recreated: mount a volume on GOSHM_DIR
+	space        free space against the space the segments reserve
+	kernel       the IPC namespace's shmmax, shmall, shmmni, which goshm
+	             does not use (its limits are the kernel's defaults)
+	sysv         the kernel's own System V shm works: goshm counts
+	             attaches with it
+	leases       file leases work on the store: goshm counts the attaches
+	             of other containers with them
+	library      libgoshm.so is found (as run would find it)
+	binary       with --binary: LD_PRELOAD can reach the program (as run checks)
+
+The exit status is 0 when no check FAILs, 1 otherwise.
+
+Example:
+
+	$ goshm doctor --dir /data/goshm --binary /app/server
+	OK    store       /data/goshm exists, mode 1777, writable by uid 0
+	OK    registry    2 segment(s) (highest index 1) of at most 4096
+	WARN  filesystem  /data/goshm is on overlay (mounted at /): a container's ...
+	...
+	OK    binary      /app/server can be preloaded (dynamically linked, ...)
+
+# version
+
+	goshm version [--json]
+
+Version prints goshm's version (the engine's, which libgoshm.so of the same
+build shares) and the Go version it was built with.
+
+Example:
+
+	$ goshm version
+	goshm 0.1.0 (go1.26.8 linux/amd64)
+*/
+package main

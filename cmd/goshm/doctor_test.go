@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goshm/goshm/goshm"
+)
+
+// doctorRun runs doctor --json and returns the status of each check.
+func doctorRun(t *testing.T, env map[string]string, args ...string) (map[string]checkResult, result) {
+	t.Helper()
+	r := goshmCmd(t, env, append([]string{"doctor", "--json"}, args...)...)
+	var out struct {
+		Dir    string        `json:"dir"`
+		OK     bool          `json:"ok"`
+		Checks []checkResult `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout+r.stderr)
+	assert.Equal(t, out.OK, r.code == 0, "ok and the exit status agree")
+	m := map[string]checkResult{}
+	for _, c := range out.Checks {
+		m[c.Name] = c
+	}
+	return m, r
+}
+
+func TestDoctorHealthyStore(t *testing.T) {
+	dir := newStoreDir(t)
+	st, err := goshm.Open(dir)
+	require.NoError(t, err)
+	_, err = st.Get(1, 3*4096, goshm.IPC_CREAT, 0o600)
+	require.NoError(t, err)
+	env := map[string]string{"GOSHM_DIR": dir, "GOSHM_LIB": builtLib(t)}
+
+	checks, r := doctorRun(t, env, "--binary", "/bin/true")
+	require.Equal(t, 0, r.code, r.stdout)
+	for _, name := range []string{"store", "registry", "space", "kernel", "sysv", "leases", "library", "binary"} {
+		assert.Equal(t, statusOK, checks[name].Status, "%s: %s", name, checks[name].Message)
+	}
+	assert.NotEqual(t, statusFail, checks["filesystem"].Status)
+	assert.Equal(t, dir+" exists, mode 1777, writable by uid 0", checks["store"].Message)
+	assert.Contains(t, checks["registry"].Message, "1 segment(s)")
+	assert.Contains(t, checks["space"].Message, "the segments hold 12.0 KiB")
+	assert.Contains(t, checks["kernel"].Message, "goshm does not use them")
+	kernelMax, err := os.ReadFile("/proc/sys/kernel/shmmax")
+	require.NoError(t, err)
+	assert.Contains(t, checks["kernel"].Message, "shmmax="+strings.TrimSpace(string(kernelMax)))
+	entries, err := os.ReadDir(dir + "/segments")
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "the lease test leaves no file behind")
+
+	// The text form: one line per check.
+	r = goshmCmd(t, env, "doctor")
+	require.Equal(t, 0, r.code)
+	out := lines(r.stdout)
+	assert.Len(t, out, 8, "no binary check without --binary")
+	assert.Equal(t, "OK    store       "+dir+" exists, mode 1777, writable by uid 0", out[0])
+}
+
+func TestDoctorFindsProblems(t *testing.T) {
+	lib := builtLib(t)
+	t.Run("a store that does not exist yet", func(t *testing.T) {
+		dir := newStoreDir(t) + "/deeper"
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_LIB": lib})
+		assert.Equal(t, 0, r.code)
+		assert.Equal(t, statusOK, checks["store"].Status)
+		assert.Contains(t, checks["store"].Message, "does not exist yet; the first shmget creates it")
+		assert.Equal(t, "none yet: the first shmget creates it", checks["registry"].Message)
+		assert.NoDirExists(t, dir, "the doctor creates nothing")
+	})
+	t.Run("not a directory", func(t *testing.T) {
+		dir := newStoreDir(t)
+		require.NoError(t, os.WriteFile(dir, nil, 0o644))
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_LIB": lib})
+		assert.Equal(t, 1, r.code)
+		assert.Equal(t, statusFail, checks["store"].Status)
+		assert.Equal(t, dir+" is not a directory", checks["store"].Message)
+	})
+	t.Run("mode 0755", func(t *testing.T) {
+		dir := newStoreDir(t)
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_LIB": lib})
+		assert.Equal(t, 0, r.code)
+		assert.Equal(t, statusWarn, checks["store"].Status)
+		assert.Contains(t, checks["store"].Message, "has mode 0755, not 1777")
+	})
+	t.Run("a damaged registry", func(t *testing.T) {
+		dir := newStoreDir(t)
+		st, err := goshm.Open(dir)
+		require.NoError(t, err)
+		_, err = st.Get(1, 10, goshm.IPC_CREAT, 0o600)
+		require.NoError(t, err)
+		require.NoError(t, os.Truncate(filepath.Join(dir, "registry"), 100))
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_LIB": lib})
+		assert.Equal(t, 1, r.code)
+		assert.Equal(t, statusFail, checks["registry"].Status)
+		assert.Contains(t, checks["registry"].Message, "input/output error")
+	})
+	t.Run("a store in memory", func(t *testing.T) {
+		dir, err := os.MkdirTemp("/dev/shm", "goshm-doctor-")
+		require.NoError(t, err)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir + "/store", "GOSHM_LIB": lib})
+		assert.Equal(t, 0, r.code)
+		assert.Equal(t, statusWarn, checks["filesystem"].Status)
+		assert.Contains(t, checks["filesystem"].Message, "is on tmpfs (mounted at /dev/shm): in memory, lost on restart")
+	})
+	t.Run("a static binary", func(t *testing.T) {
+		static := staticProgram(t, t.TempDir())
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": newStoreDir(t), "GOSHM_LIB": lib},
+			"--binary", static)
+		assert.Equal(t, 1, r.code)
+		assert.Equal(t, statusFail, checks["binary"].Status)
+		assert.Contains(t, checks["binary"].Message, "is statically linked")
+	})
+	t.Run("no library", func(t *testing.T) {
+		if fileExists("/usr/local/lib/libgoshm.so") || fileExists("/usr/lib/libgoshm.so") {
+			t.Fatalf("a libgoshm.so is installed system-wide; this test needs a machine without one")
+		}
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": newStoreDir(t)})
+		assert.Equal(t, 0, r.code, "a missing library is a warning: the store is still usable")
+		assert.Equal(t, statusWarn, checks["library"].Status)
+		assert.Contains(t, checks["library"].Message, "libgoshm.so not found")
+	})
+}
+
+func TestMountinfo(t *testing.T) {
+	const info = `21 1 0:19 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w
+22 21 0:20 / /proc rw,nosuid - proc proc rw
+30 21 8:1 /volumes/data /var/lib/goshm rw,relatime shared:5 - ext4 /dev/sda1 rw
+31 21 8:1 /x /mnt/with\040space rw,relatime - xfs /dev/sdb1 rw
+32 21 0:40 / /var/lib/goshm rw - tmpfs tmpfs rw
+`
+	ms := parseMountinfo(info)
+	require.Len(t, ms, 5)
+	assert.Equal(t, mount{Point: "/mnt/with space", Root: "/x", FSType: "xfs", Source: "/dev/sdb1"}, ms[3])
+	for path, want := range map[string]string{
+		"/":                   "overlay",
+		"/var/lib":            "overlay",
+		"/var/lib/goshmx":     "overlay",
+		"/var/lib/goshm":      "tmpfs", // mounted over the ext4 volume
+		"/var/lib/goshm/seg":  "tmpfs",
+		"/mnt/with space/dir": "xfs",
+		"/proc/self":          "proc",
+	} {
+		m, ok := mountOf(ms, path)
+		require.True(t, ok, path)
+		assert.Equal(t, want, m.FSType, path)
+	}
+	_, ok := mountOf(nil, "/")
+	assert.False(t, ok)
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		r := goshmCmd(t, nil, args...)
+		assert.Equal(t, 0, r.code, "%v", args)
+		assert.True(t, strings.HasPrefix(r.stdout, "Goshm is the operator's tool"), r.stdout)
+		assert.Contains(t, r.stdout, "Exit status: 0 success, 1 failure")
+		assert.Empty(t, r.stderr)
+	}
+	for name := range commands {
+		if name == "help" {
+			continue
+		}
+		for _, args := range [][]string{{name, "--help"}, {"help", name}, {"--dir", "/x", name, "-h"}} {
+			r := goshmCmd(t, nil, args...)
+			assert.Equal(t, 0, r.code, "%v", args)
+			assert.True(t, strings.HasPrefix(r.stdout, "\tgoshm "+name), "%v: %q", args, r.stdout)
+			assert.Contains(t, r.stdout, "\nExample:\n", "%v", args)
+			assert.NotContains(t, r.stdout, "\n# ", "only the command's section")
+		}
+	}
+}
+
+func TestHelpOfHelp(t *testing.T) {
+	r := goshmCmd(t, nil, "help", "--help")
+	assert.Equal(t, 0, r.code)
+	assert.True(t, strings.HasPrefix(r.stdout, "Goshm is the operator's tool"), r.stdout)
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{nil, "goshm: no command\n"},
+		{[]string{"frob"}, `goshm: unknown command "frob"` + "\n"},
+		{[]string{"--frob", "ls"}, "goshm: flag provided but not defined: -frob\n"},
+		{[]string{"ls", "extra"}, `goshm: ls: no arguments expected, got "extra"` + "\n"},
+		{[]string{"stat"}, "goshm: stat: give one ID or --key KEY\n"},
+		{[]string{"stat", "1", "2"}, "goshm: stat: give one ID or --key KEY\n"},
+		{[]string{"stat", "abc"}, "goshm: stat: failed to parse argument: 'abc'\n"},
+		{[]string{"rm"}, "goshm: rm: give IDs or --key KEY\n"},
+		{[]string{"rm", "--key", "0xzz"}, "goshm: rm: failed to parse argument: '0xzz'\n"},
+		{[]string{"rm", "-5"}, "goshm: rm: flag provided but not defined: -5\n"},
+		{[]string{"run"}, "goshm: run: no command"},
+		{[]string{"help", "frob"}, `goshm: help: unknown command "frob"` + "\n"},
+	} {
+		r := goshmCmd(t, nil, tc.args...)
+		assert.Equal(t, 2, r.code, "%v", tc.args)
+		assert.True(t, strings.HasPrefix(r.stderr, tc.msg), "%v: %q", tc.args, r.stderr)
+		assert.Contains(t, r.stderr, "Run 'goshm help' for usage.")
+		assert.Empty(t, r.stdout)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := goshmCmd(t, nil, "version")
+	assert.Equal(t, 0, r.code)
+	assert.Regexp(t, `^goshm 0\.1\.0 \(go1\.\d+\S* linux/\w+\)\n$`, r.stdout)
+	r = goshmCmd(t, nil, "version", "--json")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, `"version": "0.1.0"`)
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// result is what one call of the dispatcher did.
+type result struct {
+	stdout, stderr string
+	code           int
+	exec           *execCall // what run would have exec'd
+}
+
+type execCall struct {
+	path      string
+	argv, env []string
+}
+
+// goshmCmd runs the dispatcher in this process with env as its whole
+// environment, and with exec replaced by a recorder.
+func goshmCmd(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	c := newCLI(&out, &errb)
+	c.getenv = func(k string) string { return env[k] }
+	c.environ = func() []string {
+		var kv []string
+		for k, v := range env {
+			kv = append(kv, k+"="+v)
+		}
+		return kv
+	}
+	var res result
+	c.exec = func(path string, argv, envv []string) error {
+		res.exec = &execCall{path, argv, envv}
+		return nil
+	}
+	res.code = c.exitCode(c.main(args))
+	res.stdout, res.stderr = out.String(), errb.String()
+	return res
+}
+
+// repoRoot is the directory with go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for !fileExists(filepath.Join(dir, "go.mod")) {
+		require.NotEqual(t, "/", dir, "no go.mod above the test")
+		dir = filepath.Dir(dir)
+	}
+	return dir
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// builtLib is build/libgoshm.so; make builds it before the tests run.
+func builtLib(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(repoRoot(t), "build", "libgoshm.so")
+	require.FileExists(t, p, "run make first")
+	return p
+}
+
+// newStoreDir is a path for a store that does not exist yet.
+func newStoreDir(t *testing.T) string {
+	t.Helper()
+	parent, err := os.MkdirTemp("", "goshm-clitest-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(parent, 0o755))
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	return filepath.Join(parent, "store")
+}
+
+func lines(s string) []string {
+	return strings.Split(strings.TrimRight(s, "\n"), "\n")
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+func runFlags(c *cli, fs *flag.FlagSet) {
+	fs.StringVar(&c.lib, "lib", "", "libgoshm.so to preload")
+}
+
+// cmdRun execs the command with the library preloaded; it returns only
+// when it cannot.
+func (c *cli) cmdRun(args []string) error {
+	if len(args) == 0 {
+		return usagef("run: no command (goshm run [--dir DIR] [--lib PATH] -- COMMAND [ARGS...])")
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	lib, err := c.findLib()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	kind, err := libKind(lib)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if err := checkPreloadable(path, kind); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	dir, err := filepath.Abs(c.storeDir())
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	env := runEnv(c.environ(), lib, dir)
+	if err := c.exec(path, args, env); err != nil {
+		return fmt.Errorf("run: exec %s: %w", path, err)
+	}
+	return nil
+}
+
+// runEnv is environ with lib in front of LD_PRELOAD (what was preloaded
+// stays, after it) and GOSHM_DIR set to dir.
+func runEnv(environ []string, lib, dir string) []string {
+	preload := lib
+	var env []string
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		switch name {
+		case "GOSHM_DIR":
+			continue
+		case "LD_PRELOAD":
+			// The loader splits the list at spaces and colons.
+			items := strings.FieldsFunc(val, func(r rune) bool { return r == ' ' || r == ':' })
+			for _, it := range items {
+				if it != lib {
+					preload += ":" + it
+				}
+			}
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "LD_PRELOAD="+preload, "GOSHM_DIR="+dir)
+}
+
+// libCandidates are the places run looks for the library, in order.
+func (c *cli) libCandidates() []string {
+	var out []string
+	if self, err := c.executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(self); err == nil {
+			self = real
+		}
+		d := filepath.Dir(self)
+		out = append(out, filepath.Join(d, "libgoshm.so"),
+			filepath.Join(d, "..", "lib", "libgoshm.so"))
+	}
+	return append(out, "/usr/local/lib/libgoshm.so", "/usr/lib/libgoshm.so")
+}
+
+// findLib is --lib, else $GOSHM_LIB, else the first candidate that exists.
+func (c *cli) findLib() (string, error) {
+	for _, explicit := range []struct{ what, path string }{
+		{"--lib", c.lib}, {"GOSHM_LIB", c.getenv("GOSHM_LIB")},
+	} {
+		if explicit.path == "" {
+			continue
+		}
+		p, err := filepath.Abs(explicit.path)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("library from %s: %w", explicit.what, err)
+		}
+		return p, nil
+	}
+	cands := c.libCandidates()
+	for _, p := range cands {
+		if _, err := os.Stat(p); err == nil {
+			return filepath.Clean(p), nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("library %s: %w", p, err)
+		}
+	}
+	return "", fmt.Errorf("libgoshm.so not found (looked in %s); give --lib PATH or set GOSHM_LIB",
+		strings.Join(cands, ", "))
+}
+
+// executablePath finds the goshm binary, to look for the library beside
+// it; tests point it elsewhere.
+var executablePath = os.Executable

@@ -1,0 +1,5 @@
+// Package interop tests goshm's Go side against its C side: the Go demos
+// against the write-up's C programs, a Go process against a C process
+// under libgoshm.so, and the goshm command as operators run it (as other
+// users, under LD_PRELOAD, in other namespaces).
+package interop
