@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define GS_DEFAULT_DIR "/var/lib/goshm"
@@ -22,6 +23,37 @@ static struct goshm_store *stores;
 static struct goshm_store *default_store;
 static pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
 static int warned;
+
+/*
+ * The caller's IPC namespace, cached: reading /proc/self/ns/ipc costs
+ * more than the rest of a call.  fork() keeps the namespace; a process
+ * that moves to another one (unshare, setns) is noticed when its presence
+ * segments stop answering, and the cache is read again then
+ * (presence.c).
+ */
+static uint64_t ns_dev, ns_ino;
+static int ns_cached;
+
+void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh)
+{
+	if (refresh || !__atomic_load_n(&ns_cached, __ATOMIC_ACQUIRE)) {
+		struct stat st;
+		uint64_t d = 0, i = 0;
+		if (stat("/proc/self/ns/ipc", &st) == 0) {
+			d = st.st_dev;
+			i = st.st_ino;
+		}
+		pthread_mutex_lock(&stores_mu);
+		ns_dev = d;
+		ns_ino = i;
+		__atomic_store_n(&ns_cached, 1, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&stores_mu);
+	}
+	pthread_mutex_lock(&stores_mu);
+	*dev = ns_dev;
+	*ino = ns_ino;
+	pthread_mutex_unlock(&stores_mu);
+}
 
 long gs_page_size(void)
 {

@@ -130,7 +130,7 @@ struct gs_locked {
 	int32_t *keys;
 	char *slots;
 	/* The caller's IPC namespace, read once per call when needed. */
-	int ns_known;
+	int ns_known, ns_fresh;
 	uint64_t ns_dev, ns_ino;
 };
 
@@ -141,6 +141,7 @@ GS_HIDDEN int gs_sparse(void);
 GS_HIDDEN void gs_warn_store(const struct goshm_store *s, const char *what,
                              int err, const char *fix);
 GS_HIDDEN long gs_page_size(void);
+GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
 
 /* store.c */
 GS_HIDDEN int gs_lock(struct goshm_store *s, struct gs_locked *l);

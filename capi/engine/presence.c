@@ -32,20 +32,30 @@
 
 static void my_ns(struct gs_locked *l)
 {
-	struct stat st;
 	if (l->ns_known)
 		return;
 	l->ns_known = 1;
-	if (stat("/proc/self/ns/ipc", &st) == 0) {
-		l->ns_dev = st.st_dev;
-		l->ns_ino = st.st_ino;
-	}
+	gs_ipc_ns(&l->ns_dev, &l->ns_ino, 0);
 }
 
 static int is_mine(struct gs_locked *l, const struct gs_ns_slot *ns)
 {
 	my_ns(l);
 	return ns->ns_dev == l->ns_dev && ns->ns_ino == l->ns_ino;
+}
+
+/* A presence segment of "our" namespace did not answer when we were about
+ * to attach: either its attaches are all gone, or this process has moved
+ * to another IPC namespace since it cached its identity.  Read the
+ * identity again before creating a presence segment in the slot; returns
+ * whether the slot is still ours. */
+static int still_mine(struct gs_locked *l, const struct gs_ns_slot *ns)
+{
+	if (!l->ns_fresh) {
+		l->ns_fresh = 1;
+		gs_ipc_ns(&l->ns_dev, &l->ns_ino, 1);
+	}
+	return is_mine(l, ns);
 }
 
 /* The kernel's record of our presence segment, if it is still ours. */
@@ -97,19 +107,20 @@ static unsigned long ns_count(struct gs_locked *l, unsigned idx, unsigned k)
 	struct shmid_ds d;
 	if (!ns->token_gen)
 		return 0;
-	if (is_mine(l, ns) && native_stat(ns, &d) == 0)
-		return d.shm_nattch;
+	if (is_mine(l, ns)) {
+		if (native_stat(ns, &d) == 0)
+			return d.shm_nattch;
+		/* Nothing attached here any more.  The slot and its token stay
+		 * for our next attach; other namespaces clear them if we die. */
+		return 0;
+	}
 	int alive = token_alive(l, idx, k);
 	if (alive == 0) {
 		clear_ns(l, idx, k);
 		return 0;
 	}
-	/* Another namespace (or ours under a recycled identity) that still
-	 * has attaches, or one we cannot probe: trust its last word. */
-	if (is_mine(l, ns) && alive < 0) {
-		clear_ns(l, idx, k);
-		return 0;
-	}
+	/* Another namespace that still has attaches, or one we cannot probe:
+	 * trust its last word. */
 	return ns->published;
 }
 
@@ -221,6 +232,8 @@ int gs_presence_attach(struct gs_locked *l, unsigned idx, void **presence,
 			gs_sys_shmdt((void *)p);
 		}
 	}
+	if (k >= 0 && !still_mine(l, &sl->ns[k]))
+		k = find_my_slot(l, sl);
 	if (k < 0) {
 		k = claim_slot(l, idx);
 		if (k < 0)
@@ -284,10 +297,8 @@ void gs_publish_local(struct gs_locked *l, unsigned idx)
 	int k = find_my_slot(l, sl);
 	if (k < 0)
 		return;
-	if (native_stat(&sl->ns[k], &d) == 0)
-		sl->ns[k].published = (uint32_t)d.shm_nattch;
-	else
-		clear_ns(l, idx, (unsigned)k);
+	sl->ns[k].published =
+		native_stat(&sl->ns[k], &d) == 0 ? (uint32_t)d.shm_nattch : 0;
 }
 
 /*
