@@ -158,6 +158,7 @@ GS_HIDDEN int gs_alloc_index(struct gs_locked *l, unsigned *idx);
 GS_HIDDEN void gs_publish(struct gs_locked *l, unsigned idx);
 GS_HIDDEN void gs_free_slot(struct gs_locked *l, unsigned idx);
 GS_HIDDEN int gs_max_index(struct gs_locked *l);
+GS_HIDDEN int gs_next_live(struct gs_locked *l, unsigned from);
 GS_HIDDEN int gs_reap_if_unused(struct gs_locked *l, unsigned idx);
 GS_HIDDEN void gs_destroy(struct gs_locked *l, unsigned idx);
 

@@ -93,20 +93,47 @@ int gs_find_key(struct gs_locked *l, key_t key, unsigned *idx)
 	return -ENOENT;
 }
 
+/* The state array is scanned a word at a time: a store is mostly free
+ * slots, and these scans run in every shmget that creates. */
+static uint64_t state_word(struct gs_locked *l, unsigned i)
+{
+	uint64_t w;
+	memcpy(&w, l->state + i, sizeof w);
+	return w;
+}
+
+int gs_next_live(struct gs_locked *l, unsigned from)
+{
+	unsigned i = from;
+	while (i < GS_SHMMNI && (i & 7))
+		if (l->state[i++] == GS_LIVE)
+			return (int)i - 1;
+	for (; i < GS_SHMMNI; i += 8) {
+		if (!state_word(l, i))
+			continue;
+		for (unsigned j = i; j < i + 8; j++)
+			if (l->state[j] == GS_LIVE)
+				return (int)j;
+	}
+	return -1;
+}
+
 static unsigned in_use(struct gs_locked *l)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < GS_SHMMNI; i++)
-		n += l->state[i] == GS_LIVE;
+	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1))
+		n++;
 	return n;
 }
 
 static int lowest_free(struct gs_locked *l, unsigned from, unsigned max)
 {
-	for (unsigned i = from; i <= max && i < GS_SHMMNI; i++)
-		if (l->state[i] == GS_FREE)
-			return (int)i;
-	return -1;
+	if (from > max || from >= GS_SHMMNI)
+		return -1;
+	if (max >= GS_SHMMNI)
+		max = GS_SHMMNI - 1;
+	const uint8_t *p = memchr(l->state + from, GS_FREE, max - from + 1);
+	return p ? (int)(p - l->state) : -1;
 }
 
 /* ipc_idr_alloc() with idr_alloc_cyclic(), see ipc/util.c. */
@@ -155,10 +182,10 @@ void gs_free_slot(struct gs_locked *l, unsigned idx)
 
 int gs_max_index(struct gs_locked *l)
 {
-	for (int i = (int)GS_SHMMNI - 1; i >= 0; i--)
-		if (l->state[i] == GS_LIVE)
-			return i;
-	return -1;
+	int max = -1;
+	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1))
+		max = i;
+	return max;
 }
 
 /* Free the slot first, then the files: a crash in between leaves files
