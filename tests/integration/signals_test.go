@@ -1,0 +1,52 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goshm/goshm/tests/internal/testenv"
+)
+
+// A program that blocks SIGTERM to read it from a signalfd must get it
+// with the library preloaded too: the dormant Go runtime's threads block
+// every asynchronous signal (capi/engine/sigmask.c), so the kernel cannot
+// hand the signal to one of them, where its default action would kill the
+// program.
+func TestPreloadedSignalfdServerGetsSIGTERM(t *testing.T) {
+	prog := testenv.Artifact(t, "tests/ctr_signalfd")
+	for _, preload := range []bool{false, true} {
+		name := map[bool]string{false: "native", true: "preloaded"}[preload]
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := testenv.Command(t, ctx, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog)
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			lines := bufio.NewScanner(out)
+			require.True(t, lines.Scan(), "no output")
+			require.Equal(t, "ready", lines.Text())
+			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			var rest strings.Builder
+			for lines.Scan() {
+				rest.WriteString(lines.Text() + "\n")
+			}
+			err = cmd.Wait()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("exit status %v (killed by the signal instead of reading it)", ee.ProcessState)
+			}
+			require.NoError(t, err)
+			assert.Contains(t, rest.String(), "graceful shutdown 15")
+		})
+	}
+}
