@@ -23,9 +23,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define GS_PRESENCE_SEGSZ 1
@@ -69,6 +71,37 @@ static int native_stat(const struct gs_ns_slot *ns, struct shmid_ds *d)
 	return 0;
 }
 
+/* F_SETLEASE F_RDLCK on fd: 0 taken (and dropped), or -errno. */
+static int try_lease(int fd)
+{
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+		return -errno;
+	fcntl(fd, F_SETLEASE, F_UNLCK);
+	return 0;
+}
+
+/*
+ * A lease needs the file's owner or CAP_LEASE, which Docker does not grant.
+ * Root in a container (CAP_SETUID) takes another user's token's lease as
+ * that user: setfsuid() changes only this thread's file-system uid, for
+ * the length of one fcntl, and the thread's effective capabilities, which
+ * a change of fsuid away from 0 clears, are put back as they were.
+ */
+static int lease_as_owner(int fd)
+{
+	struct stat st;
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+	if (fstat(fd, &st) < 0 || !gs_has_cap(CAP_SETUID) ||
+	    syscall(SYS_capget, &hdr, caps) < 0)
+		return -EACCES;
+	uid_t prev = (uid_t)syscall(SYS_setfsuid, st.st_uid);
+	int r = try_lease(fd);
+	syscall(SYS_setfsuid, prev);
+	syscall(SYS_capset, &hdr, caps);
+	return r;
+}
+
 /* 1: someone maps the token, 0: nobody does, -1: cannot tell. */
 static int token_alive(struct gs_locked *l, unsigned idx, unsigned k)
 {
@@ -82,12 +115,11 @@ static int token_alive(struct gs_locked *l, unsigned idx, unsigned k)
 		return errno == ENOENT ? 0 : -1;
 	/* Every process that opens a token does so holding the registry lock,
 	 * as we do now, so nobody can break this lease while we hold it. */
-	int r = fcntl(fd, F_SETLEASE, F_RDLCK);
-	int alive = r == 0 ? 0 : errno == EAGAIN ? 1 : -1;
-	if (r == 0)
-		fcntl(fd, F_SETLEASE, F_UNLCK);
+	int r = try_lease(fd);
+	if (r == -EACCES)
+		r = lease_as_owner(fd);
 	close(fd);
-	return alive;
+	return r == 0 ? 0 : r == -EAGAIN ? 1 : -1;
 }
 
 static void clear_ns(struct gs_locked *l, unsigned idx, unsigned k)
