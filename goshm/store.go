@@ -14,7 +14,8 @@ const DefaultDir = "/var/lib/goshm"
 
 // Store is a store directory.  Opening one does not touch the disk: the
 // directory (mode 1777, like /dev/shm) and its registry are created by the
-// first call that needs them.
+// first Get that may create a segment; until then the other calls see an
+// empty store.
 type Store struct {
 	e *engine.Store
 }

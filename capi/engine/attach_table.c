@@ -50,11 +50,23 @@ int gs_table_add(const struct gs_attach *a)
 	return r;
 }
 
+/*
+ * Remove entry i into *out.  Attaches of one segment share one token
+ * mapping, and only whoever removes the last of them may unmap it: out's
+ * token is cleared while another entry still holds it.  Otherwise two
+ * threads detaching the same segment at once both saw the token unused by
+ * the time they reached the registry lock, and the second munmap() hit
+ * whatever had been mapped at that page in between -- another thread's
+ * fresh attach.
+ */
 static void remove_at(size_t i, struct gs_attach *out)
 {
 	*out = table[i];
 	memmove(&table[i], &table[i + 1], (table_len - i - 1) * sizeof *table);
 	table_len--;
+	for (size_t j = 0; j < table_len && out->token; j++)
+		if (table[j].token == out->token)
+			out->token = NULL;
 }
 
 /* The most recent attach at addr (SHM_REMAP can stack several there). */

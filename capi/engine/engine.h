@@ -70,7 +70,11 @@ struct gs_header {
 	uint32_t idr_next;
 	uint32_t reserved0;
 	uint64_t next_gen;        /* generation counter for file names */
-	uint64_t reserved[16];
+	/* Non-zero while a call creates or removes the files of this
+	 * generation and the slots do not say so yet: whoever takes the lock
+	 * and finds it set knows that call died there (store.c). */
+	uint64_t pending_gen;
+	uint64_t reserved[15];
 };
 
 /* What one IPC namespace contributes to a segment's nattch. */
@@ -80,7 +84,7 @@ struct gs_ns_slot {
 	int32_t native_id;        /* its presence segment (kernel shmid) */
 	uint32_t published;       /* its nattch at its last attach/detach */
 	uint32_t token_gen;       /* names the token file; 0 = slot unused */
-	uint32_t reserved;
+	int32_t creator;          /* pid making its presence segment (presence.c) */
 };
 
 struct gs_slot {
@@ -144,9 +148,14 @@ GS_HIDDEN long gs_page_size(void);
 GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
 
 /* store.c */
-GS_HIDDEN int gs_lock(struct goshm_store *s, struct gs_locked *l);
+/* gs_lock's create: GS_CREATE makes a missing store (only shmget does);
+ * GS_EXISTING gives -ENOENT for it, quietly. */
+enum { GS_EXISTING = 0, GS_CREATE = 1 };
+GS_HIDDEN int gs_lock(struct goshm_store *s, struct gs_locked *l, int create);
 GS_HIDDEN void gs_unlock(struct gs_locked *l);
 GS_HIDDEN int gs_store_prepare(struct goshm_store *s);
+GS_HIDDEN int gs_store_error(struct goshm_store *s, const char *what, int err,
+                             const char *fix);
 
 /* registry.c */
 GS_HIDDEN struct gs_slot *gs_slot_at(struct gs_locked *l, unsigned idx);
@@ -228,6 +237,7 @@ GS_HIDDEN long gs_shmat(struct goshm_store *s, int shmid, const void *addr,
 GS_HIDDEN int gs_shmdt(const void *addr);
 GS_HIDDEN int gs_shmctl(struct goshm_store *s, int shmid, int cmd,
                         struct shmid_ds *buf);
+GS_HIDDEN void gs_sweep_gen(struct gs_locked *l, uint64_t gen);
 GS_HIDDEN int gs_gc(struct goshm_store *s, int dry_run,
                     goshm_gc_report report, void *arg);
 

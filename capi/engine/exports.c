@@ -12,12 +12,16 @@
 #include <errno.h>
 #include <stdint.h>
 
-static int set_errno(long r)
+/* The engine's own system calls (open, mkdir, stat...) may leave errno
+ * changed even when the call succeeds: give the caller back the errno it
+ * had, as the C library's wrappers do. */
+static int set_errno(long r, int saved)
 {
 	if (r < 0) {
 		errno = (int)-r;
 		return -1;
 	}
+	errno = saved;
 	return (int)r;
 }
 
@@ -28,11 +32,10 @@ static struct goshm_store *store_or_default(goshm_store *s, int *err)
 
 GS_EXPORT goshm_store *goshm_store_open(const char *dir)
 {
-	int err = 0;
+	int err = 0, saved = errno;
 	struct goshm_store *s = dir ? gs_store_intern(dir, &err)
 	                            : gs_default_store(&err);
-	if (!s)
-		errno = -err;
+	errno = s ? saved : -err;
 	return s;
 }
 
@@ -44,15 +47,15 @@ GS_EXPORT const char *goshm_store_path(const goshm_store *store)
 GS_EXPORT int goshm_store_shmget(goshm_store *store, key_t key, size_t size,
                                  int shmflg)
 {
-	int err = 0;
+	int err = 0, saved = errno;
 	struct goshm_store *s = store_or_default(store, &err);
-	return set_errno(s ? gs_shmget(s, key, size, shmflg) : err);
+	return set_errno(s ? gs_shmget(s, key, size, shmflg) : err, saved);
 }
 
 GS_EXPORT void *goshm_store_shmat(goshm_store *store, int shmid,
                                   const void *shmaddr, int shmflg)
 {
-	int err = 0;
+	int err = 0, saved = errno;
 	uintptr_t addr = 0;
 	struct goshm_store *s = store_or_default(store, &err);
 	long r = s ? gs_shmat(s, shmid, shmaddr, shmflg, &addr) : err;
@@ -60,23 +63,24 @@ GS_EXPORT void *goshm_store_shmat(goshm_store *store, int shmid,
 		errno = (int)-r;
 		return (void *)-1;
 	}
+	errno = saved;
 	return (void *)addr;
 }
 
 GS_EXPORT int goshm_store_shmctl(goshm_store *store, int shmid, int cmd,
                                  struct shmid_ds *buf)
 {
-	int err = 0;
+	int err = 0, saved = errno;
 	struct goshm_store *s = store_or_default(store, &err);
-	return set_errno(s ? gs_shmctl(s, shmid, cmd, buf) : err);
+	return set_errno(s ? gs_shmctl(s, shmid, cmd, buf) : err, saved);
 }
 
 GS_EXPORT int goshm_store_gc(goshm_store *store, int dry_run,
                              goshm_gc_report report, void *arg)
 {
-	int err = 0;
+	int err = 0, saved = errno;
 	struct goshm_store *s = store_or_default(store, &err);
-	return set_errno(s ? gs_gc(s, dry_run, report, arg) : err);
+	return set_errno(s ? gs_gc(s, dry_run, report, arg) : err, saved);
 }
 
 GS_EXPORT int goshm_shmget(key_t key, size_t size, int shmflg)
@@ -91,7 +95,8 @@ GS_EXPORT void *goshm_shmat(int shmid, const void *shmaddr, int shmflg)
 
 GS_EXPORT int goshm_shmdt(const void *shmaddr)
 {
-	return set_errno(gs_shmdt(shmaddr));
+	int saved = errno;
+	return set_errno(gs_shmdt(shmaddr), saved);
 }
 
 GS_EXPORT int goshm_shmctl(int shmid, int cmd, struct shmid_ds *buf)

@@ -39,12 +39,51 @@ static int owned(struct gs_locked *l, const char *name)
 	return 0;
 }
 
+/* Is name a file of generation gen: seg-<gen>, seg-<gen>.ns<k>.<tgen> or
+ * the temporary .tmp-<gen>.<pid> of segfile.c? */
+static int of_gen(const char *name, uint64_t gen)
+{
+	char *end;
+	const char *p = !strncmp(name, "seg-", 4) ? name + 4
+	                : !strncmp(name, ".tmp-", 5) ? name + 5 : NULL;
+	if (!p || *p < '0' || *p > '9')
+		return 0;
+	return strtoull(p, &end, 10) == gen && (*end == 0 || *end == '.');
+}
+
+/*
+ * Remove the files of generation gen that no live slot names: what a call
+ * left that died between creating (or removing) them and recording it in
+ * the slots -- a SIGKILL in shmget, in a namespace's first shmat, or in
+ * the destruction of a segment.  Runs under the lock (store.c gs_lock).
+ */
+void gs_sweep_gen(struct gs_locked *l, uint64_t gen)
+{
+	char path[PATH_MAX];
+	int len = snprintf(path, sizeof path, "%s/" GS_SEGMENT_DIR, l->store->dir);
+	DIR *d = len > 0 && (size_t)len < sizeof path ? opendir(path) : NULL;
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!of_gen(e->d_name, gen) || owned(l, e->d_name))
+			continue;
+		len = snprintf(path, sizeof path, "%s/" GS_SEGMENT_DIR "/%s",
+		               l->store->dir, e->d_name);
+		if (len > 0 && (size_t)len < sizeof path)
+			unlink(path);
+	}
+	closedir(d);
+}
+
 int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 {
 	struct gs_locked l;
 	char path[PATH_MAX];
 	int n = 0;
-	int r = gs_lock(s, &l);
+	int r = gs_lock(s, &l, GS_EXISTING);
+	if (r == -ENOENT)
+		return 0; /* no store, nothing to collect */
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < GS_SHMMNI; i++) {

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,16 +23,41 @@ int gs_has_cap(int cap)
 	return (data[cap / 32].effective >> (cap % 32)) & 1;
 }
 
+/* Supplementary groups kept on the stack; a longer list (up to 65536) is
+ * read into a temporary mapping: the caller's thread may have a small
+ * stack, and the engine stays out of the allocator. */
+#define GS_GROUPS_ON_STACK 64
+
+static int in_groups(gid_t gid)
+{
+	gid_t small[GS_GROUPS_ON_STACK], *groups = small;
+	int n = getgroups(0, NULL), found = 0;
+	size_t len = 0;
+	if (n <= 0)
+		return 0;
+	if (n > GS_GROUPS_ON_STACK) {
+		len = (size_t)n * sizeof *groups;
+		groups = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (groups == MAP_FAILED)
+			return 0;
+	}
+	n = getgroups(n, groups); /* -1 if the list grew meanwhile */
+	for (int i = 0; i < n && !found; i++)
+		found = groups[i] == gid;
+	if (groups != small)
+		munmap(groups, len);
+	return found;
+}
+
+/* in_group_p(): the file-system gid and the supplementary groups.  The
+ * fsgid follows the egid unless the program set it with setfsgid(2);
+ * setfsgid(-1) changes nothing and returns it. */
 static int in_group(gid_t gid)
 {
-	gid_t groups[NGROUPS_MAX];
-	if (getegid() == gid)
+	if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) == gid)
 		return 1;
-	int n = getgroups(NGROUPS_MAX, groups);
-	for (int i = 0; i < n; i++)
-		if (groups[i] == gid)
-			return 1;
-	return 0;
+	return in_groups(gid);
 }
 
 /* ipcperms(): flag holds the requested mode bits (S_IRUGO etc.). */

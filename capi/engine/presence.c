@@ -60,9 +60,52 @@ static int still_mine(struct gs_locked *l, const struct gs_ns_slot *ns)
 	return is_mine(l, ns);
 }
 
-/* The kernel's record of our presence segment, if it is still ours. */
-static int native_stat(const struct gs_ns_slot *ns, struct shmid_ds *d)
+/* native_id while new_presence() is inside shmget: the id is not known. */
+#define GS_NATIVE_CREATING (-2)
+
+/*
+ * A process killed while it made a presence segment -- inside its shmget
+ * (a SIGKILL takes effect when the call returns), or before its IPC_RMID --
+ * leaves that segment in the namespace for good, where it counts against
+ * kernel.shmmni.  new_presence() says in the slot what it is doing, and it
+ * holds the registry lock all along: whoever holds the lock and finds such
+ * a record knows its writer is dead, and removes the segment.  Unknown id:
+ * the one-byte, not yet removed, unattached segment that the creator made.
+ */
+static int left_presence(const struct shmid_ds *d)
 {
+	return d->shm_segsz == GS_PRESENCE_SEGSZ && d->shm_perm.__key == IPC_PRIVATE &&
+	       d->shm_nattch == 0 && (d->shm_perm.mode & (SHM_DEST | S_IRWXUGO)) == 0644;
+}
+
+static void remove_left_presence(const struct gs_ns_slot *ns)
+{
+	struct shmid_ds d;
+	if (ns->native_id >= 0) {
+		if (gs_sys_shmctl(ns->native_id, IPC_STAT, &d) == 0 && left_presence(&d))
+			gs_sys_shmctl(ns->native_id, IPC_RMID, NULL);
+		return;
+	}
+	struct shm_info info;
+	long max = gs_sys_shmctl(0, SHM_INFO, &info);
+	for (long i = 0; i <= max; i++) {
+		long id = gs_sys_shmctl((int)i, SHM_STAT, &d);
+		if (id >= 0 && left_presence(&d) && d.shm_cpid == ns->creator)
+			gs_sys_shmctl((int)id, IPC_RMID, NULL);
+	}
+}
+
+/* The kernel's record of our presence segment, if it is still ours. */
+static int native_stat(struct gs_ns_slot *ns, struct shmid_ds *d)
+{
+	if (!ns->token_gen)
+		return -1;
+	if (ns->native_id == GS_NATIVE_CREATING ||
+	    (ns->native_id >= 0 && !ns->native_ctime)) {
+		remove_left_presence(ns);
+		ns->native_id = -1;
+		return -1;
+	}
 	if (ns->native_id < 0 || gs_sys_shmctl(ns->native_id, IPC_STAT, d) < 0)
 		return -1;
 	if (d->shm_segsz != GS_PRESENCE_SEGSZ || !(d->shm_perm.mode & SHM_DEST) ||
@@ -193,17 +236,19 @@ static int claim_slot(struct gs_locked *l, unsigned idx)
 	                      path, sizeof path);
 	if (r < 0)
 		return r;
+	l->hdr->pending_gen = sl->gen; /* until the slot names the token */
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
 	if (fd < 0) {
 		r = -errno;
-		gs_warn_store(l->store, "cannot create a token file", r,
-		              "make its segments directory writable (mode 777)");
-		return r == -ENOSPC || r == -EDQUOT ? -ENOSPC : -EACCES;
+		l->hdr->pending_gen = 0;
+		return gs_store_error(l->store, "cannot create a token file", r,
+		                      "make its segments directory writable (mode 777)");
 	}
 	r = (fchmod(fd, 0666) < 0 || ftruncate(fd, gs_page_size()) < 0) ? -errno : 0;
 	close(fd);
 	if (r < 0) {
 		unlink(path);
+		l->hdr->pending_gen = 0;
 		return r;
 	}
 	struct gs_ns_slot *ns = &sl->ns[k];
@@ -212,6 +257,7 @@ static int claim_slot(struct gs_locked *l, unsigned idx)
 	ns->ns_ino = l->ns_ino;
 	ns->native_id = -1;
 	ns->token_gen = tgen;
+	l->hdr->pending_gen = 0;
 	return k;
 }
 
@@ -220,25 +266,33 @@ static int new_presence(struct gs_locked *l, struct gs_ns_slot *ns,
                         void **presence)
 {
 	struct shmid_ds d;
+	ns->native_id = GS_NATIVE_CREATING;
+	ns->creator = (int32_t)getpid();
 	long id = gs_sys_shmget(IPC_PRIVATE, GS_PRESENCE_SEGSZ, IPC_CREAT | 0644);
 	if (id < 0) {
+		ns->native_id = -1;
 		gs_warn_store(l->store, "cannot create the kernel segment that counts "
 		              "attaches", (int)id,
 		              "allow shmget in this container (seccomp) or raise "
 		              "kernel.shmmni");
 		return -ENOMEM;
 	}
+	/* Named in the slot at once, its ctime (set once it is removed) 0
+	 * until then: see remove_left_presence(). */
+	ns->native_id = (int32_t)id;
+	ns->native_ctime = 0;
 	long p = gs_sys_shmat((int)id, NULL, SHM_RDONLY);
 	if (p < 0 && p > -4096) {
 		gs_sys_shmctl((int)id, IPC_RMID, NULL);
+		ns->native_id = -1;
 		return (int)p;
 	}
 	gs_sys_shmctl((int)id, IPC_RMID, NULL);
 	if (gs_sys_shmctl((int)id, IPC_STAT, &d) < 0) {
 		gs_sys_shmdt((void *)p);
+		ns->native_id = -1;
 		return -ENOMEM;
 	}
-	ns->native_id = (int32_t)id;
 	ns->native_ctime = d.shm_ctime;
 	*presence = (void *)p;
 	return 0;
@@ -302,9 +356,11 @@ int gs_token_map(struct gs_locked *l, unsigned idx, int nsk, void **token)
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
-		gs_warn_store(l->store, "cannot open a token file", r,
+		if (r != -ENOENT)
+			return gs_store_error(l->store, "cannot open a token file", r, NULL);
+		gs_warn_store(l->store, "a token file is missing", r,
 		              "the store was damaged; run goshm gc");
-		return r == -ENOENT ? -EIO : -EACCES;
+		return -EIO;
 	}
 	/* Opened for writing, so that other namespaces' lease probes see it;
 	 * mapped read-only, since nobody ever writes it. */

@@ -194,6 +194,7 @@ void gs_destroy(struct gs_locked *l, unsigned idx)
 {
 	char path[PATH_MAX];
 	struct gs_slot copy = *gs_slot_at(l, idx);
+	l->hdr->pending_gen = copy.gen; /* until its files are gone */
 	gs_free_slot(l, idx);
 	if (gs_data_path(l->store, copy.gen, path, sizeof path) == 0)
 		unlink(path);
@@ -204,4 +205,5 @@ void gs_destroy(struct gs_locked *l, unsigned idx)
 		                  path, sizeof path) == 0)
 			unlink(path);
 	}
+	l->hdr->pending_gen = 0;
 }

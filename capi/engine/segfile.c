@@ -65,13 +65,9 @@ int gs_create_data(struct gs_locked *l, uint64_t gen, uint64_t size)
 	if (n < 0 || (size_t)n >= sizeof tmp)
 		return -ENAMETOOLONG;
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
-	if (fd < 0) {
-		r = -errno;
-		if (r != -ENOSPC && r != -EDQUOT)
-			gs_warn_store(l->store, "cannot create a data file", r,
-			              "make its segments directory writable (mode 777)");
-		return r == -EDQUOT ? -ENOSPC : r == -ENOSPC ? r : -EACCES;
-	}
+	if (fd < 0)
+		return gs_store_error(l->store, "cannot create a data file", -errno,
+		                      "make its segments directory writable (mode 777)");
 	r = fchmod(fd, 0666) < 0 ? -errno : reserve(fd, (off_t)gs_round_pages(size));
 	close(fd);
 	if (r == 0 && rename(tmp, path) < 0)
@@ -101,14 +97,13 @@ int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly)
 	int fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
-		if (r == -EACCES || r == -EPERM || r == -EROFS) {
-			gs_warn_store(l->store, "cannot open a data file", r,
-			              "give the segments directory's files mode 666");
-			return -EACCES;
+		if (r == -ENOENT || r == -ELOOP) {
+			gs_warn_store(l->store, "a segment's data file is missing", r,
+			              "the store was damaged; run goshm gc");
+			return -EIO;
 		}
-		gs_warn_store(l->store, "a segment's data file is missing", r,
-		              "the store was damaged; run goshm gc");
-		return -EIO;
+		return gs_store_error(l->store, "cannot open a data file", r,
+		                      "give the segments directory's files mode 666");
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t)st.st_size != gs_round_pages(sl->segsz)) {

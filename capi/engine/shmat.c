@@ -16,14 +16,24 @@
 #endif
 
 /* Attaches that a SHM_REMAP attach replaced wholly are gone, as the
- * kernel's would be: uncount them. */
-static void drop_replaced(uintptr_t lo, uintptr_t hi)
+ * kernel's would be: uncount them, and record the detach as its
+ * shm_close() does (shm_dtime, shm_lpid) when the segment is in the store
+ * we hold locked.  A removed segment left unattached is destroyed at its
+ * next lookup (gs_reap_if_unused), not here: it may be the one we attach. */
+static void drop_replaced(struct gs_locked *l, uintptr_t lo, uintptr_t hi)
 {
 	struct gs_attach old;
 	while (gs_table_take_covered(lo, hi, &old) == 0) {
 		gs_presence_detach(old.presence);
 		if (old.token && !gs_table_token_used(old.token))
 			munmap(old.token, (size_t)gs_page_size());
+		unsigned idx = (unsigned)old.shmid & (GS_IPCMNI - 1);
+		if (old.store != l->store || idx >= GS_SHMMNI || l->state[idx] != GS_LIVE ||
+		    gs_slot_at(l, idx)->gen != old.gen)
+			continue;
+		gs_slot_at(l, idx)->dtime = time(NULL);
+		gs_slot_at(l, idx)->lpid = getpid();
+		gs_publish_local(l, idx);
 	}
 }
 
@@ -71,8 +81,10 @@ static long attach_locked(struct gs_locked *l, int shmid, int fixed,
 	if (gs_ipcperms(sl, acc) < 0)
 		return -EACCES;
 
+	/* do_shmat() checks the size asked for, not whole pages; an address
+	 * that passes but cannot be mapped is mmap's ENOMEM. */
 	size_t len = gs_round_pages(sl->segsz);
-	if (addr && !(shmflg & SHM_REMAP) && addr + len < addr)
+	if (addr && !(shmflg & SHM_REMAP) && addr + sl->segsz < addr)
 		return -EINVAL;
 	int fd = gs_open_data(l, idx, rdonly);
 	if (fd < 0)
@@ -82,7 +94,7 @@ static long attach_locked(struct gs_locked *l, int shmid, int fixed,
 	if (r < 0)
 		return r;
 	if (shmflg & SHM_REMAP)
-		drop_replaced(addr, addr + len);
+		drop_replaced(l, addr, addr + len);
 
 	struct gs_attach a;
 	memset(&a, 0, sizeof a);
@@ -140,7 +152,9 @@ long gs_shmat(struct goshm_store *s, int shmid, const void *shmaddr, int shmflg,
 	} else if (shmflg & SHM_REMAP) {
 		return -EINVAL;
 	}
-	long r = gs_lock(s, &l);
+	long r = gs_lock(s, &l, GS_EXISTING);
+	if (r == -ENOENT)
+		return -EINVAL; /* no store yet: no such id */
 	if (r < 0)
 		return r;
 	r = attach_locked(&l, shmid, shmaddr != NULL, addr, shmflg, out);

@@ -45,15 +45,20 @@ static void reap_all(struct gs_locked *l)
 			gs_reap_if_unused(l, i);
 }
 
-static int ipc_info(struct gs_locked *l, struct shminfo *out)
+static void fill_limits(struct shminfo *out)
 {
-	reap_all(l);
 	memset(out, 0, sizeof *out);
 	out->shmmax = GS_SHMMAX;
 	out->shmmin = GS_SHMMIN;
 	out->shmmni = GS_SHMMNI;
 	out->shmseg = GS_SHMMNI;
 	out->shmall = GS_SHMALL;
+}
+
+static int ipc_info(struct gs_locked *l, struct shminfo *out)
+{
+	reap_all(l);
+	fill_limits(out);
 	int max = gs_max_index(l);
 	return max < 0 ? 0 : max;
 }
@@ -164,6 +169,25 @@ static int stat_id(struct gs_locked *l, int shmid, int cmd, struct shmid_ds *d)
 	return cmd == IPC_STAT ? 0 : gs_id_of(l, idx);
 }
 
+/* A store that does not exist yet holds no segment: the calls answer as
+ * for an empty one, without creating it. */
+static int no_store(int cmd, struct shmid_ds *buf)
+{
+	struct shminfo ipc;
+	if (cmd == IPC_INFO || cmd == SHM_INFO) {
+		if (!buf)
+			return -EFAULT;
+		if (cmd == IPC_INFO) {
+			fill_limits(&ipc);
+			memcpy(buf, &ipc, sizeof ipc);
+		} else {
+			memset(buf, 0, sizeof(struct shm_info));
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
 int gs_shmctl(struct goshm_store *s, int shmid, int cmd, struct shmid_ds *buf)
 {
 	struct gs_locked l;
@@ -196,7 +220,9 @@ int gs_shmctl(struct goshm_store *s, int shmid, int cmd, struct shmid_ds *buf)
 		return -EINVAL;
 	}
 
-	r = gs_lock(s, &l);
+	r = gs_lock(s, &l, GS_EXISTING);
+	if (r == -ENOENT)
+		return no_store(cmd, buf);
 	if (r < 0)
 		return r;
 	switch (cmd) {

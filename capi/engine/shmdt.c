@@ -15,7 +15,7 @@
 static void account_detach(const struct gs_attach *a)
 {
 	struct gs_locked l;
-	if (gs_lock(a->store, &l) < 0) {
+	if (gs_lock(a->store, &l, GS_EXISTING) < 0) {
 		if (a->token && !gs_table_token_used(a->token))
 			munmap(a->token, (size_t)gs_page_size());
 		return;

@@ -5,19 +5,60 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#ifndef SHM_HUGE_SHIFT
+#define SHM_HUGE_SHIFT 26
+#endif
+#ifndef SHM_HUGE_MASK
+#define SHM_HUGE_MASK 0x3f
+#endif
+
+/*
+ * hstate_sizelog(): SHM_HUGETLB names a huge page size by its log2 in the
+ * flag's bits 26-31 (0: the default size), and the kernel refuses a size it
+ * has no huge pages of with EINVAL, whatever the pool holds.  It lists the
+ * sizes it has in /sys/kernel/mm/hugepages.  goshm backs a SHM_HUGETLB
+ * segment with normal pages (docs/DIFFERENCES.md) but refuses what the
+ * kernel refuses; without sysfs it cannot tell, and accepts.
+ */
+static int hugetlb_size_ok(int shmflg)
+{
+	char path[80];
+	unsigned log = ((unsigned)shmflg >> SHM_HUGE_SHIFT) & SHM_HUGE_MASK;
+	if (!(shmflg & SHM_HUGETLB) || log == 0 ||
+	    access("/sys/kernel/mm/hugepages", F_OK) < 0)
+		return 0;
+	if (log < 10)
+		return -EINVAL; /* below 1 KiB: smaller than any page */
+	snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%lukB",
+	         (1ul << log) >> 10);
+	return access(path, F_OK) == 0 ? 0 : -EINVAL;
+}
+
 /* Pages held by every segment of the store (the kernel's shm_tot). */
 static uint64_t total_pages(struct gs_locked *l)
 {
 	uint64_t pages = 0, page = (uint64_t)gs_page_size();
-	for (unsigned i = 0; i < GS_SHMMNI; i++)
-		if (l->state[i] == GS_LIVE)
-			pages += (gs_slot_at(l, i)->segsz + page - 1) / page;
+	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1))
+		pages += (gs_slot_at(l, (unsigned)i)->segsz + page - 1) / page;
 	return pages;
+}
+
+/*
+ * A store this process cannot use is EPERM from shmget, not the EACCES of
+ * the other calls: programs that pick keys by trial (PostgreSQL among
+ * them) take EACCES for "a key of another user's" and try the next key,
+ * forever.  EPERM, which shmget also gives for a refused SHM_HUGETLB, is
+ * taken as the failure it is.
+ */
+static int store_unusable(int r)
+{
+	return r == -EACCES ? -EPERM : r;
 }
 
 static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
@@ -34,18 +75,30 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	uint64_t tot = total_pages(l);
 	if (tot + numpages < tot || tot + numpages > GS_SHMALL)
 		return -ENOSPC;
+	r = hugetlb_size_ok(shmflg);
+	if (r < 0)
+		return r;
+	/* shmem_kernel_file_setup() takes the size as a loff_t and refuses
+	 * one above MAX_LFS_FILESIZE (LLONG_MAX) with EINVAL; below it, a
+	 * size that cannot be backed is ENOMEM (gs_create_data). */
+	if (size > (uint64_t)INT64_MAX)
+		return -EINVAL;
 
 	/* The file first, as the kernel sets up its shmem file before it
 	 * allocates the id: an impossible size is ENOMEM even in a full table. */
 	uint64_t gen = l->hdr->next_gen++;
+	l->hdr->pending_gen = gen; /* until a slot names the file */
 	r = gs_create_data(l, gen, size);
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		l->hdr->pending_gen = 0;
+		return store_unusable(r);
+	}
 	r = gs_alloc_index(l, &idx);
 	if (r < 0) {
 		char path[PATH_MAX];
 		if (gs_data_path(l->store, gen, path, sizeof path) == 0)
 			unlink(path);
+		l->hdr->pending_gen = 0;
 		return r;
 	}
 
@@ -63,6 +116,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
 		sl->ns[k].native_id = -1;
 	gs_publish(l, idx);
+	l->hdr->pending_gen = 0;
 	return gs_id_of(l, idx);
 }
 
@@ -70,9 +124,10 @@ int gs_shmget(struct goshm_store *s, key_t key, size_t size, int shmflg)
 {
 	struct gs_locked l;
 	unsigned idx;
-	int r = gs_lock(s, &l);
+	int create = key == IPC_PRIVATE || (shmflg & IPC_CREAT);
+	int r = gs_lock(s, &l, create ? GS_CREATE : GS_EXISTING);
 	if (r < 0)
-		return r;
+		return store_unusable(r);
 	if (key == IPC_PRIVATE) {
 		r = newseg(&l, key, size, shmflg);
 	} else {

@@ -26,9 +26,15 @@ static const char fix_access[] =
 	"create it with mode 1777 (like /dev/shm) or set GOSHM_DIR to a "
 	"writable directory on a volume";
 
-/* Errors that mean "this store cannot be used" become EACCES for the
- * caller, with the real reason on stderr. */
-static int store_error(struct goshm_store *s, const char *what, int err)
+/*
+ * Errors that mean "this store cannot be used" become one errno for the
+ * caller, with the real reason on stderr: ENOSPC for a full file system,
+ * ENOMEM for no memory or no descriptor left (the kernel's calls need
+ * none), EACCES for everything else.  fix says what to do about access
+ * problems; NULL is the store directory's usual fix.
+ */
+int gs_store_error(struct goshm_store *s, const char *what, int err,
+                   const char *fix)
 {
 	if (err == -ENOSPC || err == -EDQUOT) {
 		gs_warn_store(s, what, err, "free space on its file system");
@@ -36,8 +42,17 @@ static int store_error(struct goshm_store *s, const char *what, int err)
 	}
 	if (err == -ENOMEM)
 		return err;
-	gs_warn_store(s, what, err, fix_access);
+	if (err == -EMFILE || err == -ENFILE) {
+		gs_warn_store(s, what, err, "raise the open files limit (ulimit -n)");
+		return -ENOMEM;
+	}
+	gs_warn_store(s, what, err, fix ? fix : fix_access);
 	return -EACCES;
+}
+
+static int store_error(struct goshm_store *s, const char *what, int err)
+{
+	return gs_store_error(s, what, err, NULL);
 }
 
 /* mkdir -p; the last component gets mode (chmod'ed past the umask). */
@@ -85,6 +100,23 @@ static void init_header(struct gs_header *h)
 }
 
 /*
+ * The registry's blocks are reserved like a segment's (segfile.c): a slot
+ * page first written when the file system is full would be a SIGBUS in the
+ * middle of a call -- a segment that fills the disk to its last block is
+ * enough.  GOSHM_SPARSE=1 reserves nothing, here either.
+ */
+static int size_registry(int fd)
+{
+	if (!gs_sparse()) {
+		if (fallocate(fd, 0, 0, GS_REGISTRY_SIZE) == 0)
+			return 0;
+		if (errno != EOPNOTSUPP && errno != ENOSYS)
+			return -errno;
+	}
+	return ftruncate(fd, GS_REGISTRY_SIZE) < 0 ? -errno : 0;
+}
+
+/*
  * Create the directory, its segments/ subdirectory and the registry.  The
  * registry is written under a temporary name and link(2)ed into place, so a
  * process killed half-way leaves nothing that others would take for a
@@ -114,9 +146,8 @@ int gs_store_prepare(struct goshm_store *s)
 		return store_error(s, "cannot create the registry", -errno);
 	struct gs_header h;
 	init_header(&h);
-	r = 0;
-	if (fchmod(fd, 0666) < 0 || ftruncate(fd, GS_REGISTRY_SIZE) < 0 ||
-	    pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fsync(fd) < 0)
+	r = fchmod(fd, 0666) < 0 ? -errno : size_registry(fd);
+	if (r == 0 && (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fsync(fd) < 0))
 		r = -errno;
 	close(fd);
 	if (r == 0 && link(path, s->registry_path) < 0 && errno != EEXIST)
@@ -155,8 +186,12 @@ static int lock_fd(int fd)
 	}
 }
 
-/* Open, validate, map and lock the registry of s. */
-int gs_lock(struct goshm_store *s, struct gs_locked *l)
+/*
+ * Open, validate, map and lock the registry of s.  Only shmget creates a
+ * missing store: a process that outlived a deleted store must not bring
+ * its directory back with a shmdt or an IPC_STAT.
+ */
+int gs_lock(struct goshm_store *s, struct gs_locked *l, int create)
 {
 	struct stat st;
 	int fd, r;
@@ -164,6 +199,8 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l)
 	memset(l, 0, sizeof *l);
 	l->fd = -1;
 	fd = open(s->registry_path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create == GS_EXISTING)
+		return -ENOENT;
 	if (fd < 0 && errno == ENOENT) {
 		r = gs_store_prepare(s);
 		if (r < 0)
@@ -215,6 +252,14 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l)
 		gs_warn_store(s, "the registry is not a goshm registry of this version",
 		              EIO, "move the store away and see docs/FORMAT.md");
 		return -EIO;
+	}
+	/* Every call clears pending_gen before it unlocks: set, it says the
+	 * last holder was killed half-way through a segment's files.  Finish
+	 * its cleanup, so that a SIGKILL never leaks a file. */
+	uint64_t pending = l->hdr->pending_gen;
+	if (pending) {
+		gs_sweep_gen(l, pending);
+		l->hdr->pending_gen = 0;
 	}
 	return 0;
 }

@@ -13,7 +13,7 @@ import (
 // A container running as an ordinary user (--user 1000:1000) with a
 // volume that root owns.  It works when the store directory is sticky and
 // world-writable (as goshm creates it, like /dev/shm), and otherwise fails
-// loudly: shmget returns -1 with EACCES and goshm prints one line naming
+// loudly: shmget returns -1 with EPERM and goshm prints one line naming
 // the directory and the fix.  Never a silent fallback to the kernel.
 func TestDockerNonRootUser(t *testing.T) {
 	t.Parallel()
@@ -69,7 +69,7 @@ func TestDockerNonRootUser(t *testing.T) {
 
 		b := dexec(t, ctr, "bigseg", "4096")
 		assert.Equal(t, 2, b.Code, b.String())
-		assert.Equal(t, "shmget: EACCES", strings.TrimSpace(b.Stdout))
+		assert.Equal(t, "shmget: EPERM", strings.TrimSpace(b.Stdout))
 		requireOneStoreLine(t, b.Stderr, "/data/goshm")
 
 		// Nothing was created natively instead.
