@@ -47,7 +47,7 @@ $(BUILD)/linked/%: tests/legacy/%.c $(BUILD)/libgoshm.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD) -lgoshm -Wl,-rpath,'$$ORIGIN/..'
 
-$(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h
+$(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h tests/cprogs/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< -ldl
 

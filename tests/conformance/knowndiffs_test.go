@@ -1,0 +1,80 @@
+package conformance
+
+// A knownDiff is one line on which goshm deliberately differs from the
+// kernel.  Each names the scenario, the call and both results exactly, and
+// the section of docs/DIFFERENCES.md that explains it.  A known difference
+// that does not show any more fails the test: remove it here and in
+// docs/DIFFERENCES.md.
+type knownDiff struct {
+	Scenario string // a scenario name, or "*" for every scenario
+	Who      string // "root", "user", or "" for both
+	Call     string // the call part of the line, exactly
+	Field    string // "" to compare whole results, else the one field that differs
+	Native   string // the kernel's result (or field value); "*" for any
+	Goshm    string // goshm's result (or field value); "*" for any
+	Why      string // where docs/DIFFERENCES.md explains it
+}
+
+func (k knownDiff) appliesTo(scenario string, w who) bool {
+	return (k.Scenario == "*" || k.Scenario == scenario) && (k.Who == "" || k.Who == w.String())
+}
+
+const (
+	whyFragments  = "DIFFERENCES.md, Attach counting: VMA fragments"
+	whyMunmap     = "DIFFERENCES.md, Attach counting: munmap() over a whole attach"
+	whyExitTimes  = "DIFFERENCES.md, Attach counting: shm_dtime and shm_lpid after an exit"
+	whyRSS        = "DIFFERENCES.md, Memory behaviour: SHM_INFO shm_rss"
+	whyHugetlb    = "DIFFERENCES.md, Memory behaviour: SHM_HUGETLB is accepted"
+	whyLockSum    = "DIFFERENCES.md, Memory behaviour: SHM_LOCK checks each segment alone"
+	whyIndexLimit = "not yet in DIFFERENCES.md: indexes stop at SHMMNI (registry slots)"
+	whyMremap     = "not yet in DIFFERENCES.md: mremap() of an attach"
+	whyDescriptor = "not yet in DIFFERENCES.md: goshm needs two descriptors during a call"
+	whyNextID     = "DIFFERENCES.md, Size limits: namespace sysctls (here kernel.shm_next_id) do not apply"
+)
+
+var knownDiffs = []knownDiff{
+	// shm_rss: pages resident (kernel) vs pages with blocks on disk (goshm).
+	{Scenario: "*", Call: "SHM_INFO.shm_rss", Native: "*", Goshm: "*", Why: whyRSS},
+
+	// The kernel counts VMAs: a cut attach counts once per piece.
+	{Scenario: "at_remap_part", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
+	{Scenario: "dt_munmap_middle", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
+	{Scenario: "dt_mprotect_middle", Call: "nattch(id#0)", Native: "3", Goshm: "1", Why: whyFragments},
+	{Scenario: "dt_munmap_whole", Call: "nattch(id#0)", Native: "0", Goshm: "1", Why: whyMunmap},
+
+	// The last attach ended by exit: the kernel records it as a detach.
+	{Scenario: "nat_exit_last", Call: "shmctl(id#0, IPC_STAT, buf)", Field: "dtime",
+		Native: "now", Goshm: "0", Why: whyExitTimes},
+
+	// SHM_HUGETLB: the kernel here has no huge pages (root) and uid 1000 is
+	// not in vm.hugetlb_shm_group; goshm uses normal pages.
+	{Scenario: "get_flags", Who: "root", Call: "shmget(IPC_PRIVATE, 2097152, IPC_CREAT|SHM_HUGETLB|0600)",
+		Native: "-1 ENOMEM", Goshm: "id#1", Why: whyHugetlb},
+	{Scenario: "get_flags", Who: "user", Call: "shmget(IPC_PRIVATE, 2097152, IPC_CREAT|SHM_HUGETLB|0600)",
+		Native: "-1 EPERM", Goshm: "id#1", Why: whyHugetlb},
+
+	// RLIMIT_MEMLOCK of 100 pages, two locked segments of 60 pages each.
+	{Scenario: "ctl_lock_sum", Who: "user", Call: "shmctl(id#1, SHM_LOCK, NULL)",
+		Native: "-1 ENOMEM", Goshm: "0", Why: whyLockSum},
+
+	// With more than 2730 segments the kernel's cyclic allocator hands out
+	// indexes above 4095 (up to IPCMNI, 32768); the registry has 4096 slots.
+	{Scenario: "get_table_full", Call: "new raw id", Native: "4096", Goshm: "32868", Why: whyIndexLimit},
+	{Scenario: "get_table_full", Call: "shmctl(0, IPC_INFO, buf)", Field: "#0",
+		Native: "4096", Goshm: "100", Why: whyIndexLimit},
+
+	// The kernel finds a moved attach at its new address; goshm knows
+	// attaches by the address shmat() returned.
+	{Scenario: "dt_mremap", Call: "nattch(id#0)", Native: "1", Goshm: "0", Why: whyMremap},
+	{Scenario: "dt_mremap", Call: "shmdt(R1)", Native: "0", Goshm: "-1 EINVAL", Why: whyMremap},
+	{Scenario: "dt_mremap", Call: "mapped(R1, 2 pages)", Native: "00", Goshm: "11", Why: whyMremap},
+
+	// One descriptor left under RLIMIT_NOFILE: the registry takes it, and
+	// the data file cannot be created: ENOMEM, out of a resource.
+	{Scenario: "get_fd_limit", Call: "shmget(IPC_PRIVATE, 4096, 0600)",
+		Native: "id#1", Goshm: "-1 ENOMEM", Why: whyDescriptor},
+
+	// kernel.shm_next_id = 12345 in the namespace (checkpoint/restore).
+	{Scenario: "get_next_id", Call: "raw id after setting shm_next_id", Native: "12345", Goshm: "0", Why: whyNextID},
+	{Scenario: "get_next_id", Call: "raw id after that", Native: "0", Goshm: "1", Why: whyNextID},
+}

@@ -1,0 +1,101 @@
+// Package conformance proves goshm against the kernel: every scenario of
+// build/tests/conf_scenarios runs natively in a fresh IPC namespace and
+// under goshm with a fresh store, and the two outputs must be the same,
+// line by line, except for the differences listed in knownDiffs.  The
+// other tests here cover what a line-by-line comparison cannot: 500 forked
+// children, daemons, threads, damaged and unusable stores, leaks, and bad
+// input.  docs/CONFORMANCE.md explains how to read a failure.
+package conformance
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goshm/goshm/tests/internal/testenv"
+)
+
+// Who runs a program.
+type who int
+
+const (
+	asRoot who = iota
+	asUser     // testenv.UnprivUID/GID
+)
+
+func (w who) String() string {
+	if w == asUser {
+		return "user"
+	}
+	return "root"
+}
+
+// goshmOpts are the options to run argv under goshm with store, as w, in a
+// fresh IPC namespace.  It returns the argv to run.
+//
+// As another user the library is preloaded by `env` after setpriv instead
+// of through testenv's Preload: setpriv changes its uid, re-raises
+// CAP_SETGID in its own thread with capset(2) and then calls setresgid(2),
+// which glibc applies to every thread -- and the Go runtime's threads that
+// libgoshm.so brings along no longer have that capability, so glibc
+// aborts the process.
+func goshmOpts(t *testing.T, w who, store string, argv ...string) (testenv.Opts, []string) {
+	t.Helper()
+	o := testenv.Opts{NewIPC: true, Store: store, Timeout: 2 * time.Minute}
+	if w == asUser {
+		o.UID, o.GID = testenv.UnprivUID, testenv.UnprivGID
+		return o, append([]string{"env", "LD_PRELOAD=" + testenv.Lib(t)}, argv...)
+	}
+	o.Preload = true
+	return o, argv
+}
+
+// nativeOpts are the options to run a program natively, as w, in a fresh
+// IPC namespace.
+func nativeOpts(w who) testenv.Opts {
+	o := testenv.Opts{NewIPC: true, Timeout: 2 * time.Minute}
+	if w == asUser {
+		o.UID, o.GID = testenv.UnprivUID, testenv.UnprivGID
+	}
+	return o
+}
+
+// newStore is a fresh store that anyone can create its files in: the
+// directory is made in advance with mode 1777, as goshm itself would make
+// it, since the first call may come from uid 1000 (testenv.NewStore's
+// parent belongs to root).
+func newStore(t *testing.T) string {
+	t.Helper()
+	store := testenv.NewStore(t)
+	require.NoError(t, os.Mkdir(store, 0o1777), "make the store directory")
+	require.NoError(t, os.Chmod(store, 0o1777), "chmod the store directory")
+	return store
+}
+
+// runNative runs argv natively as w.
+func runNative(t *testing.T, w who, argv ...string) testenv.Result {
+	t.Helper()
+	return testenv.Run(t, nativeOpts(w), argv...)
+}
+
+// runGoshm runs argv under goshm as w, with store.
+func runGoshm(t *testing.T, w who, store string, argv ...string) testenv.Result {
+	t.Helper()
+	o, args := goshmOpts(t, w, store, argv...)
+	return testenv.Run(t, o, args...)
+}
+
+// segmentFiles lists the data and token files left in a store.
+func segmentFiles(t *testing.T, store string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(store, "segments"))
+	require.NoError(t, err, "read the store's segments directory")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -1,0 +1,197 @@
+/*
+ * sc_dt.h - shmdt scenarios (LTP shmdt01-02 and more): addresses that are
+ * not the start of an attach, and attaches that the program cut up with
+ * munmap() or mprotect() before detaching them.
+ *
+ * The kernel counts VMAs in shm_nattch, so cutting an attach changes its
+ * count; goshm counts attaches (docs/DIFFERENCES.md, "VMA fragments").
+ * The counts are printed on "nattch" lines of their own so that the test's
+ * list of known differences names exactly those lines.
+ */
+#ifndef CONF_SC_DT_H
+#define CONF_SC_DT_H
+
+#include "calls.h"
+#include "mem.h"
+#include "proc.h"
+
+static void sc_dt_einval(void)
+{
+	int id = G(IPC_PRIVATE, 3 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	D(a + 1);
+	D(a + 4096);
+	D(a + 3 * 4096);
+	D(a - 4096);
+	D(NULL);
+	D((void *)(uintptr_t)0xfffffffffffff000ull);
+	char *m = anon(NULL, 1);
+	D(m);
+	char stack[1];
+	out("shmdt(stack) = %s", shmdt(stack) < 0 ? fail(errno) : "0");
+	NAT(id);
+	D(a);
+	D(a);
+	NAT(id);
+	MAPPED(a, 3);
+}
+
+/* munmap() of the first page: shmdt() of the attach address still finds
+ * and detaches the rest. */
+static void sc_dt_munmap_first(void)
+{
+	int id = G(IPC_PRIVATE, 3 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	MUNMAP(a, 1);
+	NAT(id);
+	D(a + 4096);
+	D(a);
+	MAPPED(a, 3);
+	NAT(id);
+	D(a);
+}
+
+static void sc_dt_munmap_middle(void)
+{
+	int id = G(IPC_PRIVATE, 3 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	MUNMAP(a + 4096, 1);
+	NAT(id);
+	D(a + 8192);
+	D(a);
+	MAPPED(a, 3);
+	NAT(id);
+}
+
+static void sc_dt_munmap_last(void)
+{
+	int id = G(IPC_PRIVATE, 3 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	MUNMAP(a + 8192, 1);
+	NAT(id);
+	D(a);
+	MAPPED(a, 3);
+	NAT(id);
+}
+
+/* munmap() of the whole attach: the kernel uncounts it at once, goshm at
+ * the next shmdt() of that address (which fails as the kernel's does). */
+static void sc_dt_munmap_whole(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	MUNMAP(a, 2);
+	NAT(id);
+	D(a);
+	NAT(id);
+}
+
+/* mprotect() of a middle page splits the attach into three VMAs. */
+static void sc_dt_mprotect_middle(void)
+{
+	int id = G(IPC_PRIVATE, 3 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	MPROTECT(a + 4096, 1, PROT_READ);
+	NAT(id);
+	PERMS(a + 4096);
+	D(a + 4096);
+	D(a);
+	MAPPED(a, 3);
+	NAT(id);
+}
+
+/* A hole the program filled with its own mapping is not ours to unmap. */
+static void sc_dt_hole_refilled(void)
+{
+	int id = G(IPC_PRIVATE, 3 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	MUNMAP(a + 4096, 1);
+	char *m = anon(a + 4096, 1);
+	if (m)
+		m[0] = 'm';
+	D(a);
+	MAPPED(a, 3);
+	PEEK(a + 4096);
+	NAT(id);
+}
+
+/* Another segment attached into the hole stays attached. */
+static void sc_dt_hole_other_segment(void)
+{
+	int x = G(IPC_PRIVATE, 3 * 4096, 0600);
+	int y = G(IPC_PRIVATE, 4096, 0600);
+	char *a = A(x, NULL, 0);
+	MUNMAP(a + 4096, 1);
+	A(y, a + 4096, 0);
+	D(a);
+	MAPPED(a, 3);
+	NAT(x);
+	NAT(y);
+	D(a + 4096);
+	NAT(y);
+}
+
+/* The same segment attached twice, one after the other in memory:
+ * detaching one leaves the other. */
+static void sc_dt_adjacent(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *r = reserve(4);
+	char *a = A(id, r, 0);
+	char *b = A(id, r + 8192, 0);
+	NAT(id);
+	D(b);
+	MAPPED(r, 4);
+	NAT(id);
+	b = A(id, r + 8192, 0);
+	D(a);
+	MAPPED(r, 4);
+	D(b);
+	NAT(id);
+}
+
+/* Detach in a child: the parent's attach is its own. */
+static void sc_dt_in_child(void)
+{
+	int id = G(IPC_PRIVATE, 4096, 0600);
+	char *a = A(id, NULL, 0);
+	a[0] = 1;
+	pid_t c = child();
+	if (c == 0) {
+		NAT(id);
+		D(a);
+		NAT(id);
+		D(a);
+		child_exit();
+	}
+	reap(c);
+	NAT(id);
+	PEEK(a);
+	D(a);
+	NAT(id);
+}
+
+/* mremap() moves an attach: the kernel finds it at its new address (the
+ * VMA's offset matches), and not at the old one. */
+static void sc_dt_mremap(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	a[0] = 'm';
+	char *r = reserve(2);
+	char *b = mremap(a, 2 * 4096, 2 * 4096, MREMAP_MAYMOVE | MREMAP_FIXED, r);
+	out("mremap(%s, 2 pages, to %s) = %s", addr_name(a), addr_name(r),
+	    b == MAP_FAILED ? fail(errno) : addr_name(b));
+	if (b == MAP_FAILED)
+		return;
+	NAT(id);
+	PEEK(b);
+	D(a);
+	NAT(id);
+	D(b);
+	MAPPED(b, 2);
+	NAT(id);
+	D(b);
+}
+
+#endif /* CONF_SC_DT_H */
