@@ -178,7 +178,8 @@ GS_HIDDEN int gs_data_path(const struct goshm_store *s, uint64_t gen,
 GS_HIDDEN int gs_token_path(const struct goshm_store *s, uint64_t gen,
                             unsigned nsk, uint32_t tgen, char *buf, size_t len);
 GS_HIDDEN int gs_create_data(struct gs_locked *l, uint64_t gen, uint64_t size);
-GS_HIDDEN int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly);
+GS_HIDDEN int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly,
+                           struct stat *st);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms(const struct gs_slot *sl, int flag);

@@ -86,7 +86,8 @@ int gs_create_data(struct gs_locked *l, uint64_t gen, uint64_t size)
 
 /* Open the data file of slot idx and check that it is what the registry
  * says, so that a damaged store gives EIO and not a SIGBUS. */
-int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly)
+int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly,
+                 struct stat *stp)
 {
 	char path[PATH_MAX];
 	struct gs_slot *sl = gs_slot_at(l, idx);
@@ -112,5 +113,6 @@ int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly)
 		              "the store was damaged; see docs/FORMAT.md");
 		return -EIO;
 	}
+	*stp = st;
 	return fd;
 }

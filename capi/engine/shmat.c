@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,27 @@ static long map_data(int fd, int fixed, uintptr_t *addr, size_t len, int prot,
 	return 0;
 }
 
+/*
+ * How the kernel names the mapping's file, for shmdt (vma.c).  A file
+ * system on a block device maps the file it opened: the name is the
+ * file's own device and inode.  On the others (device major 0: overlayfs,
+ * whose mappings are of the file underneath, FUSE, NFS, btrfs
+ * subvolumes...) the kernel is asked.
+ */
+static void identify(struct gs_attach *a, const struct stat *st)
+{
+	struct gs_vma v;
+	if (major(st->st_dev) != 0) {
+		a->vma_ino = st->st_ino;
+		a->vma_dev_major = major(st->st_dev);
+		a->vma_dev_minor = minor(st->st_dev);
+	} else if (gs_vma_identify(a->addr, &v) == 0) {
+		a->vma_ino = v.ino;
+		a->vma_dev_major = v.dev_major;
+		a->vma_dev_minor = v.dev_minor;
+	}
+}
+
 static long attach_locked(struct gs_locked *l, int shmid, int fixed,
                           uintptr_t addr, int shmflg, uintptr_t *out)
 {
@@ -86,7 +108,8 @@ static long attach_locked(struct gs_locked *l, int shmid, int fixed,
 	size_t len = gs_round_pages(sl->segsz);
 	if (addr && !(shmflg & SHM_REMAP) && addr + sl->segsz < addr)
 		return -EINVAL;
-	int fd = gs_open_data(l, idx, rdonly);
+	struct stat st;
+	int fd = gs_open_data(l, idx, rdonly, &st);
 	if (fd < 0)
 		return fd;
 	r = map_data(fd, fixed, &addr, len, prot, shmflg);
@@ -103,12 +126,7 @@ static long attach_locked(struct gs_locked *l, int shmid, int fixed,
 	a.store = l->store;
 	a.shmid = shmid;
 	a.gen = sl->gen;
-	struct gs_vma v;
-	if (gs_vma_identify(addr, &v) == 0) {
-		a.vma_ino = v.ino;
-		a.vma_dev_major = v.dev_major;
-		a.vma_dev_minor = v.dev_minor;
-	}
+	identify(&a, &st);
 	int nsk;
 	r = gs_presence_attach(l, idx, &a.presence, &nsk);
 	if (r == 0) {
