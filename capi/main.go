@@ -1,10 +1,10 @@
 // Command capi is built with -buildmode=c-shared into libgoshm.so.
 //
-// It has no Go code of its own: importing the engine links its C functions
-// (shmget, shmat, shmdt, shmctl and the goshm_* API of include/goshm.h)
-// into the shared library, where they are exported.  No exported function
-// is Go, so none of them starts Go code in the programs the library is
-// preloaded into.
+// It has no Go code of its own beyond init: importing the engine links its
+// C functions (shmget, shmat, shmdt, shmctl and the goshm_* API of
+// include/goshm.h) into the shared library, where they are exported.  No
+// exported function is Go, so none of them starts Go code in the programs
+// the library is preloaded into.
 //
 // The Go runtime of a c-shared library reads the cgroup CPU limit at load
 // and keeps the two cgroup files open for the life of the process, to
@@ -15,6 +15,18 @@
 //go:debug containermaxprocs=0
 package main
 
+/*
+extern void gs_runtime_started(void);
+*/
+import "C"
+
 import _ "github.com/goshm/goshm/capi/engine"
+
+// init runs on a runtime thread once the runtime has started, while the
+// loading program waits in the engine's constructor to set the runtime's
+// threads' signal masks (capi/engine/runtime_threads.c).
+func init() {
+	C.gs_runtime_started()
+}
 
 func main() {}

@@ -58,7 +58,7 @@ func TestDockerStopReachesSignalfdServer(t *testing.T) {
 
 // Loading libgoshm.so leaves the program's signal mask as it was (the
 // library blocks signals only while its Go runtime creates its first
-// thread), and the Go runtime's threads block SIGTERM, so that the kernel
+// thread), and the Go runtime's threads block SIGTERM and SIGCHLD, so that the kernel
 // never picks one of them for a signal the program blocks.
 func TestDockerPreloadSignalMasks(t *testing.T) {
 	t.Parallel()
@@ -83,6 +83,7 @@ func TestDockerPreloadSignalMasks(t *testing.T) {
 		v, err := strconv.ParseUint(m, 16, 64)
 		require.NoError(t, err)
 		assert.NotZero(t, v&(1<<(15-1)), "thread %s does not block SIGTERM: %s", id, m)
+		assert.NotZero(t, v&(1<<(17-1)), "thread %s does not block SIGCHLD: %s", id, m)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 
 // A program that blocks SIGTERM to read it from a signalfd must get it
 // with the library preloaded too: the dormant Go runtime's threads block
-// every asynchronous signal (capi/engine/sigmask.c), so the kernel cannot
+// every signal a program can take (capi/engine/runtime_threads.c), so the kernel cannot
 // hand the signal to one of them, where its default action would kill the
 // program.
 func TestPreloadedSignalfdServerGetsSIGTERM(t *testing.T) {
