@@ -17,27 +17,30 @@
  * handler returns is the one saved in its ucontext, so a handler that adds
  * signals to uc_sigmask leaves its thread blocking them.  While the
  * program is still held in the library's constructor, every thread but
- * the loading one is the runtime's; each of those that lets through a
- * signal a program could take is sent SIGSTKFLT (which the runtime's
- * threads never block and programs do not use) with that handler
- * installed, until a few passes in a row find nothing left to change.
+ * the loading one is the runtime's; each is sent SIGSTKFLT (which the
+ * runtime's threads never block and programs do not use) with that
+ * handler installed.  A thread that has not yet set its own mask blocks
+ * everything; the signal waits for it and is taken the moment the runtime
+ * unblocks it there, so it ends with the right mask too.  Passes over
+ * /proc/self/task repeat until two in a row find no new thread.
  *
  * When it is done depends on the runtime: its init (capi/main.go) reports
  * through gs_runtime_started once the runtime has started, and the
- * constructor waits for that, a few milliseconds at most.  Threads the
- * runtime creates later would take the runtime's mask again; a runtime
- * that runs no Go code creates none (measured: the count stays put for the
- * life of a process; tests/integration/goruntime_test.go watches it).
+ * constructor waits for that, a millisecond or so.  Threads the runtime
+ * created later would take the runtime's mask again; a runtime that runs
+ * no Go code creates none (tests/integration/goruntime_test.go checks the
+ * masks after goshm's calls).
  *
  * Nothing is done when the library is loaded into a process that already
- * has several threads (dlopen from a threaded program): the loading thread
- * could then not tell the runtime's threads from the program's.
+ * has several threads (dlopen from a threaded program), where the loading
+ * thread could not tell the runtime's threads from the program's, nor
+ * under valgrind (below).
  */
 #include "engine.h"
 
 #include <dirent.h>
-#include <sched.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -48,15 +51,16 @@
 #include <unistd.h>
 
 #define FIX_SIGNAL SIGSTKFLT
-#define WAIT_FOR_RUNTIME_NS (2 * 1000000000L) /* then give up */
+#define WAIT_FOR_RUNTIME_NS (2 * 1000000000L) /* then leave the masks */
+#define ANSWER_WAIT_NS (2 * 1000000000L)      /* for signalled threads */
 #define PASS_PAUSE_NS 20000L                  /* between passes */
-#define ACK_WAIT_NS (2 * 1000000000L)         /* for signalled threads */
-#define MAX_PASSES 1000
-#define MAX_THREADS 256
+#define MAX_PASSES 100
+#define MAX_THREADS 64                        /* the runtime starts ~5 */
 
 static pid_t loader_tid;           /* 0: the loader was not alone */
 static atomic_int runtime_started; /* set by the runtime's init */
-static atomic_int fixes_done;      /* handlers that ran */
+static atomic_int answers;         /* handlers that ran, */
+static atomic_int answered[MAX_THREADS]; /* and in which threads */
 
 /* The runtime's init reports that the runtime has started. */
 GS_HIDDEN void gs_runtime_started(void)
@@ -79,8 +83,6 @@ static int thread_count(void)
 	buf[n] = '\0';
 	/* The command name may hold spaces: count fields after its ')'. */
 	char *p = strrchr(buf, ')');
-	if (p == NULL)
-		return -1;
 	for (int field = 2; field < 20 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
 	return p == NULL ? -1 : atoi(p + 1);
@@ -110,38 +112,9 @@ static void block_program_signals_here(int sig, siginfo_t *si, void *context)
 	sigset_t set;
 	program_signals(&set);
 	sigorset(&uc->uc_sigmask, &uc->uc_sigmask, &set);
-	atomic_fetch_add(&fixes_done, 1);
-}
-
-/* The kernel's SigBlk mask of thread tid (bit n-1: signal n); 0 with
- * *ok = 0 when it cannot be read. */
-static unsigned long long blocked_mask(pid_t tid, int *ok)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-	*ok = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *line = strstr(buf, "\nSigBlk:");
-	if (line == NULL)
-		return 0;
-	*ok = 1;
-	return strtoull(line + 8, NULL, 16);
-}
-
-static unsigned long long as_bits(const sigset_t *set)
-{
-	unsigned long long bits = 0;
-	for (int sig = 1; sig <= 64 && sig < NSIG; sig++)
-		if (sigismember(set, sig) == 1)
-			bits |= 1ull << (sig - 1);
-	return bits;
+	int i = atomic_fetch_add(&answers, 1);
+	if (i < MAX_THREADS)
+		atomic_store(&answered[i], (int)syscall(SYS_gettid));
 }
 
 static long now_ns(void)
@@ -159,13 +132,13 @@ static void pause_ns(long ns)
 		sched_yield();
 }
 
-/* The runtime's threads already seen with their final mask. */
-struct settled {
+/* The runtime's threads signalled so far. */
+struct signalled {
 	pid_t tid[MAX_THREADS];
 	int n;
 };
 
-static int is_settled(const struct settled *s, pid_t tid)
+static int was_signalled(const struct signalled *s, pid_t tid)
 {
 	for (int i = 0; i < s->n; i++)
 		if (s->tid[i] == tid)
@@ -173,51 +146,48 @@ static int is_settled(const struct settled *s, pid_t tid)
 	return 0;
 }
 
-/* One pass over the threads not seen before: signal each runtime thread
- * that lets a program signal through and wait for its handler.  A thread
- * that still blocks the synchronous signals too has not yet set its mask
- * (the runtime creates threads with every signal blocked and unblocks in
- * the new thread) and is looked at again in the next pass.  Returns the
- * number of threads that were not settled before, -1 on error.  Threads
- * whose handler did not answer in time are looked at again. */
-static int fix_pass(unsigned long long wanted, unsigned long long synchronous,
-		    struct settled *settled)
+/* One pass: signal every thread not signalled before.  Returns how many
+ * there were, -1 on error. */
+static int signal_new_threads(struct signalled *s)
 {
 	DIR *dir = opendir("/proc/self/task");
 	if (dir == NULL)
 		return -1;
-	int unsettled = 0, sent = 0, before = atomic_load(&fixes_done);
-	pid_t signalled[MAX_THREADS];
+	int found = 0;
 	struct dirent *e;
 	while ((e = readdir(dir)) != NULL) {
 		pid_t tid = (pid_t)atoi(e->d_name);
-		if (tid <= 0 || tid == loader_tid || is_settled(settled, tid))
+		if (tid <= 0 || tid == loader_tid || was_signalled(s, tid))
 			continue;
-		unsettled++;
-		int ok;
-		unsigned long long blocked = blocked_mask(tid, &ok);
-		if (!ok || (blocked & synchronous) == synchronous)
-			continue; /* gone, or not started yet */
-		if ((blocked & wanted) == wanted) {
-			if (settled->n < MAX_THREADS)
-				settled->tid[settled->n++] = tid;
-			continue;
-		}
-		if ((blocked & (1ull << (FIX_SIGNAL - 1))) == 0 && sent < MAX_THREADS &&
-		    syscall(SYS_tgkill, getpid(), tid, FIX_SIGNAL) == 0)
-			signalled[sent++] = tid;
+		found++;
+		if (s->n < MAX_THREADS && syscall(SYS_tgkill, getpid(), tid, FIX_SIGNAL) == 0)
+			s->tid[s->n++] = tid;
 	}
 	closedir(dir);
-	/* A thread that exits before its handler runs never answers; a busy
-	 * machine may take a while to schedule the others. */
-	for (long deadline = now_ns() + ACK_WAIT_NS;
-	     atomic_load(&fixes_done) - before < sent && now_ns() < deadline;)
-		sched_yield();
-	/* A thread whose handler ran has its mask once the handler returns. */
-	if (atomic_load(&fixes_done) - before >= sent)
-		for (int i = 0; i < sent && settled->n < MAX_THREADS; i++)
-			settled->tid[settled->n++] = signalled[i];
-	return unsettled;
+	return found;
+}
+
+static int has_answered(pid_t tid)
+{
+	int n = atomic_load(&answers);
+	for (int i = 0; i < n && i < MAX_THREADS; i++)
+		if (atomic_load(&answered[i]) == tid)
+			return 1;
+	return 0;
+}
+
+/* Whether every signalled thread has answered or is gone. */
+static int all_answered(const struct signalled *s)
+{
+	if (atomic_load(&answers) >= s->n)
+		return 1;
+	for (int i = 0; i < s->n; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/self/task/%d", (int)s->tid[i]);
+		if (!has_answered(s->tid[i]) && access(path, F_OK) == 0)
+			return 0;
+	}
+	return 1;
 }
 
 /* Whether the process runs under valgrind, which preloads its own
@@ -232,10 +202,8 @@ static int under_valgrind(void)
 
 GS_HIDDEN void gs_runtime_threads_quiet(void)
 {
-	if (loader_tid == 0 || thread_count() <= 1)
-		return; /* threads of a program, or no runtime thread at all */
-	if (under_valgrind())
-		return;
+	if (loader_tid == 0 || thread_count() <= 1 || under_valgrind())
+		return; /* a program's threads, no runtime thread, or valgrind */
 	/* Sleep rather than yield: on one CPU the runtime needs it. */
 	struct timespec tick = {0, PASS_PAUSE_NS};
 	for (long deadline = now_ns() + WAIT_FOR_RUNTIME_NS; !atomic_load(&runtime_started);) {
@@ -250,22 +218,17 @@ GS_HIDDEN void gs_runtime_threads_quiet(void)
 	sigfillset(&fixer.sa_mask);
 	if (sigaction(FIX_SIGNAL, &fixer, &previous) != 0)
 		return;
-	sigset_t set;
-	program_signals(&set);
-	unsigned long long wanted = as_bits(&set);
-	unsigned long long synchronous = (1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1)) |
-					 (1ull << (SIGFPE - 1));
-	struct settled settled = {.n = 0};
-	/* Done when every thread is settled twice in a row, a short pause
-	 * apart: by then the runtime has no thread left starting. */
-	int quiet = 0;
-	for (int pass = 0; pass < MAX_PASSES && quiet < 2; pass++) {
-		int unsettled = fix_pass(wanted, synchronous, &settled);
-		if (unsettled < 0)
+	struct signalled signalled = {.n = 0};
+	for (int pass = 0, quiet = 0; pass < MAX_PASSES && quiet < 2; pass++) {
+		int found = signal_new_threads(&signalled);
+		if (found < 0)
 			break;
-		quiet = unsettled == 0 ? quiet + 1 : 0;
-		if (quiet < 2)
-			pause_ns(PASS_PAUSE_NS);
+		quiet = found == 0 ? quiet + 1 : 0;
+		/* A busy machine may take a while to schedule them. */
+		for (long deadline = now_ns() + ANSWER_WAIT_NS;
+		     !all_answered(&signalled) && now_ns() < deadline;)
+			sched_yield();
+		pause_ns(PASS_PAUSE_NS);
 	}
 	/* Ignoring a signal discards it where it is still pending: a thread
 	 * that never ran the handler must not take FIX_SIGNAL's default
