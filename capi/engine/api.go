@@ -70,9 +70,12 @@ static int gs_go_gc(goshm_store *s, int dry_run, struct gs_go_gc_buf *b)
 */
 import "C"
 
+// No fmt (nor os, reflect...): every package linked here is initialised
+// in every process libgoshm.so is preloaded into, before the program runs
+// (runtime_threads.c waits for the runtime's init).
 import (
 	"bytes"
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"syscall"
@@ -318,7 +321,7 @@ func parseGCRecord(rec string) (GCItem, error) {
 	k, err1 := strconv.Atoi(kind)
 	n, err2 := strconv.Atoi(id)
 	if !ok1 || !ok2 || err1 != nil || err2 != nil {
-		return it, fmt.Errorf("engine: malformed gc record %q", rec)
+		return it, errors.New("engine: malformed gc record " + strconv.Quote(rec))
 	}
 	return GCItem{Kind: k, ID: n, Path: path}, nil
 }

@@ -40,6 +40,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -62,10 +63,12 @@ static atomic_int runtime_started; /* set by the runtime's init */
 static atomic_int answers;         /* handlers that ran, */
 static atomic_int answered[MAX_THREADS]; /* and in which threads */
 
-/* The runtime's init reports that the runtime has started. */
+/* The runtime's init reports that the runtime has started, and wakes the
+ * constructor waiting for it. */
 GS_HIDDEN void gs_runtime_started(void)
 {
 	atomic_store(&runtime_started, 1);
+	syscall(SYS_futex, &runtime_started, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* The number of threads of this process, from /proc/self/stat; -1 if it
@@ -204,12 +207,12 @@ GS_HIDDEN void gs_runtime_threads_quiet(void)
 {
 	if (loader_tid == 0 || thread_count() <= 1 || under_valgrind())
 		return; /* a program's threads, no runtime thread, or valgrind */
-	/* Sleep rather than yield: on one CPU the runtime needs it. */
-	struct timespec tick = {0, PASS_PAUSE_NS};
 	for (long deadline = now_ns() + WAIT_FOR_RUNTIME_NS; !atomic_load(&runtime_started);) {
-		if (now_ns() >= deadline)
+		long left = deadline - now_ns();
+		if (left <= 0)
 			return;
-		nanosleep(&tick, NULL);
+		struct timespec timeout = {left / 1000000000L, left % 1000000000L};
+		syscall(SYS_futex, &runtime_started, FUTEX_WAIT_PRIVATE, 0, &timeout, NULL, 0);
 	}
 
 	struct sigaction fixer = {.sa_sigaction = block_program_signals_here,
