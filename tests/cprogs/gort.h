@@ -96,4 +96,30 @@ static inline int gort_async(int sig)
 	return (sig >= 1 && sig < 32) || (sig >= SIGRTMIN && sig <= SIGRTMAX);
 }
 
+/* The SigBlk mask of /proc/self/task/TID/status (TID 0: this thread):
+ * the kernel's view, not libc's. */
+static inline unsigned long long gort_sigblk(pid_t tid)
+{
+	char path[64], line[256];
+	if (tid == 0)
+		snprintf(path, sizeof path, "/proc/thread-self/status");
+	else
+		snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		gort_fail(path);
+	unsigned long long mask = 0;
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = sscanf(line, "SigBlk: %llx", &mask) == 1;
+	fclose(f);
+	if (!found) {
+		fprintf(stderr, "no SigBlk in %s\n", path);
+		exit(70);
+	}
+	return mask;
+}
+
+static inline int gort_in(unsigned long long mask, int sig) { return (mask >> (sig - 1)) & 1; }
+
 #endif

@@ -24,38 +24,13 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
-/* The SigBlk mask of /proc/self/task/TID/status (TID 0: this thread). */
-static unsigned long long sigblk(pid_t tid)
-{
-	char path[64], line[256];
-	if (tid == 0)
-		snprintf(path, sizeof path, "/proc/thread-self/status");
-	else
-		snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		gort_fail(path);
-	unsigned long long mask = 0;
-	int found = 0;
-	while (!found && fgets(line, sizeof line, f) != NULL)
-		found = sscanf(line, "SigBlk: %llx", &mask) == 1;
-	fclose(f);
-	if (!found) {
-		fprintf(stderr, "no SigBlk in %s\n", path);
-		exit(70);
-	}
-	return mask;
-}
-
-static int in(unsigned long long mask, int sig) { return (mask >> (sig - 1)) & 1; }
-
 static void print_blocked(const char *when)
 {
-	unsigned long long mask = sigblk(0);
+	unsigned long long mask = gort_sigblk(0);
 	char name[32];
 	printf("main thread %s:", when);
 	for (int sig = 1; sig < NSIG; sig++)
-		if (in(mask, sig))
+		if (gort_in(mask, sig))
 			printf(" %s", gort_signame(sig, name));
 	printf("\n");
 }
@@ -82,10 +57,10 @@ static void print_other_threads(void)
 		if (tid == 0 || tid == getpid())
 			continue;
 		others++;
-		unsigned long long mask = sigblk(tid);
+		unsigned long long mask = gort_sigblk(tid);
 		char list[1024] = "", name[32];
 		for (int sig = 1; sig < NSIG; sig++)
-			if (gort_async(sig) && !in(mask, sig))
+			if (gort_async(sig) && !gort_in(mask, sig))
 				snprintf(list + strlen(list), sizeof list - strlen(list), " %s", gort_signame(sig, name));
 		if (list[0] != '\0')
 			snprintf(lines + strlen(lines), sizeof lines - strlen(lines), "thread %d lets through:%s\n",

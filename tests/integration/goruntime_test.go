@@ -212,3 +212,31 @@ func TestGoRuntimeThreadCount(t *testing.T) {
 	assert.LessOrEqual(t, idle, 1+8, "more runtime threads than docs/DIFFERENCES.md says")
 	assert.Equal(t, []int{idle + 3, idle}, []int{with, after}, "preloaded")
 }
+
+var runtimeThreads = regexp.MustCompile(`(?m)^runtime threads: (\d+)\nruntime threads letting program signals through: (\d+)\n`)
+
+// Loaded with dlopen (an interpreter's FFI), the library works, and never
+// touches the program's own threads.  From a single-threaded program it
+// sets the runtime threads' masks as when preloaded; once the program has
+// a thread of its own it cannot tell the runtime's threads from the
+// program's and leaves them (docs/DIFFERENCES.md).
+func TestGoRuntimeUnderDlopen(t *testing.T) {
+	prog, lib := testenv.Artifact(t, "tests/gort_dlopen"), testenv.Lib(t)
+	t.Run("single-threaded", func(t *testing.T) {
+		r := testenv.Run(t, testenv.Opts{Store: testenv.NewStore(t)}, prog, lib)
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Contains(t, r.Stdout, "goshm_shmget, goshm_shmctl: ok\nmain thread blocks: none\n")
+		m := runtimeThreads.FindStringSubmatch(r.Stdout)
+		require.NotNil(t, m, r.Stdout)
+		assert.NotEqual(t, "0", m[1], "no runtime thread: the test means nothing")
+		assert.Equal(t, "0", m[2], r.Stdout)
+	})
+	t.Run("threaded", func(t *testing.T) {
+		r := testenv.Run(t, testenv.Opts{Store: testenv.NewStore(t)}, prog, lib, "threaded")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Contains(t, r.Stdout,
+			"goshm_shmget, goshm_shmctl: ok\nmain thread blocks: none\nprogram thread blocks: none\n")
+		require.Regexp(t, runtimeThreads, r.Stdout)
+		t.Logf("%s", r.Stdout)
+	})
+}
