@@ -117,10 +117,36 @@ static int size_registry(int fd)
 }
 
 /*
+ * A new, empty file of its own for a registry being made: the name is
+ * random, not the pid, because two threads of a process, or the pid 1s of
+ * two containers starting on one fresh volume, share a pid, and must not
+ * truncate each other's file or unlink it before the other's link().
+ */
+static int create_registry_temp(const struct goshm_store *s, char *path, size_t size)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		unsigned long long rnd;
+		struct timespec now;
+		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			rnd = (unsigned long long)now.tv_nsec * 2654435761u ^ (unsigned long long)gettid() << 32;
+		}
+		int n = snprintf(path, size, "%s/.registry.%d.%016llx.tmp", s->dir, (int)getpid(), rnd);
+		if (n < 0 || (size_t)n >= size)
+			return -ENAMETOOLONG;
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/*
  * Create the directory, its segments/ subdirectory and the registry.  The
  * registry is written under a temporary name and link(2)ed into place, so a
  * process killed half-way leaves nothing that others would take for a
- * registry, and two racing creators agree on one file.
+ * registry, and of racing creators the first link wins: the others find
+ * the name taken (EEXIST) and use that file.
  */
 int gs_store_prepare(struct goshm_store *s)
 {
@@ -140,10 +166,9 @@ int gs_store_prepare(struct goshm_store *s)
 	if (access(s->registry_path, F_OK) == 0)
 		return 0;
 
-	snprintf(path, sizeof path, "%s/.registry.%d.tmp", s->dir, (int)getpid());
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	int fd = create_registry_temp(s, path, sizeof path);
 	if (fd < 0)
-		return store_error(s, "cannot create the registry", -errno);
+		return store_error(s, "cannot create the registry", fd);
 	struct gs_header h;
 	init_header(&h);
 	r = fchmod(fd, 0666) < 0 ? -errno : size_registry(fd);
