@@ -16,6 +16,9 @@
 package main
 
 /*
+// Tells the engine's constructor that this runtime's init reports its
+// start (capi/engine/runtime_threads.c).
+__attribute__((visibility("hidden"))) const int gs_runtime_reports_start = 1;
 extern void gs_runtime_started(void);
 */
 import "C"

@@ -58,6 +58,12 @@
 #define MAX_PASSES 100
 #define MAX_THREADS 64                        /* the runtime starts ~5 */
 
+/* Defined in capi/main.go, so only in libgoshm.so, whose runtime's init
+ * calls gs_runtime_started.  Any other Go library built with the engine
+ * (a c-shared or c-archive that imports package goshm) has no such report
+ * to wait for, and leaves its runtime's masks alone. */
+extern const int gs_runtime_reports_start __attribute__((weak));
+
 static pid_t loader_tid;           /* 0: the loader was not alone */
 static atomic_int runtime_started; /* set by the runtime's init */
 static atomic_int answers;         /* handlers that ran, */
@@ -107,6 +113,16 @@ static void program_signals(sigset_t *set)
 		sigdelset(set, synchronous[i]);
 }
 
+/* set as the kernel's 64-bit mask: bit n-1 for signal n. */
+static unsigned long long as_bits(const sigset_t *set)
+{
+	unsigned long long bits = 0;
+	for (int sig = 1; sig <= 64 && sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1)
+			bits |= 1ull << (sig - 1);
+	return bits;
+}
+
 static void block_program_signals_here(int sig, siginfo_t *si, void *context)
 {
 	(void)sig;
@@ -114,7 +130,10 @@ static void block_program_signals_here(int sig, siginfo_t *si, void *context)
 	ucontext_t *uc = context;
 	sigset_t set;
 	program_signals(&set);
-	sigorset(&uc->uc_sigmask, &uc->uc_sigmask, &set);
+	/* The kernel's frame holds only its own 64-bit mask where glibc's
+	 * ucontext_t declares a 1024-bit sigset_t: touch those 8 bytes only. */
+	unsigned long long *mask = (unsigned long long *)(void *)&uc->uc_sigmask;
+	*mask |= as_bits(&set);
 	int i = atomic_fetch_add(&answers, 1);
 	if (i < MAX_THREADS)
 		atomic_store(&answered[i], (int)syscall(SYS_gettid));
@@ -162,8 +181,10 @@ static int signal_new_threads(struct signalled *s)
 		pid_t tid = (pid_t)atoi(e->d_name);
 		if (tid <= 0 || tid == loader_tid || was_signalled(s, tid))
 			continue;
+		if (s->n == MAX_THREADS)
+			break; /* far more than a runtime starts: leave the rest */
 		found++;
-		if (s->n < MAX_THREADS && syscall(SYS_tgkill, getpid(), tid, FIX_SIGNAL) == 0)
+		if (syscall(SYS_tgkill, getpid(), tid, FIX_SIGNAL) == 0)
 			s->tid[s->n++] = tid;
 	}
 	closedir(dir);
@@ -205,6 +226,8 @@ static int under_valgrind(void)
 
 GS_HIDDEN void gs_runtime_threads_quiet(void)
 {
+	if (&gs_runtime_reports_start == NULL)
+		return; /* not libgoshm.so */
 	if (loader_tid == 0 || thread_count() <= 1 || under_valgrind())
 		return; /* a program's threads, no runtime thread, or valgrind */
 	for (long deadline = now_ns() + WAIT_FOR_RUNTIME_NS; !atomic_load(&runtime_started);) {
