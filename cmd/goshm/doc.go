@@ -42,7 +42,8 @@ binary (same directory, or ../lib/), else /usr/local/lib, else /usr/lib.
 Run refuses, with exit status 1, what LD_PRELOAD cannot reach: a statically
 linked program (no ELF interpreter; relink it with -lgoshm instead), a
 script whose #! interpreter is static, a program of another ELF class or
-machine than the library, a set-user-ID or set-group-ID program that the
+machine than the library, a set-user-ID or set-group-ID program, or (for
+a caller other than root) a program with file capabilities, that the
 loader runs in secure mode, and a missing library.
 
 Example:

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // elfKind is what matters of an ELF file for LD_PRELOAD: its class and
@@ -58,7 +60,7 @@ func checkDepth(path string, lib elfKind, depth int) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file", path)
 	}
-	if err := checkSecureExec(path, fi); err != nil {
+	if err := checkSecureExec(path, fi, os.Geteuid()); err != nil {
 		return err
 	}
 	head := make([]byte, 256) // the kernel's BINPRM_BUF_SIZE
@@ -104,9 +106,19 @@ func checkDepth(path string, lib elfKind, depth int) error {
 	return nil
 }
 
-// checkSecureExec refuses set-user-ID and set-group-ID programs that the
-// loader would run in secure mode, where it ignores a preloaded path.
-func checkSecureExec(path string, fi os.FileInfo) error {
+// checkSecureExec refuses set-user-ID and set-group-ID programs, and
+// programs with file capabilities, that the loader would run in secure
+// mode (AT_SECURE) for a caller of effective uid euid: there it ignores a
+// preloaded path, and the program would get the kernel's segments.
+func checkSecureExec(path string, fi os.FileInfo, euid int) error {
+	// File capabilities (setcap cap_net_bind_service+ep, usual for a
+	// server on port 80) raise a non-root caller's permitted set at exec.
+	if euid != 0 {
+		if _, err := unix.Getxattr(path, "security.capability", nil); err == nil {
+			return fmt.Errorf("%s has file capabilities (setcap): the loader runs it in "+
+				"secure mode and ignores LD_PRELOAD; relink it with -lgoshm", path)
+		}
+	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func envMap(env []string) map[string]string {
@@ -176,4 +177,30 @@ func TestRunRefusesWhatPreloadCannotReach(t *testing.T) {
 		require.NotNil(t, r.exec, prog)
 		assert.Equal(t, prog, r.exec.path)
 	}
+}
+
+// A program with file capabilities runs in secure mode for a caller who is
+// not root, and the loader ignores LD_PRELOAD there: refused, as a
+// set-user-ID program is.  For root it gains nothing, and is accepted.
+func TestSecureExecFileCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("setting file capabilities needs root")
+	}
+	prog := filepath.Join(t.TempDir(), "capprog")
+	data, err := os.ReadFile("/bin/true")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(prog, data, 0o755))
+	fi, err := os.Stat(prog)
+	require.NoError(t, err)
+	require.NoError(t, checkSecureExec(prog, fi, 1000), "no capabilities yet")
+
+	// struct vfs_cap_data, revision 2, effective, permitted
+	// CAP_NET_BIND_SERVICE (bit 10): what setcap cap_net_bind_service+ep writes.
+	capData := []byte{0x01, 0, 0, 0x02, 0x00, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	require.NoError(t, unix.Setxattr(prog, "security.capability", capData, 0))
+
+	err = checkSecureExec(prog, fi, 1000)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), prog+" has file capabilities (setcap): the loader runs it in secure mode")
+	assert.NoError(t, checkSecureExec(prog, fi, 0), "root gains nothing from file capabilities")
 }
