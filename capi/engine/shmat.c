@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,14 @@ static void drop_replaced(struct gs_locked *l, uintptr_t lo, uintptr_t hi)
 	}
 }
 
+/* Whether fd's file system is mounted noexec, where mmap(PROT_EXEC) gives
+ * EPERM: an EPERM that would read as "below mmap_min_addr". */
+static int on_noexec_mount(int fd)
+{
+	struct statvfs sv;
+	return fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_NOEXEC);
+}
+
 /* A caller-given address (even one SHM_RND rounded down to 0) is fixed. */
 static long map_data(int fd, int fixed, uintptr_t *addr, size_t len, int prot,
                      int shmflg)
@@ -50,8 +59,12 @@ static long map_data(int fd, int fixed, uintptr_t *addr, size_t len, int prot,
 		switch (errno) {
 		case EEXIST: return -EINVAL; /* find_vma_intersection() */
 		case ENOMEM: return -ENOMEM;
-		case EPERM: return -EPERM;   /* below mmap_min_addr, as the kernel */
-		case EACCES: return -EACCES; /* e.g. SHM_EXEC on a noexec mount */
+		case EPERM:
+			/* PROT_EXEC on a noexec mount: the documented EACCES. */
+			if ((prot & PROT_EXEC) && on_noexec_mount(fd))
+				return -EACCES;
+			return -EPERM; /* below mmap_min_addr, as the kernel */
+		case EACCES: return -EACCES;
 		default: return -EINVAL;
 		}
 	}

@@ -128,3 +128,17 @@ func TestFullFileSystem(t *testing.T) {
 		assert.Empty(t, r.Stderr)
 	})
 }
+
+// SHM_EXEC on a store mounted noexec: EACCES (docs/DIFFERENCES.md); the
+// kernel's shm file system is never noexec, and mmap's own EPERM there
+// would read as "below mmap_min_addr".
+func TestShmExecOnNoexecStore(t *testing.T) {
+	testenv.RequireRoot(t)
+	r, _ := onTmpfs(t, "4m", `mount -o remount,noexec "$D"`, nil,
+		"private", "4096", "attach-exec", "$", "attach", "$", "detach")
+	require.Equal(t, 0, r.Code, r.String())
+	got := opResults(r.Stdout)
+	assert.Equal(t, "-1 EACCES", got["attach-exec $"], r.String())
+	assert.Equal(t, "0", got["attach $"], r.String())
+	assert.Equal(t, "0", got["detach"], r.String())
+}

@@ -7,6 +7,7 @@
  *   private SIZE      shmget(IPC_PRIVATE, SIZE, IPC_CREAT|0600)
  *   find KEY          shmget(KEY, 0, 0)
  *   attach ID         shmat(ID, NULL, 0); the address is kept
+ *   attach-exec ID    shmat(ID, NULL, SHM_EXEC); the address is kept
  *   write             write the first and last byte of the last attach
  *   detach            shmdt() of the last attach
  *   stat ID           IPC_STAT: the result and shm_nattch
@@ -220,8 +221,8 @@ int main(int argc, char **argv)
 				last_id = (int)r;
 			say(op, a, r, errno);
 			i++;
-		} else if (!strcmp(op, "attach")) {
-			last_addr = shmat(id_arg(a), NULL, 0);
+		} else if (!strcmp(op, "attach") || !strcmp(op, "attach-exec")) {
+			last_addr = shmat(id_arg(a), NULL, strcmp(op, "attach") ? SHM_EXEC : 0);
 			say(op, a, last_addr == (char *)-1 ? -1 : 0, errno);
 			i++;
 		} else if (!strcmp(op, "write")) {
