@@ -33,7 +33,7 @@ func (g *Segment) opErr(op string, err error) error {
 // crashes the program (SIGSEGV), as in C.
 //
 // Errors: EINVAL (no such id, or SHM_REMAP, which needs an address),
-// EACCES (permissions), EIDRM.
+// EACCES (permissions).
 func (g *Segment) Attach(flags int) ([]byte, error) {
 	p, err := g.store.e.Shmat(g.id, flags)
 	if err != nil {

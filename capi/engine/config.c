@@ -2,7 +2,7 @@
  * config.c - configuration from the environment, the stores this process
  * has opened, and the one diagnostic line the engine may print.
  *
- * Variables (docs/CONFIG.md):
+ * Variables (README.md, "Configuration"):
  *   GOSHM_DIR     store directory, default /var/lib/goshm
  *   GOSHM_SPARSE  1 = do not reserve disk space at shmget
  *   GOSHM_QUIET   1 = never print the diagnostic line

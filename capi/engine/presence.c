@@ -227,8 +227,11 @@ static int claim_slot(struct gs_locked *l, unsigned idx)
 	for (k = 0; k < (int)GS_NS_SLOTS; k++)
 		if (!sl->ns[k].token_gen)
 			break;
-	if (k == (int)GS_NS_SLOTS)
+	if (k == (int)GS_NS_SLOTS) {
+		gs_warn_store(l->store, "a segment is attached from 8 IPC namespaces already", ENOMEM,
+		              "detach it in one of them (docs/DIFFERENCES.md, Ids and limits)");
 		return -ENOMEM;
+	}
 	uint32_t tgen = (uint32_t)(l->hdr->next_gen++ & 0xffffffffu);
 	if (!tgen)
 		tgen = (uint32_t)(l->hdr->next_gen++ & 0xffffffffu);

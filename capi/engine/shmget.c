@@ -23,8 +23,10 @@
  * flag's bits 26-31 (0: the default size), and the kernel refuses a size it
  * has no huge pages of with EINVAL, whatever the pool holds.  It lists the
  * sizes it has in /sys/kernel/mm/hugepages.  goshm backs a SHM_HUGETLB
- * segment with normal pages (docs/DIFFERENCES.md) but refuses what the
- * kernel refuses; without sysfs it cannot tell, and accepts.
+ * segment with normal pages (docs/DIFFERENCES.md) and refuses only a huge
+ * page size the machine lacks; what the kernel refuses for an empty pool
+ * (ENOMEM) or the caller's group (EPERM), goshm accepts.  Without sysfs it
+ * cannot tell, and accepts.
  */
 static int hugetlb_size_ok(int shmflg)
 {

@@ -102,7 +102,7 @@ kernel's rules (only the owner, the creator or root may: others get
 "permission denied").  A segment still attached is marked "dest" and
 destroyed at its last detach; its key is free at once.  Each failure is
 reported as ipcrm reports it ("invalid id (5)", "permission denied for key
-(0x0000162e)"); the others are still removed, and the exit status is 1.
+(0x162e)", the key as given); the others are still removed, and the exit status is 1.
 
 Example:
 

@@ -26,10 +26,10 @@ const (
 	whyRSS        = "DIFFERENCES.md, Memory behaviour: SHM_INFO shm_rss"
 	whyHugetlb    = "DIFFERENCES.md, Memory behaviour: SHM_HUGETLB is accepted"
 	whyLockSum    = "DIFFERENCES.md, Memory behaviour: SHM_LOCK checks each segment alone"
-	whyIndexLimit = "not yet in DIFFERENCES.md: indexes stop at SHMMNI (registry slots)"
-	whyMremap     = "not yet in DIFFERENCES.md: mremap() of an attach"
-	whyDescriptor = "not yet in DIFFERENCES.md: goshm needs two descriptors during a call"
-	whyNextID     = "DIFFERENCES.md, Size limits: namespace sysctls (here kernel.shm_next_id) do not apply"
+	whyIndexLimit = "DIFFERENCES.md, Ids and limits: Indexes above 4095"
+	whyMremap     = "DIFFERENCES.md, Moving an attach"
+	whyDescriptor = "DIFFERENCES.md, Ids and limits: Descriptors"
+	whyNextID     = "DIFFERENCES.md, Ids and limits: kernel.shm_next_id is ignored"
 )
 
 var knownDiffs = []knownDiff{
