@@ -209,7 +209,7 @@ func TestGoRuntimeThreadCount(t *testing.T) {
 	idle, with, after = counts(preloaded)
 	t.Logf("a preloaded program has %d threads of the Go runtime", idle-1)
 	assert.Greater(t, idle, 1)
-	assert.LessOrEqual(t, idle, 1+8, "more runtime threads than docs/DIFFERENCES.md says")
+	assert.LessOrEqual(t, idle, 1+6, "more runtime threads than docs/DIFFERENCES.md says")
 	assert.Equal(t, []int{idle + 3, idle}, []int{with, after}, "preloaded")
 }
 
