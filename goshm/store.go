@@ -173,7 +173,8 @@ type GCItem struct {
 // nowhere (their last attach ended in an exit or a kill, where no detach
 // ran), and removes the files that no segment owns: temporary files of
 // creations that were interrupted and token files of IPC namespaces that
-// are gone.  With dryRun it only reports them.  Segments that are attached
+// are gone.  With dryRun it only reports them (like any call on the store,
+// it may still finish a cleanup a killed process left half-done).  Segments that are attached
 // somewhere, or not removed, are never touched.
 func (s *Store) GC(dryRun bool) ([]GCItem, error) {
 	items, err := s.e.GC(dryRun)

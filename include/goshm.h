@@ -56,7 +56,9 @@ int goshm_store_shmctl(goshm_store *store, int shmid, int cmd,
  * Garbage collection of a store: destroys segments that are marked for
  * removal (IPC_RMID) and attached nowhere, and removes files that no
  * segment owns (temporary files of creations that were interrupted, token
- * files of dead namespaces).  With dry_run != 0 nothing is changed.  For
+ * files of dead namespaces).  With dry_run != 0 none of what it reports is
+ * removed (like any call on the store, it may still finish a cleanup that a
+ * killed process left half-done, and forget namespaces found dead).  For
  * every item, report(kind, name, arg) is called if report is not NULL; kind
  * is GOSHM_GC_SEGMENT (name is the data file, and the shmid is passed in
  * the id field) or GOSHM_GC_FILE.  Returns the number of items, or -1 with

@@ -44,7 +44,8 @@ linked program (no ELF interpreter; relink it with -lgoshm instead), a
 script whose #! interpreter is static, a program of another ELF class or
 machine than the library, a set-user-ID or set-group-ID program, or (for
 a caller other than root) a program with file capabilities, that the
-loader runs in secure mode, and a missing library.
+loader runs in secure mode, and a missing library or one whose path holds
+a space or a colon (LD_PRELOAD is split there).
 
 Example:
 

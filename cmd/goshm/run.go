@@ -85,8 +85,20 @@ func (c *cli) libCandidates() []string {
 	return append(out, "/usr/local/lib/libgoshm.so", "/usr/lib/libgoshm.so")
 }
 
-// findLib is --lib, else $GOSHM_LIB, else the first candidate that exists.
+// findLib is --lib, else $GOSHM_LIB, else the first candidate that exists,
+// refused if LD_PRELOAD cannot carry its path.
 func (c *cli) findLib() (string, error) {
+	p, err := c.locateLib()
+	if err == nil && strings.ContainsAny(p, " :") {
+		// The loader splits LD_PRELOAD at spaces and colons: the program
+		// would run without the library.
+		err = fmt.Errorf("library path %q contains a space or a colon, which LD_PRELOAD "+
+			"cannot carry; move the library", p)
+	}
+	return p, err
+}
+
+func (c *cli) locateLib() (string, error) {
 	for _, explicit := range []struct{ what, path string }{
 		{"--lib", c.lib}, {"GOSHM_LIB", c.getenv("GOSHM_LIB")},
 	} {

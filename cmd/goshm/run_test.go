@@ -204,3 +204,18 @@ func TestSecureExecFileCapabilities(t *testing.T) {
 	assert.Contains(t, err.Error(), prog+" has file capabilities (setcap): the loader runs it in secure mode")
 	assert.NoError(t, checkSecureExec(prog, fi, 0), "root gains nothing from file capabilities")
 }
+
+// LD_PRELOAD is split at spaces and colons: a library whose path holds one
+// would be skipped by the loader, so run refuses it.
+func TestRunRefusesUnpreloadableLibraryPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "with space")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	lib := filepath.Join(dir, "libgoshm.so")
+	data, err := os.ReadFile(builtLib(t))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(lib, data, 0o644))
+	r := goshmCmd(t, map[string]string{"GOSHM_LIB": lib, "PATH": os.Getenv("PATH")}, "run", "--", "/bin/true")
+	assert.Equal(t, 1, r.code)
+	assert.Nil(t, r.exec)
+	assert.Contains(t, r.stderr, "contains a space or a colon, which LD_PRELOAD cannot carry")
+}
