@@ -10,6 +10,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -140,6 +141,16 @@ struct goshm_store *gs_default_store(int *err)
 	s = gs_store_intern(dir, err);
 	if (s)
 		__atomic_store_n(&default_store, s, __ATOMIC_RELEASE);
+	else if (*err != -ENOMEM) {
+		/* A path too long, or relative to a deleted working directory:
+		 * the store cannot be used (EACCES, EPERM from shmget), never an
+		 * errno that means something else there (ENOENT: no such key). */
+		struct goshm_store named = {0};
+		snprintf(named.dir, sizeof named.dir, "%s", dir);
+		gs_warn_store(&named, "cannot be the store", *err,
+		              "set GOSHM_DIR to an absolute path shorter than PATH_MAX");
+		*err = -EACCES;
+	}
 	return s;
 }
 

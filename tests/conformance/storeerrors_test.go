@@ -3,6 +3,7 @@ package conformance
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,6 +66,21 @@ func TestUnusableStore(t *testing.T) {
 		assert.Equal(t, "-1 EACCES", got["stat 0"], r.String())
 		assertOneDiagnostic(t, r, store)
 		assert.Contains(t, r.Stderr, "Read-only file system")
+	})
+
+	// A path that cannot be a store at all: never ENAMETOOLONG, which
+	// shmget and shmctl do not give, nor ENOENT, which means "no key".
+	t.Run("GOSHM_DIR longer than PATH_MAX", func(t *testing.T) {
+		store := "/tmp/" + strings.Repeat("x", 4090)
+		r := runGoshm(t, asRoot, store, testenv.Artifact(t, "tests/conf_store_ops"),
+			"private", "4096", "find", damageKey, "stat", "0")
+		require.Equal(t, 0, r.Code, r.String())
+		got := opResults(r.Stdout)
+		assert.Equal(t, "-1 EPERM", got["private 4096"], r.String())
+		assert.Equal(t, "-1 EPERM", got["find "+damageKey], r.String())
+		assert.Equal(t, "-1 EACCES", got["stat 0"], r.String())
+		assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), r.Stderr)
+		assert.Contains(t, r.Stderr, "cannot be the store: File name too long; set GOSHM_DIR to an absolute path")
 	})
 }
 
