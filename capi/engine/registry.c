@@ -26,7 +26,13 @@ int gs_id_of(struct gs_locked *l, unsigned idx)
 static int slot_state(struct gs_locked *l, unsigned idx)
 {
 	uint8_t st = __atomic_load_n(&l->state[idx], __ATOMIC_ACQUIRE);
-	if (st > GS_LIVE) {
+	const struct gs_slot *sl = gs_slot_at(l, idx);
+	/* A live slot's numbers must be ones goshm can have written: a seq
+	 * beyond GS_SEQ_MAX would make a negative id, a size beyond SHMMAX
+	 * would round to 0 pages and match an empty file. */
+	if (st > GS_LIVE ||
+	    (st == GS_LIVE && (sl->seq > GS_SEQ_MAX || sl->segsz < GS_SHMMIN ||
+	                       sl->segsz > GS_SHMMAX || sl->gen == 0))) {
 		gs_warn_store(l->store, "the registry has a damaged slot", EIO,
 		              "move the store away and see docs/FORMAT.md");
 		return -EIO;

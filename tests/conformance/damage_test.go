@@ -131,6 +131,22 @@ func TestDamagedStore(t *testing.T) {
 			},
 		},
 		{
+			name: "impossible size in a slot",
+			damage: func(t *testing.T, store string) {
+				// slot 0's shm_segsz: slots start at 24576, segsz is at
+				// offset 40 of a slot (docs/FORMAT.md).
+				f, err := os.OpenFile(filepath.Join(store, "registry"), os.O_WRONLY, 0)
+				require.NoError(t, err)
+				_, err = f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 24576+40)
+				require.NoError(t, err)
+				require.NoError(t, f.Close())
+			},
+			ops: allOps,
+			eio: func(id string) []string {
+				return []string{"find " + damageKey, "attach " + id, "stat " + id, "rm " + id}
+			},
+		},
+		{
 			name: "data file truncated",
 			damage: func(t *testing.T, store string) {
 				require.NoError(t, os.Truncate(dataFile(t, store), 100))
