@@ -46,11 +46,17 @@ static int reserve(int fd, off_t size)
 {
 	if (gs_sparse())
 		return ftruncate(fd, size) < 0 ? -errno : 0;
-	if (fallocate(fd, 0, 0, size) == 0)
+	int r;
+	/* A signal may interrupt a large reservation (tmpfs, NFS, FUSE): the
+	 * program's shmget must not see EINTR, which the kernel never gives. */
+	while ((r = fallocate(fd, 0, 0, size) < 0 ? errno : 0) == EINTR)
+		;
+	if (r == 0)
 		return 0;
-	if (errno != EOPNOTSUPP && errno != ENOSYS)
-		return -errno;
-	int r = posix_fallocate(fd, 0, size);
+	if (r != EOPNOTSUPP && r != ENOSYS)
+		return -r;
+	while ((r = posix_fallocate(fd, 0, size)) == EINTR)
+		;
 	return -r;
 }
 

@@ -108,7 +108,10 @@ static void init_header(struct gs_header *h)
 static int size_registry(int fd)
 {
 	if (!gs_sparse()) {
-		if (fallocate(fd, 0, 0, GS_REGISTRY_SIZE) == 0)
+		int r;
+		while ((r = fallocate(fd, 0, 0, GS_REGISTRY_SIZE)) < 0 && errno == EINTR)
+			;
+		if (r == 0)
 			return 0;
 		if (errno != EOPNOTSUPP && errno != ENOSYS)
 			return -errno;
