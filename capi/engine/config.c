@@ -10,7 +10,6 @@
 #include "engine.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -130,6 +129,40 @@ struct goshm_store *gs_store_intern(const char *dir, int *err)
 	return s;
 }
 
+/*
+ * The only output the engine ever produces: one line on stderr, once per
+ * process, when the store itself cannot be used.  Written with write(2) so
+ * that it never touches the program's stdio buffers.
+ */
+static void warn_line(const char *dir, const char *what, int err, const char *fix)
+{
+	char line[PATH_MAX + 512];
+	const char *q = getenv("GOSHM_QUIET");
+	if ((q && q[0] == '1') || __atomic_exchange_n(&warned, 1, __ATOMIC_ACQ_REL))
+		return;
+	int saved = errno;
+	size_t n = 0;
+	const char *parts[] = {"goshm: store ", dir, ": ", what,
+	                       ": ", strerror(err < 0 ? -err : err), "; ", fix,
+	                       "\n"};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		size_t k = strlen(parts[i]);
+		if (n + k >= sizeof line)
+			k = sizeof line - 1 - n;
+		memcpy(line + n, parts[i], k);
+		n += k;
+	}
+	ssize_t w = write(2, line, n);
+	(void)w;
+	errno = saved;
+}
+
+void gs_warn_store(const struct goshm_store *s, const char *what, int err,
+                   const char *fix)
+{
+	warn_line(s ? s->dir : "?", what, err, fix);
+}
+
 struct goshm_store *gs_default_store(int *err)
 {
 	struct goshm_store *s = __atomic_load_n(&default_store, __ATOMIC_ACQUIRE);
@@ -145,42 +178,11 @@ struct goshm_store *gs_default_store(int *err)
 		/* A path too long, or relative to a deleted working directory:
 		 * the store cannot be used (EACCES, EPERM from shmget), never an
 		 * errno that means something else there (ENOENT: no such key). */
-		struct goshm_store named = {0};
-		snprintf(named.dir, sizeof named.dir, "%s", dir);
-		gs_warn_store(&named, "cannot be the store", *err,
-		              "set GOSHM_DIR to an absolute path shorter than PATH_MAX");
+		warn_line(dir, "cannot be the store", *err,
+		          "set GOSHM_DIR to an absolute path shorter than PATH_MAX");
 		*err = -EACCES;
 	}
 	return s;
-}
-
-/*
- * The only output the engine ever produces: one line on stderr, once per
- * process, when the store itself cannot be used.  Written with write(2) so
- * that it never touches the program's stdio buffers.
- */
-void gs_warn_store(const struct goshm_store *s, const char *what, int err,
-                   const char *fix)
-{
-	char line[PATH_MAX + 512];
-	const char *q = getenv("GOSHM_QUIET");
-	if ((q && q[0] == '1') || __atomic_exchange_n(&warned, 1, __ATOMIC_ACQ_REL))
-		return;
-	int saved = errno;
-	size_t n = 0;
-	const char *parts[] = {"goshm: store ", s ? s->dir : "?", ": ", what,
-	                       ": ", strerror(err < 0 ? -err : err), "; ", fix,
-	                       "\n"};
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-		size_t k = strlen(parts[i]);
-		if (n + k >= sizeof line)
-			k = sizeof line - 1 - n;
-		memcpy(line + n, parts[i], k);
-		n += k;
-	}
-	ssize_t w = write(2, line, n);
-	(void)w;
-	errno = saved;
 }
 
 /* After fork the child may inherit stores_mu held by another thread. */

@@ -230,6 +230,9 @@ struct gs_vma {
 GS_HIDDEN int gs_vma_identify(uintptr_t addr, struct gs_vma *out);
 GS_HIDDEN int gs_vma_unmap_fragments(const struct gs_attach *a);
 
+/* shmget's errno for a store it cannot use: EPERM where others say EACCES. */
+GS_HIDDEN int gs_shmget_unusable(int r);
+
 /* The calls, store-parameterized, returning -errno. */
 GS_HIDDEN int gs_shmget(struct goshm_store *s, key_t key, size_t size,
                         int shmflg);

@@ -49,8 +49,7 @@ GS_EXPORT int goshm_store_shmget(goshm_store *store, key_t key, size_t size,
 {
 	int err = 0, saved = errno;
 	struct goshm_store *s = store_or_default(store, &err);
-	/* EPERM, not EACCES, for a store shmget cannot use (shmget.c). */
-	return set_errno(s ? gs_shmget(s, key, size, shmflg) : err == -EACCES ? -EPERM : err, saved);
+	return set_errno(s ? gs_shmget(s, key, size, shmflg) : gs_shmget_unusable(err), saved);
 }
 
 GS_EXPORT void *goshm_store_shmat(goshm_store *store, int shmid,

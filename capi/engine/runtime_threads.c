@@ -228,8 +228,8 @@ GS_HIDDEN void gs_runtime_threads_quiet(void)
 {
 	if (&gs_runtime_reports_start == NULL)
 		return; /* not libgoshm.so */
-	if (loader_tid == 0 || thread_count() <= 1 || under_valgrind())
-		return; /* a program's threads, no runtime thread, or valgrind */
+	if (loader_tid == 0 || under_valgrind())
+		return; /* the program's threads would be touched, or valgrind */
 	for (long deadline = now_ns() + WAIT_FOR_RUNTIME_NS; !atomic_load(&runtime_started);) {
 		long left = deadline - now_ns();
 		if (left <= 0)

@@ -58,7 +58,7 @@ static uint64_t total_pages(struct gs_locked *l)
  * forever.  EPERM, which shmget also gives for a refused SHM_HUGETLB, is
  * taken as the failure it is.
  */
-static int store_unusable(int r)
+int gs_shmget_unusable(int r)
 {
 	return r == -EACCES ? -EPERM : r;
 }
@@ -93,7 +93,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	r = gs_create_data(l, gen, size);
 	if (r < 0) {
 		l->hdr->pending_gen = 0;
-		return store_unusable(r);
+		return gs_shmget_unusable(r);
 	}
 	r = gs_alloc_index(l, &idx);
 	if (r < 0) {
@@ -129,7 +129,7 @@ int gs_shmget(struct goshm_store *s, key_t key, size_t size, int shmflg)
 	int create = key == IPC_PRIVATE || (shmflg & IPC_CREAT);
 	int r = gs_lock(s, &l, create ? GS_CREATE : GS_EXISTING);
 	if (r < 0)
-		return store_unusable(r);
+		return gs_shmget_unusable(r);
 	if (key == IPC_PRIVATE) {
 		r = newseg(&l, key, size, shmflg);
 	} else {

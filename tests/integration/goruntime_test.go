@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"os/exec"
 	"regexp"
@@ -159,19 +157,7 @@ func TestGoRuntimeLeavesDefaultActions(t *testing.T) {
 	t.Run("term", func(t *testing.T) {
 		t.Parallel()
 		for _, preload := range []bool{false, true} {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			cmd := testenv.Command(t, ctx, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog, "wait")
-			out, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			lines := bufio.NewScanner(out)
-			require.True(t, lines.Scan(), "no output")
-			require.Equal(t, "ready", lines.Text())
-			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-			for lines.Scan() {
-			}
-			err = cmd.Wait()
+			_, err := sigtermWhenReady(t, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog, "wait")
 			r := testenv.Result{Err: err}
 			assert.Equal(t, "killed by SIGTERM", howEnded(t, r), "preload=%v", preload)
 		}

@@ -26,27 +26,34 @@ func TestPreloadedSignalfdServerGetsSIGTERM(t *testing.T) {
 	for _, preload := range []bool{false, true} {
 		name := map[bool]string{false: "native", true: "preloaded"}[preload]
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			cmd := testenv.Command(t, ctx, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog)
-			out, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			lines := bufio.NewScanner(out)
-			require.True(t, lines.Scan(), "no output")
-			require.Equal(t, "ready", lines.Text())
-			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-			var rest strings.Builder
-			for lines.Scan() {
-				rest.WriteString(lines.Text() + "\n")
-			}
-			err = cmd.Wait()
+			rest, err := sigtermWhenReady(t, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog)
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
 				t.Fatalf("exit status %v (killed by the signal instead of reading it)", ee.ProcessState)
 			}
 			require.NoError(t, err)
-			assert.Contains(t, rest.String(), "graceful shutdown 15")
+			assert.Contains(t, rest, "graceful shutdown 15")
 		})
 	}
+}
+
+// sigtermWhenReady runs argv under o, sends it SIGTERM once it has printed
+// "ready", and returns what it printed after that and how Wait ended.
+func sigtermWhenReady(t *testing.T, o testenv.Opts, argv ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := testenv.Command(t, ctx, o, argv...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(out)
+	require.True(t, lines.Scan(), "no output")
+	require.Equal(t, "ready", lines.Text())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	var rest strings.Builder
+	for lines.Scan() {
+		rest.WriteString(lines.Text() + "\n")
+	}
+	return rest.String(), cmd.Wait()
 }
