@@ -150,6 +150,9 @@ type GCKind int
 const (
 	GCSegment GCKind = GCKind(engine.GCSegment) // a removed segment nobody attaches
 	GCFile    GCKind = GCKind(engine.GCFile)    // a file no segment owns
+	// GCKernel is a one-byte kernel segment of the caller's IPC namespace
+	// that counted attaches of a segment of this store that is gone.
+	GCKernel GCKind = GCKind(engine.GCKernel)
 )
 
 func (k GCKind) String() string {
@@ -158,6 +161,8 @@ func (k GCKind) String() string {
 		return "segment"
 	case GCFile:
 		return "file"
+	case GCKernel:
+		return "kernel"
 	}
 	return "unknown"
 }
@@ -165,7 +170,7 @@ func (k GCKind) String() string {
 // GCItem is one thing GC removed, or would remove.
 type GCItem struct {
 	Kind GCKind
-	ID   int    // the segment's id, -1 for a file
+	ID   int    // the segment's id, the kernel shmid for GCKernel, -1 for a file
 	Path string // its data file, or the stray file
 }
 

@@ -61,10 +61,12 @@ int goshm_store_shmctl(goshm_store *store, int shmid, int cmd,
  * killed process left half-done, and forget namespaces found dead).  For
  * every item, report(kind, name, arg) is called if report is not NULL; kind
  * is GOSHM_GC_SEGMENT (name is the data file, and the shmid is passed in
- * the id field) or GOSHM_GC_FILE.  Returns the number of items, or -1 with
- * errno set.
+ * the id field), GOSHM_GC_FILE, or GOSHM_GC_KERNEL (a one-byte kernel segment
+ * of the caller's IPC namespace that counted attaches of a goshm segment
+ * that is gone; its kernel shmid is in id).  Returns the number of items,
+ * or -1 with errno set.
  */
-enum goshm_gc_kind { GOSHM_GC_SEGMENT = 1, GOSHM_GC_FILE = 2 };
+enum goshm_gc_kind { GOSHM_GC_SEGMENT = 1, GOSHM_GC_FILE = 2, GOSHM_GC_KERNEL = 3 };
 typedef void (*goshm_gc_report)(enum goshm_gc_kind kind, const char *name,
                                 int id, void *arg);
 int goshm_store_gc(goshm_store *store, int dry_run, goshm_gc_report report,

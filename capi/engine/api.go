@@ -278,12 +278,13 @@ func (s *Store) ShmInfo() (maxIndex int, u Usage, err error) {
 const (
 	GCSegment = int(C.GOSHM_GC_SEGMENT)
 	GCFile    = int(C.GOSHM_GC_FILE)
+	GCKernel  = int(C.GOSHM_GC_KERNEL)
 )
 
 // GCItem is one thing that goshm_store_gc removed (or would remove).
 type GCItem struct {
-	Kind int    // GCSegment or GCFile
-	ID   int    // the segment's id for GCSegment, else -1
+	Kind int    // GCSegment, GCFile or GCKernel
+	ID   int    // the segment's id for GCSegment, the kernel shmid for GCKernel, else -1
 	Path string // the data file, or the stray file
 }
 

@@ -1,12 +1,22 @@
 /*
- * attach_table.c - this process's attaches: the one piece of state the
- * engine keeps besides its configuration.
+ * attach_table.c - this process's attaches, and the token it maps for each
+ * segment it has attached: the one piece of state the engine keeps besides
+ * its configuration.
  *
  * It lives in private anonymous memory, so fork() hands the child an exact
  * copy (the kernel duplicates the mappings it describes) and exec() drops
  * it together with them.  A mutex guards it against threads; the fork
  * handlers in config.c take it around fork() so that a child never starts
  * with it held.  It is never held across a blocking call.
+ *
+ * Tokens (token.c) are mapped once per process and segment and kept after
+ * the last detach, so that a program attaching in a loop maps its token
+ * once.  Each has a reference count: the attaches that use it, plus calls
+ * in the middle of an attach.  A token is unmapped only by the thread that
+ * removes it from this table, under the mutex, with no reference left --
+ * so no two threads can ever unmap the same page, and no thread can pick up
+ * a token that is being unmapped.  Idle tokens beyond GS_IDLE_TOKENS are
+ * dropped, least recently used first, and a destroyed segment's at once.
  */
 #include "engine.h"
 
@@ -14,62 +24,179 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#define GS_IDLE_TOKENS 64
+
+struct gs_tokref {
+	struct gs_segkey seg;
+	unsigned nsk;
+	uint32_t tgen;
+	void *token;
+	unsigned refs;
+	uint64_t used;
+};
+
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gs_attach *table;
 static size_t table_len, table_cap;
+static struct gs_tokref *toks;
+static size_t toks_len, toks_cap, toks_idle;
+static uint64_t tick;
 
 void gs_table_lock(void) { pthread_mutex_lock(&table_mu); }
 void gs_table_unlock(void) { pthread_mutex_unlock(&table_mu); }
 
-static int grow(void)
+/* Grow an array kept in anonymous memory (the engine stays out of malloc,
+ * which a forked child of a threaded program may find locked). */
+static int grow(void **arr, size_t *cap, size_t elem)
 {
-	size_t cap = table_cap ? table_cap * 2 : 64;
-	void *p;
-	if (!table)
-		p = mmap(NULL, cap * sizeof *table, PROT_READ | PROT_WRITE,
-		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	else
-		p = mremap(table, table_cap * sizeof *table, cap * sizeof *table,
-		           MREMAP_MAYMOVE);
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *p = *arr ? mremap(*arr, *cap * elem, ncap * elem, MREMAP_MAYMOVE)
+	               : mmap(NULL, ncap * elem, PROT_READ | PROT_WRITE,
+	                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -ENOMEM;
-	table = p;
-	table_cap = cap;
+	*arr = p;
+	*cap = ncap;
 	return 0;
 }
 
+static int same_seg(const struct gs_segkey *a, const struct gs_segkey *b)
+{
+	return a->store == b->store && a->store_id == b->store_id &&
+	       a->shmid == b->shmid && a->gen == b->gen;
+}
+
+static struct gs_tokref *find_tok(const struct gs_segkey *k, unsigned nsk, uint32_t tgen)
+{
+	for (size_t i = 0; i < toks_len; i++)
+		if (same_seg(&toks[i].seg, k) && toks[i].nsk == nsk && toks[i].tgen == tgen)
+			return &toks[i];
+	return NULL;
+}
+
+static void ref(struct gs_tokref *t)
+{
+	if (!t->refs++)
+		toks_idle--;
+	t->used = ++tick;
+}
+
+static void unref(struct gs_tokref *t)
+{
+	if (t->refs && !--t->refs)
+		toks_idle++;
+}
+
+/* Remove toks[i] (idle) and return its page for the caller to unmap once
+ * the mutex is released. */
+static void *drop_tok(size_t i)
+{
+	void *page = toks[i].token;
+	toks_idle--;
+	toks[i] = toks[--toks_len];
+	return page;
+}
+
+/* The least recently used idle token, if there are too many. */
+static void *evict_one(void)
+{
+	if (toks_idle <= GS_IDLE_TOKENS)
+		return NULL;
+	size_t best = toks_len;
+	for (size_t i = 0; i < toks_len; i++)
+		if (!toks[i].refs && (best == toks_len || toks[i].used < toks[best].used))
+			best = i;
+	return best < toks_len ? drop_tok(best) : NULL;
+}
+
+static void unmap_token(void *page)
+{
+	if (page)
+		munmap(page, (size_t)gs_page_size());
+}
+
+/* The token this process maps for segment k's namespace slot nsk (token
+ * generation tgen), with a reference taken; NULL if it maps none. */
+void *gs_table_pin_token(const struct gs_segkey *k, unsigned nsk, uint32_t tgen)
+{
+	void *t = NULL;
+	gs_table_lock();
+	struct gs_tokref *r = find_tok(k, nsk, tgen);
+	if (r) {
+		ref(r);
+		t = r->token;
+	}
+	gs_table_unlock();
+	return t;
+}
+
+/* Record a token just mapped, with a reference taken.  If another thread
+ * recorded one meanwhile, that one is returned (referenced) and the
+ * caller unmaps its own; NULL: out of memory, the caller unmaps its own. */
+void *gs_table_add_token(const struct gs_segkey *k, unsigned nsk, uint32_t tgen,
+                         void *token)
+{
+	void *t = NULL, *evicted = NULL;
+	gs_table_lock();
+	struct gs_tokref *r = find_tok(k, nsk, tgen);
+	if (r) {
+		ref(r);
+		t = r->token;
+	} else if (toks_len < toks_cap ||
+	           grow((void **)&toks, &toks_cap, sizeof *toks) == 0) {
+		r = &toks[toks_len++];
+		memset(r, 0, sizeof *r);
+		r->seg = *k;
+		r->nsk = nsk;
+		r->tgen = tgen;
+		r->token = token;
+		toks_idle++;
+		ref(r);
+		t = token;
+		evicted = evict_one();
+	}
+	gs_table_unlock();
+	unmap_token(evicted);
+	return t;
+}
+
+void gs_table_unpin(const struct gs_segkey *k, unsigned nsk, uint32_t tgen)
+{
+	gs_table_lock();
+	struct gs_tokref *r = find_tok(k, nsk, tgen);
+	if (r)
+		unref(r);
+	gs_table_unlock();
+}
+
+/* Add an attach; its token reference (pinned by the caller) becomes the
+ * attach's. */
 int gs_table_add(const struct gs_attach *a)
 {
+	static uint64_t serial;
 	int r = 0;
 	gs_table_lock();
 	if (table_len == table_cap)
-		r = grow();
-	if (r == 0)
-		table[table_len++] = *a;
+		r = grow((void **)&table, &table_cap, sizeof *table);
+	if (r == 0) {
+		table[table_len] = *a;
+		table[table_len++].serial = ++serial;
+	}
 	gs_table_unlock();
 	return r;
 }
 
-/*
- * Remove entry i into *out.  Attaches of one segment share one token
- * mapping, and only whoever removes the last of them may unmap it: out's
- * token is cleared while another entry still holds it.  Otherwise two
- * threads detaching the same segment at once both saw the token unused by
- * the time they reached the registry lock, and the second munmap() hit
- * whatever had been mapped at that page in between -- another thread's
- * fresh attach.
- */
 static void remove_at(size_t i, struct gs_attach *out)
 {
 	*out = table[i];
 	memmove(&table[i], &table[i + 1], (table_len - i - 1) * sizeof *table);
 	table_len--;
-	for (size_t j = 0; j < table_len && out->token; j++)
-		if (table[j].token == out->token)
-			out->token = NULL;
+	struct gs_tokref *r = find_tok(&out->seg, out->nsk, out->tgen);
+	if (r)
+		unref(r);
 }
 
-/* The most recent attach at addr (SHM_REMAP can stack several there). */
+/* Remove the most recent attach at addr (SHM_REMAP can stack several). */
 int gs_table_take(uintptr_t addr, struct gs_attach *out)
 {
 	int r = -EINVAL;
@@ -83,6 +210,50 @@ int gs_table_take(uintptr_t addr, struct gs_attach *out)
 	}
 	gs_table_unlock();
 	return r;
+}
+
+/* Remove the attach a, found earlier by gs_table_find or _snapshot:
+ * -ENOENT if another thread removed it meanwhile. */
+int gs_table_take_exact(const struct gs_attach *a)
+{
+	struct gs_attach out;
+	int r = -ENOENT;
+	gs_table_lock();
+	for (size_t i = table_len; i-- > 0;) {
+		if (table[i].serial == a->serial) {
+			remove_at(i, &out);
+			r = 0;
+			break;
+		}
+	}
+	gs_table_unlock();
+	return r;
+}
+
+/* A copy of the most recent attach at addr. */
+int gs_table_find(uintptr_t addr, struct gs_attach *out)
+{
+	int r = -EINVAL;
+	gs_table_lock();
+	for (size_t i = table_len; i-- > 0;) {
+		if (table[i].addr == addr) {
+			*out = table[i];
+			r = 0;
+			break;
+		}
+	}
+	gs_table_unlock();
+	return r;
+}
+
+/* Copy up to max attaches into out; returns how many there are. */
+size_t gs_table_snapshot(struct gs_attach *out, size_t max)
+{
+	gs_table_lock();
+	size_t n = table_len;
+	memcpy(out, table, (n < max ? n : max) * sizeof *table);
+	gs_table_unlock();
+	return n;
 }
 
 /* An attach lying wholly inside [lo, hi): replaced by a SHM_REMAP there. */
@@ -101,23 +272,19 @@ int gs_table_take_covered(uintptr_t lo, uintptr_t hi, struct gs_attach *out)
 	return r;
 }
 
-void *gs_table_token(const struct goshm_store *s, int shmid, uint64_t gen)
+/* Segment k was destroyed: unmap its idle tokens. */
+void gs_table_forget_segment(const struct gs_segkey *k)
 {
-	void *t = NULL;
+	void *pages[GS_NS_SLOTS * 2];
+	size_t n = 0;
 	gs_table_lock();
-	for (size_t i = 0; i < table_len && !t; i++)
-		if (table[i].store == s && table[i].shmid == shmid && table[i].gen == gen)
-			t = table[i].token;
+	for (size_t i = 0; i < toks_len && n < sizeof pages / sizeof pages[0];) {
+		if (!toks[i].refs && same_seg(&toks[i].seg, k))
+			pages[n++] = drop_tok(i);
+		else
+			i++;
+	}
 	gs_table_unlock();
-	return t;
-}
-
-int gs_table_token_used(const void *token)
-{
-	int used = 0;
-	gs_table_lock();
-	for (size_t i = 0; i < table_len && !used; i++)
-		used = table[i].token == token;
-	gs_table_unlock();
-	return used;
+	while (n)
+		unmap_token(pages[--n]);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GS_DEFAULT_DIR "/var/lib/goshm"
@@ -53,6 +54,29 @@ void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh)
 	*dev = ns_dev;
 	*ino = ns_ino;
 	pthread_mutex_unlock(&stores_mu);
+}
+
+/* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is
+ * read from the vDSO, without a system call. */
+int64_t gs_monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* This process's pid, for the registry's shm_lpid: getpid() is a system
+ * call, and a fork handler forgets the cached value in the child. */
+static pid_t cached_pid;
+
+pid_t gs_pid(void)
+{
+	pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+	if (!p) {
+		p = getpid();
+		__atomic_store_n(&cached_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
 }
 
 long gs_page_size(void)
@@ -119,9 +143,8 @@ struct goshm_store *gs_store_intern(const char *dir, int *err)
 		}
 		memcpy(s->dir, path, (size_t)n + 1);
 		s->dir_len = n;
-		memcpy(s->registry_path, path, (size_t)n);
-		s->registry_path[n] = '/';
-		strcpy(s->registry_path + n + 1, GS_REGISTRY_NAME);
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_mutex_init(&s->mu_root, NULL);
 		s->next = stores;
 		stores = s;
 	}
@@ -185,11 +208,38 @@ struct goshm_store *gs_default_store(int *err)
 	return s;
 }
 
-/* After fork the child may inherit stores_mu held by another thread. */
-static void prefork(void) { pthread_mutex_lock(&stores_mu); gs_table_lock(); }
-static void postfork(void) { gs_table_unlock(); pthread_mutex_unlock(&stores_mu); }
+/*
+ * fork(): the child gets a copy of the attach table and of the store list,
+ * so neither may be copied half-changed -- prefork takes their mutexes,
+ * which are never held across a blocking call.  A store's call mutex may
+ * be held across one (a lock wait): it is not taken, but made anew in the
+ * child, where the thread holding it does not exist; the registry's POSIX
+ * lock is the process's own and is not inherited (store.c).
+ */
+static void prefork(void)
+{
+	pthread_mutex_lock(&stores_mu);
+	gs_table_lock();
+}
+
+static void postfork_parent(void)
+{
+	gs_table_unlock();
+	pthread_mutex_unlock(&stores_mu);
+}
+
+static void postfork_child(void)
+{
+	cached_pid = 0;
+	for (struct goshm_store *s = stores; s; s = s->next) {
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_mutex_init(&s->mu_root, NULL);
+	}
+	gs_table_unlock();
+	pthread_mutex_unlock(&stores_mu);
+}
 
 __attribute__((constructor)) static void gs_register_fork_handlers(void)
 {
-	pthread_atfork(prefork, postfork, postfork);
+	pthread_atfork(prefork, postfork_parent, postfork_child);
 }

@@ -15,6 +15,7 @@
 #endif
 
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/ipc.h>
@@ -44,15 +45,31 @@
 #define GS_SEQ_MAX (INT_MAX >> GS_IPCMNI_SHIFT)
 #define GS_MIN_CYCLE 64                       /* ipc_min_cycle */
 #define GS_NS_SLOTS 8                         /* IPC namespaces per segment */
+#define GS_TOMBS 32                           /* presence segments to remove */
 
 /* ---- The registry file (docs/FORMAT.md). ---- */
 
 #define GS_MAGIC "GOSHMREG"
-#define GS_FORMAT_VERSION 1u
+#define GS_FORMAT_VERSION 2u
 #define GS_REGISTRY_NAME "registry"
 #define GS_SEGMENT_DIR "segments"
 
-enum gs_state { GS_FREE = 0, GS_LIVE = 1 };
+/*
+ * A slot's state byte.  DYING exists only inside a locked call that is
+ * destroying the segment: it is set before the last look at nattch, so
+ * that a lock-free attach either is seen by that look or sees DYING
+ * (registry.c gs_destroy_if_unused, shmat.c).
+ */
+enum gs_state { GS_FREE = 0, GS_LIVE = 1, GS_DYING = 2 };
+
+/* A presence segment that a namespace other than the one removing it must
+ * remove (IPC_RMID) the next time one of its processes takes the lock. */
+struct gs_tomb {
+	uint64_t ns_dev, ns_ino;
+	int64_t native_ctime;
+	int32_t native_id;
+	int32_t creator;          /* pid, when native_id is not known (-2) */
+};
 
 struct gs_header {
 	char magic[8];
@@ -62,7 +79,7 @@ struct gs_header {
 	uint32_t slot_size;
 	uint32_t ns_slots;
 	uint32_t page_size;       /* of the machine that created the store */
-	uint64_t store_id;        /* random, names the store in diagnostics */
+	uint64_t store_id;        /* random; names the store for attaches */
 	int64_t created;
 	/* ipc_idr_alloc()'s state, so ids follow the kernel's sequence. */
 	int32_t seq;
@@ -74,7 +91,18 @@ struct gs_header {
 	 * generation and the slots do not say so yet: whoever takes the lock
 	 * and finds it set knows that call died there (store.c). */
 	uint64_t pending_gen;
-	uint64_t reserved[15];
+	/* ---- Format 2. ---- */
+	/* Odd while a locked call changes slots, keys or states: lock-free
+	 * readers copy what they need and retry if it moved (seqlock). */
+	uint32_t wseq;
+	/* One more than the highest index that has been live: key scans stop
+	 * there.  Only grows (until the store is recreated). */
+	uint32_t hi_water;
+	/* Live slots marked SHM_DEST: segments to destroy once unattached. */
+	uint32_t dest_count;
+	uint32_t ntomb;
+	struct gs_tomb tombs[GS_TOMBS];
+	uint64_t reserved[13];
 };
 
 /* What one IPC namespace contributes to a segment's nattch. */
@@ -111,28 +139,56 @@ struct gs_slot {
 
 _Static_assert(sizeof(struct gs_header) <= GS_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct gs_slot) <= GS_SLOT_SIZE, "slot size");
+_Static_assert(offsetof(struct gs_header, wseq) == 80, "format 1 fields stay put");
 
 /* ---- Stores. ---- */
 
 struct goshm_store {
-	char dir[PATH_MAX - 256]; /* room left for the names inside it */
-	char registry_path[PATH_MAX];
+	char dir[PATH_MAX - 256]; /* as configured (absolute); room for names */
 	int dir_len;
-	/* The mapped registry and the identity of the file it maps. */
+	/* dir with its parents' symlinks resolved, made on first use
+	 * (paths.c): every file of the store is reached from it. */
+	char root[PATH_MAX - 256];
+	int root_ok;
+	pthread_mutex_t mu_root;
+	/*
+	 * The mapped registry, the identity of the file it maps, and when the
+	 * path was last checked to still name it (lock-free calls re-check at
+	 * most every GS_RECHECK_NS).  An older mapping is never unmapped:
+	 * another thread may still read it.
+	 */
 	void *volatile map;
 	dev_t map_dev;
 	ino_t map_ino;
+	int64_t checked_ns;
+	int lockfree;             /* local file system: lock-free reads allowed */
+	/* Serializes this process's locked calls: the registry lock is a
+	 * POSIX record lock, which belongs to the process (store.c). */
+	pthread_mutex_t mu;
 	struct goshm_store *next;
 };
 
-/* A store that is open and locked for the length of one call. */
-struct gs_locked {
+#define GS_RECHECK_NS 100000000ll /* 100 ms */
+
+/* A view of a store's registry: the mapping and its parts. */
+struct gs_view {
 	struct goshm_store *store;
-	int fd;                   /* registry, holding the OFD lock */
 	struct gs_header *hdr;
 	uint8_t *state;
 	int32_t *keys;
 	char *slots;
+};
+
+/* A store locked for the length of one call. */
+struct gs_locked {
+	struct goshm_store *store;
+	struct gs_header *hdr;
+	uint8_t *state;
+	int32_t *keys;
+	char *slots;
+	int fd;                   /* registry, holding the POSIX lock; -1 = not locked */
+	int writing;              /* inside a write section (hdr->wseq odd) */
+	int cancel_state;
 	/* The caller's IPC namespace, read once per call when needed. */
 	int ns_known, ns_fresh;
 	uint64_t ns_dev, ns_ino;
@@ -146,6 +202,8 @@ GS_HIDDEN void gs_warn_store(const struct goshm_store *s, const char *what,
                              int err, const char *fix);
 GS_HIDDEN long gs_page_size(void);
 GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
+GS_HIDDEN int64_t gs_monotonic_ns(void);
+GS_HIDDEN pid_t gs_pid(void);
 
 /* store.c */
 /* gs_lock's create: GS_CREATE makes a missing store (only shmget does);
@@ -153,9 +211,27 @@ GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
 enum { GS_EXISTING = 0, GS_CREATE = 1 };
 GS_HIDDEN int gs_lock(struct goshm_store *s, struct gs_locked *l, int create);
 GS_HIDDEN void gs_unlock(struct gs_locked *l);
-GS_HIDDEN int gs_store_prepare(struct goshm_store *s);
+GS_HIDDEN void gs_write(struct gs_locked *l);
+GS_HIDDEN int gs_view(struct goshm_store *s, struct gs_view *v);
 GS_HIDDEN int gs_store_error(struct goshm_store *s, const char *what, int err,
                              const char *fix);
+
+/* paths.c: every file of a store, reached without following a symlink. */
+enum gs_file_kind { GS_FILE_DATA, GS_FILE_TOKEN };
+struct gs_name {
+	char s[64];
+};
+GS_HIDDEN void gs_data_name(uint64_t gen, struct gs_name *n);
+GS_HIDDEN void gs_token_name(uint64_t gen, unsigned nsk, uint32_t tgen,
+                             struct gs_name *n);
+GS_HIDDEN int gs_path_of(const struct goshm_store *s, const char *sub,
+                         const char *name, char *buf, size_t len);
+GS_HIDDEN int gs_open_in(const struct goshm_store *s, const char *sub,
+                         const char *name, int flags, mode_t mode);
+GS_HIDDEN int gs_open_dir(const struct goshm_store *s, const char *sub);
+GS_HIDDEN int gs_unlink_in(const struct goshm_store *s, const char *name);
+GS_HIDDEN int gs_make_store_dirs(struct goshm_store *s);
+GS_HIDDEN int gs_check_file(int fd, struct stat *st);
 
 /* registry.c */
 GS_HIDDEN struct gs_slot *gs_slot_at(struct gs_locked *l, unsigned idx);
@@ -165,24 +241,34 @@ GS_HIDDEN int gs_find_index(struct gs_locked *l, int index, unsigned *idx);
 GS_HIDDEN int gs_find_key(struct gs_locked *l, key_t key, unsigned *idx);
 GS_HIDDEN int gs_alloc_index(struct gs_locked *l, unsigned *idx);
 GS_HIDDEN void gs_publish(struct gs_locked *l, unsigned idx);
-GS_HIDDEN void gs_free_slot(struct gs_locked *l, unsigned idx);
 GS_HIDDEN int gs_max_index(struct gs_locked *l);
 GS_HIDDEN int gs_next_live(struct gs_locked *l, unsigned from);
-GS_HIDDEN int gs_reap_if_unused(struct gs_locked *l, unsigned idx);
-GS_HIDDEN void gs_destroy(struct gs_locked *l, unsigned idx);
+GS_HIDDEN void gs_mark_dest(struct gs_locked *l, unsigned idx);
+GS_HIDDEN int gs_destroy_if_unused(struct gs_locked *l, unsigned idx);
+GS_HIDDEN void gs_reap_all(struct gs_locked *l);
+GS_HIDDEN int gs_slot_damaged(struct gs_locked *l, unsigned idx);
+
+/* snapshot.c: lock-free reads of the registry (seqlock). */
+struct gs_snap {
+	unsigned idx;
+	int id;
+	struct gs_slot slot;
+	uint64_t store_id;
+};
+GS_HIDDEN int gs_snap_key(struct gs_view *v, key_t key, struct gs_snap *out);
+GS_HIDDEN int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out);
+GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *same);
+#define GS_SNAP_RETRY 1 /* > 0: ask the locked path */
 
 /* segfile.c */
 GS_HIDDEN size_t gs_round_pages(uint64_t size);
-GS_HIDDEN int gs_data_path(const struct goshm_store *s, uint64_t gen,
-                           char *buf, size_t len);
-GS_HIDDEN int gs_token_path(const struct goshm_store *s, uint64_t gen,
-                            unsigned nsk, uint32_t tgen, char *buf, size_t len);
 GS_HIDDEN int gs_create_data(struct gs_locked *l, uint64_t gen, uint64_t size);
-GS_HIDDEN int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly,
-                           struct stat *st);
+GS_HIDDEN int gs_open_data(struct goshm_store *s, const struct gs_slot *sl,
+                           int rdonly, struct stat *st);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms(const struct gs_slot *sl, int flag);
+GS_HIDDEN int gs_ipcperms_fast(const struct gs_slot *sl, int flag);
 GS_HIDDEN int gs_is_owner_or_cap(const struct gs_slot *sl, int cap);
 GS_HIDDEN int gs_has_cap(int cap);
 
@@ -190,34 +276,62 @@ GS_HIDDEN int gs_has_cap(int cap);
 GS_HIDDEN unsigned long gs_nattch(struct gs_locked *l, unsigned idx);
 GS_HIDDEN int gs_presence_attach(struct gs_locked *l, unsigned idx,
                                  void **presence, int *nsk);
+GS_HIDDEN int gs_presence_fast(const struct gs_slot *sl, int *nsk,
+                               void **presence);
 GS_HIDDEN void gs_presence_detach(void *presence);
+GS_HIDDEN long gs_presence_stat(const struct gs_ns_slot *ns, struct shmid_ds *d);
+GS_HIDDEN void gs_publish_local(struct gs_locked *l, unsigned idx);
+GS_HIDDEN void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
+                              int64_t *atime, int64_t *dtime, int32_t *lpid);
+GS_HIDDEN int gs_native_record(const struct gs_slot *sl, struct shmid_ds *d);
+GS_HIDDEN int gs_my_ns_slot(const struct gs_slot *sl);
+GS_HIDDEN int gs_only_my_ns(const struct gs_slot *sl);
+GS_HIDDEN void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl);
+GS_HIDDEN void gs_tombs_sweep(struct gs_locked *l);
+GS_HIDDEN int gs_presence_tag(int id, uint64_t *store_id, uint64_t *gen);
+
+/* token.c: per-namespace token files and their liveness. */
+GS_HIDDEN int gs_token_create(struct gs_locked *l, unsigned idx, unsigned k);
 GS_HIDDEN int gs_token_map(struct gs_locked *l, unsigned idx, int nsk,
                            void **token);
-GS_HIDDEN void gs_publish_local(struct gs_locked *l, unsigned idx);
-GS_HIDDEN void gs_local_times(struct gs_locked *l, unsigned idx,
-                              int64_t *atime, int64_t *dtime, int32_t *lpid);
+GS_HIDDEN int gs_token_alive(struct gs_locked *l, unsigned idx, unsigned k);
+GS_HIDDEN void gs_token_unlink(struct gs_locked *l, const struct gs_slot *sl,
+                               unsigned k);
 
-/* attach_table.c: this process's attaches. */
+/* attach_table.c: this process's attaches, and per segment its token. */
+struct gs_segkey {
+	struct goshm_store *store;
+	uint64_t store_id;        /* a store recreated at the same path differs */
+	int shmid;
+	uint64_t gen;
+};
 struct gs_attach {
 	uintptr_t addr;
 	size_t len;               /* whole pages */
-	struct goshm_store *store;
-	int shmid;
-	uint64_t gen;             /* the data file's generation */
+	struct gs_segkey seg;
+	unsigned nsk;             /* the namespace slot and token it counts in */
+	uint32_t tgen;
 	uint64_t vma_ino;         /* the mapping's file as /proc reports it */
 	unsigned vma_dev_major, vma_dev_minor;
 	void *presence;           /* kernel attach that counts this one */
-	void *token;              /* this namespace's token, shared per segment */
+	uint64_t serial;          /* tells two attaches at one address apart */
 };
 GS_HIDDEN void gs_table_lock(void);
 GS_HIDDEN void gs_table_unlock(void);
+GS_HIDDEN void *gs_table_pin_token(const struct gs_segkey *k, unsigned nsk,
+                                   uint32_t tgen);
+GS_HIDDEN void *gs_table_add_token(const struct gs_segkey *k, unsigned nsk,
+                                   uint32_t tgen, void *token);
+GS_HIDDEN void gs_table_unpin(const struct gs_segkey *k, unsigned nsk,
+                              uint32_t tgen);
 GS_HIDDEN int gs_table_add(const struct gs_attach *a);
 GS_HIDDEN int gs_table_take(uintptr_t addr, struct gs_attach *out);
-GS_HIDDEN void *gs_table_token(const struct goshm_store *s, int shmid,
-                               uint64_t gen);
-GS_HIDDEN int gs_table_token_used(const void *token);
+GS_HIDDEN int gs_table_take_exact(const struct gs_attach *a);
+GS_HIDDEN int gs_table_find(uintptr_t addr, struct gs_attach *out);
+GS_HIDDEN size_t gs_table_snapshot(struct gs_attach *out, size_t max);
 GS_HIDDEN int gs_table_take_covered(uintptr_t lo, uintptr_t hi,
                                     struct gs_attach *out);
+GS_HIDDEN void gs_table_forget_segment(const struct gs_segkey *k);
 
 /* vma.c: what the kernel has mapped where. */
 struct gs_vma {
@@ -228,7 +342,10 @@ struct gs_vma {
 	int shared;
 };
 GS_HIDDEN int gs_vma_identify(uintptr_t addr, struct gs_vma *out);
-GS_HIDDEN int gs_vma_unmap_fragments(const struct gs_attach *a);
+GS_HIDDEN int gs_vma_intact(const struct gs_attach *a);
+GS_HIDDEN int gs_vma_detach_rule(uintptr_t addr, const struct gs_attach *attaches,
+                                 size_t n, struct gs_attach *first);
+GS_HIDDEN int gs_vma_has_fragment(const struct gs_attach *a);
 
 /* shmget's errno for a store it cannot use: EPERM where others say EACCES. */
 GS_HIDDEN int gs_shmget_unusable(int r);
@@ -241,6 +358,7 @@ GS_HIDDEN long gs_shmat(struct goshm_store *s, int shmid, const void *addr,
 GS_HIDDEN int gs_shmdt(const void *addr);
 GS_HIDDEN int gs_shmctl(struct goshm_store *s, int shmid, int cmd,
                         struct shmid_ds *buf);
+GS_HIDDEN void gs_account_detach(const struct gs_attach *a);
 GS_HIDDEN void gs_sweep_gen(struct gs_locked *l, uint64_t gen);
 GS_HIDDEN int gs_gc(struct goshm_store *s, int dry_run,
                     goshm_gc_report report, void *arg);

@@ -1,127 +1,285 @@
 /*
  * gc.c - collecting what no segment owns any more: removed segments whose
  * last attach ended in an exit or a kill, files of creations that were
- * interrupted, token files of namespaces that are gone.
+ * interrupted, token files of namespaces that are gone, temporaries of a
+ * store whose creation a power cut interrupted, and presence segments of
+ * the caller's IPC namespace that no goshm segment uses.
+ *
+ * Directories are read with getdents64 on a descriptor reached without
+ * following symlinks (paths.c), and files are removed with unlinkat in it:
+ * gc never touches anything outside the store.
  */
 #include "engine.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Does a live slot name this file?  Names: seg-<gen>[.ns<k>.<tgen>]. */
-static int owned(struct gs_locked *l, const char *name)
+/* A temporary of a creation that may still be running is left alone for
+ * this long (only where no registry exists yet, or for doctor's files). */
+#define GS_STRAY_AGE 60
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* Call fn for every entry of directory dfd but . and ..; stops early when
+ * fn returns non-zero. */
+static void each_entry(int dfd, int (*fn)(int dfd, const char *name, void *arg), void *arg)
 {
-	char *end;
-	if (strncmp(name, "seg-", 4))
-		return 0;
-	unsigned long long gen = strtoull(name + 4, &end, 10);
-	unsigned k = 0, tgen = 0;
-	int token = 0;
-	if (*end == '.') {
-		if (sscanf(end, ".ns%u.%u", &k, &tgen) != 2 || k >= GS_NS_SLOTS)
-			return 0;
-		token = 1;
-	} else if (*end) {
-		return 0;
+	char buf[8192] __attribute__((aligned(8)));
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (;;) {
+		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *e = (struct linux_dirent64 *)(void *)(buf + off);
+			off += e->d_reclen;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (fn(fd, e->d_name, arg)) {
+				close(fd);
+				return;
+			}
+		}
 	}
-	for (unsigned i = 0; i < GS_SHMMNI; i++) {
-		if (l->state[i] != GS_LIVE)
-			continue;
-		struct gs_slot *sl = gs_slot_at(l, i);
-		if (sl->gen != gen)
-			continue;
-		return !token || sl->ns[k].token_gen == tgen;
-	}
-	return 0;
+	close(fd);
 }
 
-/* Is name a file of generation gen: seg-<gen>, seg-<gen>.ns<k>.<tgen> or
- * the temporary .tmp-<gen>.<pid> of segfile.c? */
-static int of_gen(const char *name, uint64_t gen)
+/* The generation a file name of segments/ belongs to: seg-<gen>,
+ * seg-<gen>.ns<k>.<tgen>, or .tmp-<gen>.<pid> (a temporary of goshm 0.1);
+ * 0 for anything else. */
+static uint64_t gen_of(const char *name, unsigned *k, uint32_t *tgen, int *token)
 {
 	char *end;
 	const char *p = !strncmp(name, "seg-", 4) ? name + 4
 	                : !strncmp(name, ".tmp-", 5) ? name + 5 : NULL;
+	*token = 0;
 	if (!p || *p < '0' || *p > '9')
 		return 0;
-	return strtoull(p, &end, 10) == gen && (*end == 0 || *end == '.');
+	uint64_t gen = strtoull(p, &end, 10);
+	if (p == name + 5)
+		return *end == '.' ? gen : 0;
+	if (!*end)
+		return gen;
+	if (strncmp(end, ".ns", 3))
+		return 0;
+	unsigned long kk = strtoul(end + 3, &end, 10);
+	if (*end != '.' || kk >= GS_NS_SLOTS)
+		return 0;
+	unsigned long t = strtoul(end + 1, &end, 10);
+	if (*end)
+		return 0;
+	*k = (unsigned)kk;
+	*tgen = (uint32_t)t;
+	*token = 1;
+	return gen;
+}
+
+/* Does a live slot name this file? */
+static int owned(struct gs_locked *l, const char *name)
+{
+	unsigned k = 0;
+	uint32_t tgen = 0;
+	int token;
+	uint64_t gen = gen_of(name, &k, &tgen, &token);
+	if (!gen || name[0] == '.')
+		return 0;
+	unsigned hi = l->hdr->hi_water;
+	for (unsigned i = 0; i < hi; i++) {
+		if (l->state[i] == GS_FREE)
+			continue;
+		struct gs_slot *sl = gs_slot_at(l, i);
+		if (sl->gen == gen)
+			return !token || sl->ns[k].token_gen == tgen;
+	}
+	return 0;
+}
+
+static int older_than(int dfd, const char *name, time_t age)
+{
+	struct stat st;
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       st.st_mtime + age < time(NULL);
+}
+
+struct sweep {
+	struct gs_locked *l;
+	uint64_t gen;
+};
+
+static int sweep_one(int dfd, const char *name, void *arg)
+{
+	struct sweep *sw = arg;
+	unsigned k;
+	uint32_t tgen;
+	int token;
+	if (gen_of(name, &k, &tgen, &token) == sw->gen && !owned(sw->l, name))
+		unlinkat(dfd, name, 0);
+	return 0;
 }
 
 /*
  * Remove the files of generation gen that no live slot names: what a call
  * left that died between creating (or removing) them and recording it in
  * the slots -- a SIGKILL in shmget, in a namespace's first shmat, or in
- * the destruction of a segment.  Runs under the lock (store.c gs_lock).
+ * the destruction of a segment.  Runs under the lock (store.c recover).
  */
 void gs_sweep_gen(struct gs_locked *l, uint64_t gen)
 {
-	char path[PATH_MAX];
-	int len = snprintf(path, sizeof path, "%s/" GS_SEGMENT_DIR, l->store->dir);
-	DIR *d = len > 0 && (size_t)len < sizeof path ? opendir(path) : NULL;
-	if (!d)
+	struct sweep sw = {l, gen};
+	int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
+	if (dfd < 0)
 		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!of_gen(e->d_name, gen) || owned(l, e->d_name))
+	each_entry(dfd, sweep_one, &sw);
+	close(dfd);
+}
+
+struct collect {
+	struct gs_locked *l; /* NULL: the store has no registry */
+	struct goshm_store *s;
+	const char *sub;
+	int dry_run, n;
+	goshm_gc_report report;
+	void *arg;
+};
+
+static void collect_file(struct collect *c, int dfd, const char *name)
+{
+	char path[PATH_MAX];
+	if (gs_path_of(c->s, c->sub, name, path, sizeof path) < 0)
+		return;
+	if (c->report)
+		c->report(GOSHM_GC_FILE, path, -1, c->arg);
+	if (!c->dry_run)
+		unlinkat(dfd, name, 0);
+	c->n++;
+}
+
+/* Every creation happens under the lock we hold: any file of segments/
+ * that no slot names is left over from a process that died.  goshm
+ * doctor's probe files (".doctor-*") are its own while it runs. */
+static int collect_segment_file(int dfd, const char *name, void *arg)
+{
+	struct collect *c = arg;
+	if (!strncmp(name, ".doctor-", 8) ? older_than(dfd, name, GS_STRAY_AGE)
+	                                  : !owned(c->l, name))
+		collect_file(c, dfd, name);
+	return 0;
+}
+
+/* A registry temporary (store.c temp_name) is stray once a registry is
+ * in place -- its maker links or gives up -- or, before one is, once it
+ * is old: its maker was cut short (a power cut during the first use). */
+static int collect_store_file(int dfd, const char *name, void *arg)
+{
+	struct collect *c = arg;
+	size_t n = strlen(name);
+	if (strncmp(name, ".registry.", 10) || n < 14 || strcmp(name + n - 4, ".tmp"))
+		return 0;
+	if (c->l || older_than(dfd, name, GS_STRAY_AGE))
+		collect_file(c, dfd, name);
+	return 0;
+}
+
+static void collect_dir(struct collect *c, const char *sub,
+                        int (*fn)(int, const char *, void *))
+{
+	int dfd = gs_open_dir(c->s, sub);
+	if (dfd < 0)
+		return;
+	c->sub = sub;
+	each_entry(dfd, fn, c);
+	close(dfd);
+}
+
+/* Presence segments of this store in the caller's namespace (presence.c,
+ * recognised by their tag) that no slot names and nobody attaches: those
+ * of segments destroyed in another namespace whose tombstone was lost.
+ * Removing an unattached one never changes a count: an attach that wants
+ * it makes another. */
+static int named_here(struct gs_locked *l, long id, uint64_t gen)
+{
+	uint64_t dev, ino;
+	gs_ipc_ns(&dev, &ino, 0);
+	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1)) {
+		const struct gs_slot *sl = gs_slot_at(l, (unsigned)i);
+		if (sl->gen != gen)
 			continue;
-		len = snprintf(path, sizeof path, "%s/" GS_SEGMENT_DIR "/%s",
-		               l->store->dir, e->d_name);
-		if (len > 0 && (size_t)len < sizeof path)
-			unlink(path);
+		for (unsigned k = 0; k < GS_NS_SLOTS; k++)
+			if (sl->ns[k].token_gen && sl->ns[k].native_id == id &&
+			    sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
+				return 1;
 	}
-	closedir(d);
+	return 0;
+}
+
+static void collect_presence(struct collect *c)
+{
+	struct shmid_ds d;
+	struct shm_info info;
+	long max = gs_sys_shmctl(0, SHM_INFO, &info);
+	for (long i = 0; i <= max; i++) {
+		uint64_t store_id, gen;
+		long id = gs_sys_shmctl((int)i, SHM_STAT, &d);
+		if (id < 0 || d.shm_segsz != 1 || d.shm_nattch != 0 ||
+		    gs_presence_tag((int)id, &store_id, &gen) < 0 ||
+		    store_id != c->l->hdr->store_id || named_here(c->l, id, gen))
+			continue;
+		if (c->report)
+			c->report(GOSHM_GC_KERNEL, "presence segment", (int)id, c->arg);
+		if (!c->dry_run)
+			gs_sys_shmctl((int)id, IPC_RMID, NULL);
+		c->n++;
+	}
 }
 
 int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 {
 	struct gs_locked l;
 	char path[PATH_MAX];
-	int n = 0;
+	struct collect c = {NULL, s, NULL, dry_run, 0, report, arg};
 	int r = gs_lock(s, &l, GS_EXISTING);
-	if (r == -ENOENT)
-		return 0; /* no store, nothing to collect */
+	if (r == -ENOENT) {
+		/* No registry: only what a first use cut short may be here. */
+		collect_dir(&c, NULL, collect_store_file);
+		return c.n;
+	}
 	if (r < 0)
 		return r;
+	c.l = &l;
 	for (unsigned i = 0; i < GS_SHMMNI; i++) {
 		if (l.state[i] != GS_LIVE)
 			continue;
 		struct gs_slot *sl = gs_slot_at(&l, i);
 		if (!(sl->mode & SHM_DEST) || gs_nattch(&l, i) != 0)
 			continue;
+		struct gs_name name;
 		int id = gs_id_of(&l, i);
-		gs_data_path(s, sl->gen, path, sizeof path);
+		gs_data_name(sl->gen, &name);
+		gs_path_of(s, GS_SEGMENT_DIR, name.s, path, sizeof path);
 		if (report)
 			report(GOSHM_GC_SEGMENT, path, id, arg);
 		if (!dry_run)
-			gs_destroy(&l, i);
-		n++;
+			gs_destroy_if_unused(&l, i);
+		c.n++;
 	}
-	/* Every creation happens under the lock we hold: any file that no
-	 * slot names now is left over from a process that died. */
-	int len = snprintf(path, sizeof path, "%s/" GS_SEGMENT_DIR, s->dir);
-	DIR *d = len > 0 && (size_t)len < sizeof path ? opendir(path) : NULL;
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-			    owned(&l, e->d_name))
-				continue;
-			len = snprintf(path, sizeof path, "%s/" GS_SEGMENT_DIR "/%s",
-			               s->dir, e->d_name);
-			if (len < 0 || (size_t)len >= sizeof path)
-				continue;
-			if (report)
-				report(GOSHM_GC_FILE, path, -1, arg);
-			if (!dry_run)
-				unlink(path);
-			n++;
-		}
-		closedir(d);
-	}
+	collect_dir(&c, GS_SEGMENT_DIR, collect_segment_file);
+	collect_dir(&c, NULL, collect_store_file);
+	collect_presence(&c);
 	gs_unlock(&l);
-	return n;
+	return c.n;
 }

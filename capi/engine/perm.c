@@ -75,6 +75,28 @@ int gs_ipcperms(const struct gs_slot *sl, int flag)
 	return 0;
 }
 
+/*
+ * ipcperms() for the lock-free paths: 0 granted, or GS_SNAP_RETRY when the
+ * answer needs more than the effective uid -- the groups (a system call or
+ * two) or a capability, which only a refusal can need.  The kernel's rule
+ * picks one class of bits: the owner's, else the group's, else the
+ * others'.
+ */
+int gs_ipcperms_fast(const struct gs_slot *sl, int flag)
+{
+	int requested = ((flag >> 6) | (flag >> 3) | flag) & 7;
+	int owner = (int)(sl->mode >> 6) & 7, group = (int)(sl->mode >> 3) & 7,
+	    other = (int)sl->mode & 7;
+	int by_owner = !(requested & ~owner), by_group = !(requested & ~group),
+	    by_other = !(requested & ~other);
+	if (by_owner && by_group && by_other)
+		return 0;
+	uid_t euid = geteuid();
+	if (euid == sl->cuid || euid == sl->uid)
+		return by_owner ? 0 : GS_SNAP_RETRY;
+	return by_group && by_other ? 0 : GS_SNAP_RETRY;
+}
+
 /* ipcctl_obtain_check() and shmctl_do_lock(): owner, creator, or cap. */
 int gs_is_owner_or_cap(const struct gs_slot *sl, int cap)
 {

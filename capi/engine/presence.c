@@ -5,32 +5,48 @@
  * segment that belongs to the goshm segment and the caller's IPC namespace.
  * The kernel then does the hard part exactly: fork() counts inherited
  * attaches again, exec, exit and SIGKILL uncount them, and none of it needs
- * a descriptor or a line of our code to run.  The presence segment is
- * removed (IPC_RMID) as soon as it is created, so the kernel destroys it at
- * its last detach and a stopped program leaves nothing in `ipcs -m`.
+ * a descriptor or a line of our code to run.
+ *
+ * A presence segment lives as long as its goshm segment (or its IPC
+ * namespace, whichever ends first): it is made at the namespace's first
+ * attach and removed when the goshm segment is destroyed.  So a program
+ * that attaches and detaches in a loop finds it there every time, and its
+ * count is exact in between (0).  `ipcs -m` lists these segments: one byte,
+ * key 0, mode 0644.  The first bytes of its page name the store and the
+ * segment (struct gs_presence_tag), so that goshm gc and goshm doctor can
+ * tell them from a program's own segments.
  *
  * Another IPC namespace (a second container on the same volume) cannot see
  * our presence segment.  Each namespace therefore also publishes its count
  * in the registry at every attach and detach, and every process with an
- * attach maps a per-namespace "token" file.  A reader in another namespace
- * adds the published counts of namespaces whose token is still mapped by
- * someone; whether it is, the kernel tells through a read-lease probe
- * (F_SETLEASE F_RDLCK fails while any process has the file open for
- * writing, and a shared mapping keeps it open).  Namespaces whose token
- * nobody maps any more -- a container that was stopped -- count zero.
+ * attach maps a per-namespace "token" file (token.c).  A reader in another
+ * namespace adds the published counts of namespaces whose token is still
+ * mapped by someone.  Namespaces whose token nobody maps any more -- a
+ * container that was stopped -- count zero, and their slot is cleared; what
+ * that slot said about its presence segment becomes a "tombstone" in the
+ * header, which that namespace, if it still exists, removes at its next
+ * locked call (a namespace can only remove its own segments).
  */
 #include "engine.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/capability.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #define GS_PRESENCE_SEGSZ 1
+#define GS_PRESENCE_MODE 0644
+#define GS_PRESENCE_MAGIC "GOSHMPRS"
+
+/* At the start of a presence segment's page: the kernel maps whole pages,
+ * and a one-byte segment's page is all usable. */
+struct gs_presence_tag {
+	char magic[8];
+	uint64_t store_id;
+	uint64_t gen;
+};
+/* native_id while new_presence() is inside shmget: the id is not known. */
+#define GS_NATIVE_CREATING (-2)
 
 static void my_ns(struct gs_locked *l)
 {
@@ -46,11 +62,10 @@ static int is_mine(struct gs_locked *l, const struct gs_ns_slot *ns)
 	return ns->ns_dev == l->ns_dev && ns->ns_ino == l->ns_ino;
 }
 
-/* A presence segment of "our" namespace did not answer when we were about
- * to attach: either its attaches are all gone, or this process has moved
- * to another IPC namespace since it cached its identity.  Read the
- * identity again before creating a presence segment in the slot; returns
- * whether the slot is still ours. */
+/* A presence segment of "our" namespace did not answer: either it is gone,
+ * or this process has moved to another IPC namespace (unshare, setns)
+ * since it cached its identity.  Read the identity again before making a
+ * presence segment in the slot; returns whether the slot is still ours. */
 static int still_mine(struct gs_locked *l, const struct gs_ns_slot *ns)
 {
 	if (!l->ns_fresh) {
@@ -60,118 +75,152 @@ static int still_mine(struct gs_locked *l, const struct gs_ns_slot *ns)
 	return is_mine(l, ns);
 }
 
-/* native_id while new_presence() is inside shmget: the id is not known. */
-#define GS_NATIVE_CREATING (-2)
-
-/*
- * A process killed while it made a presence segment -- inside its shmget
- * (a SIGKILL takes effect when the call returns), or before its IPC_RMID --
- * leaves that segment in the namespace for good, where it counts against
- * kernel.shmmni.  new_presence() says in the slot what it is doing, and it
- * holds the registry lock all along: whoever holds the lock and finds such
- * a record knows its writer is dead, and removes the segment.  Unknown id:
- * the one-byte, not yet removed, unattached segment that the creator made.
- */
-static int left_presence(const struct shmid_ds *d)
+/* What new_presence() makes (goshm 0.1, format 1, made the same). */
+static int looks_like_presence(const struct shmid_ds *d)
 {
 	return d->shm_segsz == GS_PRESENCE_SEGSZ && d->shm_perm.__key == IPC_PRIVATE &&
-	       d->shm_nattch == 0 && (d->shm_perm.mode & (SHM_DEST | S_IRWXUGO)) == 0644;
+	       (d->shm_perm.mode & 0777) == GS_PRESENCE_MODE;
 }
 
-static void remove_left_presence(const struct gs_ns_slot *ns)
+/* Read the tag of kernel segment id: 0 and the store and generation it
+ * counts attaches of, or -1 when it is not a tagged presence segment. */
+int gs_presence_tag(int id, uint64_t *store_id, uint64_t *gen)
 {
 	struct shmid_ds d;
-	if (ns->native_id >= 0) {
-		if (gs_sys_shmctl(ns->native_id, IPC_STAT, &d) == 0 && left_presence(&d))
-			gs_sys_shmctl(ns->native_id, IPC_RMID, NULL);
-		return;
-	}
+	if (gs_sys_shmctl(id, IPC_STAT, &d) < 0 || !looks_like_presence(&d))
+		return -1;
+	long p = gs_sys_shmat(id, NULL, SHM_RDONLY);
+	if (p < 0 && p > -4096)
+		return -1;
+	struct gs_presence_tag t;
+	memcpy(&t, (void *)p, sizeof t);
+	gs_sys_shmdt((void *)p);
+	if (memcmp(t.magic, GS_PRESENCE_MAGIC, sizeof t.magic))
+		return -1;
+	*store_id = t.store_id;
+	*gen = t.gen;
+	return 0;
+}
+
+/* Remove the presence segments that process creator made and nobody
+ * attaches: what it left when it was killed inside shmget. */
+static void remove_made_by(int32_t creator)
+{
+	struct shmid_ds d;
 	struct shm_info info;
 	long max = gs_sys_shmctl(0, SHM_INFO, &info);
 	for (long i = 0; i <= max; i++) {
 		long id = gs_sys_shmctl((int)i, SHM_STAT, &d);
-		if (id >= 0 && left_presence(&d) && d.shm_cpid == ns->creator)
+		if (id >= 0 && looks_like_presence(&d) && d.shm_nattch == 0 &&
+		    d.shm_cpid == creator)
 			gs_sys_shmctl((int)id, IPC_RMID, NULL);
 	}
 }
 
-/* The kernel's record of our presence segment, if it is still ours. */
-static int native_stat(struct gs_ns_slot *ns, struct shmid_ds *d)
-{
-	if (!ns->token_gen)
-		return -1;
-	if (ns->native_id == GS_NATIVE_CREATING ||
-	    (ns->native_id >= 0 && !ns->native_ctime)) {
-		remove_left_presence(ns);
-		ns->native_id = -1;
-		return -1;
-	}
-	if (ns->native_id < 0 || gs_sys_shmctl(ns->native_id, IPC_STAT, d) < 0)
-		return -1;
-	if (d->shm_segsz != GS_PRESENCE_SEGSZ || !(d->shm_perm.mode & SHM_DEST) ||
-	    d->shm_ctime != ns->native_ctime)
-		return -1;
-	return 0;
-}
-
-/* F_SETLEASE F_RDLCK on fd: 0 taken (and dropped), or -errno. */
-static int try_lease(int fd)
-{
-	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
-		return -errno;
-	fcntl(fd, F_SETLEASE, F_UNLCK);
-	return 0;
-}
-
 /*
- * A lease needs the file's owner or CAP_LEASE, which Docker does not grant.
- * Root in a container (CAP_SETUID) takes another user's token's lease as
- * that user: setfsuid() changes only this thread's file-system uid, for
- * the length of one fcntl, and the thread's effective capabilities, which
- * a change of fsuid away from 0 clears, are put back as they were.
+ * A process killed while it made the presence segment of slot ns -- in its
+ * shmget (a SIGKILL takes effect when the call returns), or before it
+ * recorded the segment's ctime -- left the record half written; it held
+ * the lock, and we hold it now, so it is dead.  A segment whose id it
+ * recorded is adopted; one it made without saying which is removed.
  */
-static int lease_as_owner(int fd)
+static void settle_creating(struct gs_locked *l, struct gs_ns_slot *ns)
 {
-	struct stat st;
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
-	if (fstat(fd, &st) < 0 || !gs_has_cap(CAP_SETUID) ||
-	    syscall(SYS_capget, &hdr, caps) < 0)
-		return -EACCES;
-	uid_t prev = (uid_t)syscall(SYS_setfsuid, st.st_uid);
-	int r = try_lease(fd);
-	syscall(SYS_setfsuid, prev);
-	syscall(SYS_capset, &hdr, caps);
-	return r;
+	struct shmid_ds d;
+	if (ns->native_id != GS_NATIVE_CREATING && (ns->native_id < 0 || ns->native_ctime))
+		return;
+	gs_write(l);
+	if (ns->native_id >= 0 && gs_sys_shmctl(ns->native_id, IPC_STAT, &d) == 0 &&
+	    looks_like_presence(&d) && d.shm_cpid == ns->creator) {
+		ns->native_ctime = d.shm_ctime;
+		return;
+	}
+	if (ns->native_id == GS_NATIVE_CREATING)
+		remove_made_by(ns->creator);
+	ns->native_id = -1;
 }
 
-/* 1: someone maps the token, 0: nobody does, -1: cannot tell. */
-static int token_alive(struct gs_locked *l, unsigned idx, unsigned k)
+/* The kernel's record of a namespace's presence segment, if it is still
+ * the one the slot names. */
+static int native_stat(const struct gs_ns_slot *ns, struct shmid_ds *d)
 {
-	char path[PATH_MAX];
-	struct gs_slot *sl = gs_slot_at(l, idx);
-	if (gs_token_path(l->store, sl->gen, k,
-	                  sl->ns[k].token_gen, path, sizeof path) < 0)
+	if (!ns->token_gen || ns->native_id < 0 || !ns->native_ctime)
 		return -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	/* Every process that opens a token does so holding the registry lock,
-	 * as we do now, so nobody can break this lease while we hold it. */
-	int r = try_lease(fd);
-	if (r == -EACCES)
-		r = lease_as_owner(fd);
-	close(fd);
-	return r == 0 ? 0 : r == -EAGAIN ? 1 : -1;
+	if (gs_sys_shmctl(ns->native_id, IPC_STAT, d) < 0)
+		return -1;
+	if (d->shm_segsz != GS_PRESENCE_SEGSZ || d->shm_ctime != ns->native_ctime)
+		return -1;
+	return 0;
 }
+
+/* The count of a namespace's presence segment (and its record in d), or
+ * -1 when the slot names none that is there. */
+long gs_presence_stat(const struct gs_ns_slot *ns, struct shmid_ds *d)
+{
+	return native_stat(ns, d) == 0 ? (long)d->shm_nattch : -1;
+}
+
+/* ---- Tombstones. ---- */
+
+static void tomb_add(struct gs_locked *l, const struct gs_ns_slot *ns)
+{
+	struct gs_header *h = l->hdr;
+	if (ns->native_id < 0 && ns->native_id != GS_NATIVE_CREATING)
+		return;
+	gs_write(l);
+	if (h->ntomb == GS_TOMBS) {
+		/* Full: forget the oldest.  Its segment stays until its
+		 * namespace ends, or `goshm gc` runs there (gc.c). */
+		memmove(&h->tombs[0], &h->tombs[1], (GS_TOMBS - 1) * sizeof h->tombs[0]);
+		h->ntomb--;
+	}
+	struct gs_tomb *t = &h->tombs[h->ntomb++];
+	t->ns_dev = ns->ns_dev;
+	t->ns_ino = ns->ns_ino;
+	t->native_id = ns->native_id;
+	t->native_ctime = ns->native_ctime;
+	t->creator = ns->creator;
+}
+
+/* Remove our namespace's presence segment that t names, if it is still
+ * that one and unattached. */
+static void remove_tomb(const struct gs_tomb *t)
+{
+	struct shmid_ds d;
+	if (t->native_id == GS_NATIVE_CREATING) {
+		remove_made_by(t->creator);
+		return;
+	}
+	if (gs_sys_shmctl(t->native_id, IPC_STAT, &d) < 0 || !looks_like_presence(&d))
+		return;
+	if (t->native_ctime ? d.shm_ctime == t->native_ctime : d.shm_cpid == t->creator)
+		gs_sys_shmctl(t->native_id, IPC_RMID, NULL);
+}
+
+void gs_tombs_sweep(struct gs_locked *l)
+{
+	struct gs_header *h = l->hdr;
+	unsigned kept = 0;
+	my_ns(l);
+	gs_write(l);
+	for (unsigned i = 0; i < h->ntomb && i < GS_TOMBS; i++) {
+		struct gs_tomb t = h->tombs[i];
+		if (t.ns_dev == l->ns_dev && t.ns_ino == l->ns_ino)
+			remove_tomb(&t);
+		else
+			h->tombs[kept++] = t;
+	}
+	h->ntomb = kept;
+}
+
+/* ---- Counting. ---- */
 
 static void clear_ns(struct gs_locked *l, unsigned idx, unsigned k)
 {
-	char path[PATH_MAX];
 	struct gs_slot *sl = gs_slot_at(l, idx);
-	if (gs_token_path(l->store, sl->gen, k,
-	                  sl->ns[k].token_gen, path, sizeof path) == 0)
-		unlink(path);
+	gs_write(l);
+	tomb_add(l, &sl->ns[k]);
+	gs_token_unlink(l, sl, k);
 	memset(&sl->ns[k], 0, sizeof sl->ns[k]);
 }
 
@@ -183,13 +232,12 @@ static unsigned long ns_count(struct gs_locked *l, unsigned idx, unsigned k)
 	if (!ns->token_gen)
 		return 0;
 	if (is_mine(l, ns)) {
-		if (native_stat(ns, &d) == 0)
-			return d.shm_nattch;
-		/* Nothing attached here any more.  The slot and its token stay
-		 * for our next attach; other namespaces clear them if we die. */
-		return 0;
+		settle_creating(l, ns);
+		/* Nothing attached here, or the presence segment is gone (an
+		 * `ipcrm -a`): the next attach here makes one. */
+		return native_stat(ns, &d) == 0 ? d.shm_nattch : 0;
 	}
-	int alive = token_alive(l, idx, k);
+	int alive = gs_token_alive(l, idx, k);
 	if (alive == 0) {
 		clear_ns(l, idx, k);
 		return 0;
@@ -215,11 +263,32 @@ static int find_my_slot(struct gs_locked *l, struct gs_slot *sl)
 	return -1;
 }
 
+/* The caller's namespace slot in sl (a copy is fine), or -1. */
+int gs_my_ns_slot(const struct gs_slot *sl)
+{
+	uint64_t dev, ino;
+	gs_ipc_ns(&dev, &ino, 0);
+	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
+		if (sl->ns[k].token_gen && sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
+			return (int)k;
+	return -1;
+}
+
+/* Whether no namespace but the caller's has attached sl: then nattch is
+ * our presence segment's count alone, with nothing to probe. */
+int gs_only_my_ns(const struct gs_slot *sl)
+{
+	int mine = gs_my_ns_slot(sl);
+	for (int k = 0; k < (int)GS_NS_SLOTS; k++)
+		if (k != mine && sl->ns[k].token_gen)
+			return 0;
+	return 1;
+}
+
 /* A slot for our namespace, with a fresh token file. */
 static int claim_slot(struct gs_locked *l, unsigned idx)
 {
 	struct gs_slot *sl = gs_slot_at(l, idx);
-	char path[PATH_MAX];
 	int k;
 	/* A namespace's first attach: clear the slots (and token files) of
 	 * namespaces that are gone, such as this container's last life. */
@@ -232,46 +301,30 @@ static int claim_slot(struct gs_locked *l, unsigned idx)
 		              "detach it in one of them (docs/DIFFERENCES.md, Ids and limits)");
 		return -ENOMEM;
 	}
-	uint32_t tgen = (uint32_t)(l->hdr->next_gen++ & 0xffffffffu);
-	if (!tgen)
-		tgen = (uint32_t)(l->hdr->next_gen++ & 0xffffffffu);
-	int r = gs_token_path(l->store, sl->gen, (unsigned)k, tgen,
-	                      path, sizeof path);
-	if (r < 0)
-		return r;
-	l->hdr->pending_gen = sl->gen; /* until the slot names the token */
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
-	if (fd < 0) {
-		r = -errno;
-		l->hdr->pending_gen = 0;
-		return gs_store_error(l->store, "cannot create a token file", r,
-		                      "make its segments directory writable (mode 777)");
-	}
-	r = (fchmod(fd, 0666) < 0 || ftruncate(fd, gs_page_size()) < 0) ? -errno : 0;
-	close(fd);
-	if (r < 0) {
-		unlink(path);
-		l->hdr->pending_gen = 0;
-		return r;
-	}
+	gs_write(l);
 	struct gs_ns_slot *ns = &sl->ns[k];
 	memset(ns, 0, sizeof *ns);
+	ns->native_id = -1;
+	int r = gs_token_create(l, idx, (unsigned)k);
+	if (r < 0)
+		return r;
 	ns->ns_dev = l->ns_dev;
 	ns->ns_ino = l->ns_ino;
-	ns->native_id = -1;
-	ns->token_gen = tgen;
-	l->hdr->pending_gen = 0;
 	return k;
 }
 
-/* A new presence segment for slot k, attached once by us. */
-static int new_presence(struct gs_locked *l, struct gs_ns_slot *ns,
-                        void **presence)
+/* A new presence segment for slot ns of segment sl, attached once by us
+ * (for writing: the tag).  Its id is in the slot before anything else can
+ * happen (settle_creating). */
+static int new_presence(struct gs_locked *l, const struct gs_slot *sl,
+                        struct gs_ns_slot *ns, void **presence)
 {
 	struct shmid_ds d;
+	gs_write(l);
 	ns->native_id = GS_NATIVE_CREATING;
+	ns->native_ctime = 0;
 	ns->creator = (int32_t)getpid();
-	long id = gs_sys_shmget(IPC_PRIVATE, GS_PRESENCE_SEGSZ, IPC_CREAT | 0644);
+	long id = gs_sys_shmget(IPC_PRIVATE, GS_PRESENCE_SEGSZ, IPC_CREAT | GS_PRESENCE_MODE);
 	if (id < 0) {
 		ns->native_id = -1;
 		gs_warn_store(l->store, "cannot create the kernel segment that counts "
@@ -280,23 +333,37 @@ static int new_presence(struct gs_locked *l, struct gs_ns_slot *ns,
 		              "kernel.shmmni");
 		return -ENOMEM;
 	}
-	/* Named in the slot at once, its ctime (set once it is removed) 0
-	 * until then: see remove_left_presence(). */
 	ns->native_id = (int32_t)id;
-	ns->native_ctime = 0;
-	long p = gs_sys_shmat((int)id, NULL, SHM_RDONLY);
-	if (p < 0 && p > -4096) {
+	long p = gs_sys_shmat((int)id, NULL, 0);
+	if ((p < 0 && p > -4096) || gs_sys_shmctl((int)id, IPC_STAT, &d) < 0) {
+		if (!(p < 0 && p > -4096))
+			gs_sys_shmdt((void *)p);
 		gs_sys_shmctl((int)id, IPC_RMID, NULL);
 		ns->native_id = -1;
-		return (int)p;
+		return p < 0 && p > -4096 ? (int)p : -ENOMEM;
 	}
-	gs_sys_shmctl((int)id, IPC_RMID, NULL);
-	if (gs_sys_shmctl((int)id, IPC_STAT, &d) < 0) {
-		gs_sys_shmdt((void *)p);
-		ns->native_id = -1;
-		return -ENOMEM;
-	}
+	struct gs_presence_tag tag;
+	memcpy(tag.magic, GS_PRESENCE_MAGIC, sizeof tag.magic);
+	tag.store_id = l->hdr->store_id;
+	tag.gen = sl->gen;
+	memcpy((void *)p, &tag, sizeof tag);
 	ns->native_ctime = d.shm_ctime;
+	*presence = (void *)p;
+	return 0;
+}
+
+/* Attach our presence segment of slot ns if it is there.  Its identity is
+ * not checked again once attached: the kernel reuses an id only after its
+ * index's sequence number has gone round (65536 segments at that index),
+ * and a presence segment that was removed (`ipcrm -a`) fails the attach,
+ * after which the locked path makes another. */
+static int attach_existing(const struct gs_ns_slot *ns, void **presence)
+{
+	if (ns->native_id < 0 || !ns->native_ctime)
+		return -1;
+	long p = gs_sys_shmat(ns->native_id, NULL, SHM_RDONLY);
+	if (p < 0 && p > -4096)
+		return -1;
 	*presence = (void *)p;
 	return 0;
 }
@@ -305,32 +372,40 @@ int gs_presence_attach(struct gs_locked *l, unsigned idx, void **presence,
                        int *nsk)
 {
 	struct gs_slot *sl = gs_slot_at(l, idx);
-	struct shmid_ds d;
 	my_ns(l);
 	int k = find_my_slot(l, sl);
-	if (k >= 0 && native_stat(&sl->ns[k], &d) == 0) {
-		long p = gs_sys_shmat(sl->ns[k].native_id, NULL, SHM_RDONLY);
-		if (!(p < 0 && p > -4096)) {
-			/* Between our check and our attach the segment may have
-			 * died and its id been reused: check again, attached. */
-			if (native_stat(&sl->ns[k], &d) == 0) {
-				*presence = (void *)p;
-				*nsk = k;
-				return 0;
-			}
-			gs_sys_shmdt((void *)p);
+	if (k >= 0) {
+		settle_creating(l, &sl->ns[k]);
+		struct shmid_ds d;
+		if (native_stat(&sl->ns[k], &d) == 0 && attach_existing(&sl->ns[k], presence) == 0) {
+			*nsk = k;
+			return 0;
 		}
+		if (!still_mine(l, &sl->ns[k]))
+			k = find_my_slot(l, sl);
 	}
-	if (k >= 0 && !still_mine(l, &sl->ns[k]))
-		k = find_my_slot(l, sl);
 	if (k < 0) {
 		k = claim_slot(l, idx);
 		if (k < 0)
 			return k;
 	}
-	int r = new_presence(l, &sl->ns[k], presence);
+	int r = new_presence(l, sl, &sl->ns[k], presence);
 	if (r < 0)
 		return r;
+	*nsk = k;
+	return 0;
+}
+
+/*
+ * The lock-free attach of shmat.c: our namespace's presence segment, if
+ * the slot (a snapshot) names a complete one.  Returns 0 with the attach
+ * and its namespace slot, or GS_SNAP_RETRY for the locked path.
+ */
+int gs_presence_fast(const struct gs_slot *sl, int *nsk, void **presence)
+{
+	int k = gs_my_ns_slot(sl);
+	if (k < 0 || attach_existing(&sl->ns[k], presence) < 0)
+		return GS_SNAP_RETRY;
 	*nsk = k;
 	return 0;
 }
@@ -341,48 +416,32 @@ void gs_presence_detach(void *presence)
 		gs_sys_shmdt(presence);
 }
 
-/* Map our namespace's token, once per segment and process. */
-int gs_token_map(struct gs_locked *l, unsigned idx, int nsk, void **token)
+/* The goshm segment sl (a copy of its slot) is destroyed: its presence
+ * segments go too -- ours now, other namespaces' through tombstones. */
+void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl)
 {
-	char path[PATH_MAX];
-	struct gs_slot *sl = gs_slot_at(l, idx);
-	int shmid = gs_id_of(l, idx);
-	void *t = gs_table_token(l->store, shmid, sl->gen);
-	if (t) {
-		*token = t;
-		return 0;
+	struct shmid_ds d;
+	for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
+		const struct gs_ns_slot *ns = &sl->ns[k];
+		if (!ns->token_gen)
+			continue;
+		if (!is_mine(l, ns))
+			tomb_add(l, ns);
+		else if (native_stat(ns, &d) == 0)
+			gs_sys_shmctl(ns->native_id, IPC_RMID, NULL);
+		else if (ns->native_id == GS_NATIVE_CREATING)
+			remove_made_by(ns->creator);
 	}
-	int r = gs_token_path(l->store, sl->gen, (unsigned)nsk,
-	                      sl->ns[nsk].token_gen, path, sizeof path);
-	if (r < 0)
-		return r;
-	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		r = -errno;
-		if (r != -ENOENT)
-			return gs_store_error(l->store, "cannot open a token file", r, NULL);
-		gs_warn_store(l->store, "a token file is missing", r,
-		              "the store was damaged; run goshm gc");
-		return -EIO;
-	}
-	/* Opened for writing, so that other namespaces' lease probes see it;
-	 * mapped read-only, since nobody ever writes it. */
-	t = mmap(NULL, (size_t)gs_page_size(), PROT_READ, MAP_SHARED, fd, 0);
-	r = t == MAP_FAILED ? -errno : 0;
-	close(fd);
-	if (r < 0)
-		return r;
-	*token = t;
-	return 0;
 }
 
-/* After an attach or detach: record our namespace's count and the
- * namespace that did the last operation. */
+/* After an attach or detach under the lock: record our namespace's count
+ * and the namespace that did the last operation. */
 void gs_publish_local(struct gs_locked *l, unsigned idx)
 {
 	struct gs_slot *sl = gs_slot_at(l, idx);
 	struct shmid_ds d;
 	my_ns(l);
+	gs_write(l);
 	sl->last_ns_dev = l->ns_dev;
 	sl->last_ns_ino = l->ns_ino;
 	int k = find_my_slot(l, sl);
@@ -395,27 +454,35 @@ void gs_publish_local(struct gs_locked *l, unsigned idx)
 /*
  * shm_atime, shm_dtime and shm_lpid as the kernel keeps them: our presence
  * segment saw every attach, fork, detach, exit and kill in this namespace,
- * the registry saw the explicit calls of every namespace.
+ * the registry saw the explicit calls of every namespace.  native is our
+ * presence segment's record, or NULL.
  */
-void gs_local_times(struct gs_locked *l, unsigned idx, int64_t *atime,
-                    int64_t *dtime, int32_t *lpid)
+void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
+                    int64_t *atime, int64_t *dtime, int32_t *lpid)
 {
-	struct gs_slot *sl = gs_slot_at(l, idx);
-	struct shmid_ds d;
+	uint64_t dev, ino;
 	*atime = sl->atime;
 	*dtime = sl->dtime;
 	*lpid = sl->lpid;
-	my_ns(l);
-	int k = find_my_slot(l, sl);
-	if (k < 0 || native_stat(&sl->ns[k], &d) < 0)
+	if (!native)
 		return;
+	gs_ipc_ns(&dev, &ino, 0);
 	int64_t reg_last = sl->atime > sl->dtime ? sl->atime : sl->dtime;
-	int64_t nat_last = d.shm_atime > d.shm_dtime ? d.shm_atime : d.shm_dtime;
-	if (d.shm_atime > *atime)
-		*atime = d.shm_atime;
-	if (d.shm_dtime > *dtime)
-		*dtime = d.shm_dtime;
-	int ours = sl->last_ns_dev == l->ns_dev && sl->last_ns_ino == l->ns_ino;
+	int64_t nat_last = native->shm_atime > native->shm_dtime ? native->shm_atime
+	                                                         : native->shm_dtime;
+	if (native->shm_atime > *atime)
+		*atime = native->shm_atime;
+	if (native->shm_dtime > *dtime)
+		*dtime = native->shm_dtime;
+	int ours = sl->last_ns_dev == dev && sl->last_ns_ino == ino;
 	if (ours || nat_last > reg_last)
-		*lpid = d.shm_lpid;
+		*lpid = native->shm_lpid;
+}
+
+/* Our presence segment's record for slot sl (a copy is fine): 0 and *d,
+ * or -1 when this namespace has none. */
+int gs_native_record(const struct gs_slot *sl, struct shmid_ds *d)
+{
+	int k = gs_my_ns_slot(sl);
+	return k < 0 ? -1 : native_stat(&sl->ns[k], d);
 }

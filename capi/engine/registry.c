@@ -1,21 +1,25 @@
 /*
- * registry.c - the slot table: ids, keys, allocation and destruction.
+ * registry.c - the slot table under the lock: ids, keys, allocation,
+ * removal and destruction.
  *
  * Ids are allocated exactly like the kernel's ipc_idr_alloc(): a cyclic
  * index below max(in_use * 3/2, 64), a sequence number that grows each
  * time the index wraps, and id = seq << 15 | index.  A fresh store hands
  * out the same ids as a fresh IPC namespace.
+ *
+ * Every function here runs with the registry locked (gs_lock) and opens a
+ * write section (gs_write) before it changes anything, so that lock-free
+ * readers (snapshot.c) never act on a half-made change.
  */
 #include "engine.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 struct gs_slot *gs_slot_at(struct gs_locked *l, unsigned idx)
 {
-	return (struct gs_slot *)(l->slots + (size_t)idx * GS_SLOT_SIZE);
+	return (struct gs_slot *)(void *)(l->slots + (size_t)idx * GS_SLOT_SIZE);
 }
 
 int gs_id_of(struct gs_locked *l, unsigned idx)
@@ -23,33 +27,23 @@ int gs_id_of(struct gs_locked *l, unsigned idx)
 	return (int)((gs_slot_at(l, idx)->seq << GS_IPCMNI_SHIFT) | idx);
 }
 
-static int slot_state(struct gs_locked *l, unsigned idx)
+/* A live slot's numbers must be ones goshm can have written: a seq beyond
+ * GS_SEQ_MAX would make a negative id, a size beyond SHMMAX would round to
+ * 0 pages and match an empty file, a gen at or above next_gen could name
+ * the file of a segment made later. */
+int gs_slot_damaged(struct gs_locked *l, unsigned idx)
 {
 	uint8_t st = __atomic_load_n(&l->state[idx], __ATOMIC_ACQUIRE);
 	const struct gs_slot *sl = gs_slot_at(l, idx);
-	/* A live slot's numbers must be ones goshm can have written: a seq
-	 * beyond GS_SEQ_MAX would make a negative id, a size beyond SHMMAX
-	 * would round to 0 pages and match an empty file. */
-	if (st > GS_LIVE ||
-	    (st == GS_LIVE && (sl->seq > GS_SEQ_MAX || sl->segsz < GS_SHMMIN ||
-	                       sl->segsz > GS_SHMMAX || sl->gen == 0))) {
+	if (st > GS_DYING ||
+	    (st != GS_FREE && (sl->seq > GS_SEQ_MAX || sl->segsz < GS_SHMMIN ||
+	                       sl->segsz > GS_SHMMAX || sl->gen == 0 ||
+	                       sl->gen >= l->hdr->next_gen))) {
 		gs_warn_store(l->store, "the registry has a damaged slot", EIO,
 		              "move the store away and see docs/FORMAT.md");
 		return -EIO;
 	}
 	return st;
-}
-
-/* Segments marked for removal that nobody has attached any more are
- * destroyed when they are next looked at: the last detach may have been an
- * exit or a SIGKILL, where no code of ours ran. */
-int gs_reap_if_unused(struct gs_locked *l, unsigned idx)
-{
-	struct gs_slot *sl = gs_slot_at(l, idx);
-	if (!(sl->mode & SHM_DEST) || gs_nattch(l, idx) != 0)
-		return 0;
-	gs_destroy(l, idx);
-	return 1;
 }
 
 /* Look up a live segment by the index part of an id (SHM_STAT). */
@@ -58,10 +52,10 @@ int gs_find_index(struct gs_locked *l, int index, unsigned *idx)
 	unsigned i = (unsigned)index & (GS_IPCMNI - 1);
 	if (index < 0 || i >= GS_SHMMNI)
 		return -EINVAL;
-	int st = slot_state(l, i);
+	int st = gs_slot_damaged(l, i);
 	if (st < 0)
 		return st;
-	if (st != GS_LIVE || gs_reap_if_unused(l, i))
+	if (st != GS_LIVE || gs_destroy_if_unused(l, i))
 		return -EINVAL;
 	*idx = i;
 	return 0;
@@ -72,12 +66,14 @@ int gs_find_id(struct gs_locked *l, int shmid, unsigned *idx)
 	unsigned i = (unsigned)shmid & (GS_IPCMNI - 1);
 	if (shmid < 0 || i >= GS_SHMMNI)
 		return -EINVAL;
-	int st = slot_state(l, i);
+	int st = gs_slot_damaged(l, i);
 	if (st < 0)
 		return st;
 	if (st != GS_LIVE || gs_slot_at(l, i)->seq != ((unsigned)shmid >> GS_IPCMNI_SHIFT))
 		return -EINVAL;
-	if (gs_reap_if_unused(l, i))
+	/* The last attach may have ended in an exit or a SIGKILL, where no
+	 * code of ours ran: a removed segment nobody attaches is gone. */
+	if (gs_destroy_if_unused(l, i))
 		return -EINVAL;
 	*idx = i;
 	return 0;
@@ -85,10 +81,11 @@ int gs_find_id(struct gs_locked *l, int shmid, unsigned *idx)
 
 int gs_find_key(struct gs_locked *l, key_t key, unsigned *idx)
 {
-	for (unsigned i = 0; i < GS_SHMMNI; i++) {
+	unsigned hi = l->hdr->hi_water;
+	for (unsigned i = 0; i < hi; i++) {
 		if (l->keys[i] != key)
 			continue;
-		int st = slot_state(l, i);
+		int st = gs_slot_damaged(l, i);
 		if (st < 0)
 			return st;
 		if (st == GS_LIVE && !(gs_slot_at(l, i)->mode & SHM_DEST)) {
@@ -160,6 +157,7 @@ int gs_alloc_index(struct gs_locked *l, unsigned *idx)
 		i = lowest_free(l, 0, max_idx - 1);
 	if (i < 0)
 		return -ENOSPC;
+	gs_write(l);
 	h->idr_next = (uint32_t)i + 1;
 	if (i <= h->last_idx) {
 		h->seq++;
@@ -175,12 +173,16 @@ int gs_alloc_index(struct gs_locked *l, unsigned *idx)
  * process killed while writing the slot leaves it free. */
 void gs_publish(struct gs_locked *l, unsigned idx)
 {
+	gs_write(l);
 	l->keys[idx] = gs_slot_at(l, idx)->key;
+	if (l->hdr->hi_water < idx + 1)
+		l->hdr->hi_water = idx + 1;
 	__atomic_store_n(&l->state[idx], GS_LIVE, __ATOMIC_RELEASE);
 }
 
-void gs_free_slot(struct gs_locked *l, unsigned idx)
+static void free_slot(struct gs_locked *l, unsigned idx)
 {
+	gs_write(l);
 	__atomic_store_n(&l->state[idx], GS_FREE, __ATOMIC_RELEASE);
 	l->keys[idx] = 0;
 	memset(gs_slot_at(l, idx), 0, sizeof(struct gs_slot));
@@ -194,22 +196,79 @@ int gs_max_index(struct gs_locked *l)
 	return max;
 }
 
-/* Free the slot first, then the files: a crash in between leaves files
- * that no slot names, which gc removes; never a slot without its file. */
-void gs_destroy(struct gs_locked *l, unsigned idx)
+/* IPC_RMID: out of the key space at once; the id lives until the last
+ * detach, and the store keeps count of such segments so that creation
+ * can reap the ones whose last attach ended without a shmdt. */
+void gs_mark_dest(struct gs_locked *l, unsigned idx)
 {
-	char path[PATH_MAX];
+	struct gs_slot *sl = gs_slot_at(l, idx);
+	gs_write(l);
+	if (!(sl->mode & SHM_DEST))
+		l->hdr->dest_count++;
+	sl->mode |= SHM_DEST;
+	sl->key = IPC_PRIVATE;
+	l->keys[idx] = IPC_PRIVATE;
+}
+
+/* Free the slot first, then the files: a crash in between leaves files
+ * that no slot names, which the next locker (pending_gen) or gc removes;
+ * never a slot without its file. */
+static void destroy(struct gs_locked *l, unsigned idx)
+{
+	struct gs_name name;
 	struct gs_slot copy = *gs_slot_at(l, idx);
+	struct gs_segkey key = {l->store, l->hdr->store_id, gs_id_of(l, idx), copy.gen};
+	gs_write(l);
 	l->hdr->pending_gen = copy.gen; /* until its files are gone */
-	gs_free_slot(l, idx);
-	if (gs_data_path(l->store, copy.gen, path, sizeof path) == 0)
-		unlink(path);
-	for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
-		if (!copy.ns[k].token_gen)
-			continue;
-		if (gs_token_path(l->store, copy.gen, k, copy.ns[k].token_gen,
-		                  path, sizeof path) == 0)
-			unlink(path);
-	}
+	if (l->hdr->dest_count)
+		l->hdr->dest_count--;
+	free_slot(l, idx);
+	gs_presence_release(l, &copy);
+	gs_data_name(copy.gen, &name);
+	gs_unlink_in(l->store, name.s);
+	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
+		if (copy.ns[k].token_gen)
+			gs_token_unlink(l, &copy, k);
 	l->hdr->pending_gen = 0;
+	gs_table_forget_segment(&key);
+}
+
+/*
+ * Destroy segment idx if it is removed (SHM_DEST) and nobody attaches it
+ * any more; returns whether it did.
+ *
+ * A lock-free shmat (shmat.c) attaches the presence segment first and
+ * then checks the state; here the state becomes DYING first and nattch is
+ * read after.  With both orders sequentially consistent, either the
+ * attach is counted here, or the attacher sees DYING and waits for the
+ * verdict: the segment is never destroyed under an attach.
+ */
+int gs_destroy_if_unused(struct gs_locked *l, unsigned idx)
+{
+	struct gs_slot *sl = gs_slot_at(l, idx);
+	if (!(sl->mode & SHM_DEST))
+		return 0;
+	gs_write(l);
+	l->hdr->pending_gen = sl->gen; /* a kill here: recover() decides again */
+	__atomic_store_n(&l->state[idx], GS_DYING, __ATOMIC_SEQ_CST);
+	if (gs_nattch(l, idx) != 0) {
+		__atomic_store_n(&l->state[idx], GS_LIVE, __ATOMIC_SEQ_CST);
+		l->hdr->pending_gen = 0;
+		return 0;
+	}
+	destroy(l, idx);
+	return 1;
+}
+
+/* Destroy every removed segment that nobody attaches any more: the
+ * IPC_RMID-then-exit idiom leaves them behind, and they hold slots, disk
+ * space and the ids the kernel would reuse.  Free when none is removed. */
+void gs_reap_all(struct gs_locked *l)
+{
+	if (!l->hdr->dest_count)
+		return;
+	unsigned hi = l->hdr->hi_water;
+	for (unsigned i = 0; i < hi; i++)
+		if (l->state[i] == GS_LIVE && (gs_slot_at(l, i)->mode & SHM_DEST))
+			gs_destroy_if_unused(l, i);
 }

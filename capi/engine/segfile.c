@@ -3,14 +3,15 @@
  *
  * A data file holds exactly the segment's pages (its size rounded up to
  * whole pages), with no header, so that mmap maps it directly.  It is
- * created under a temporary name, given its disk space, and renamed into
- * place before the registry slot that names it is published.
+ * created under its final name with O_EXCL -- never over an existing file,
+ * whatever the registry says -- given its disk space, and only then named
+ * by a slot.  A creation cut short leaves a file no slot names, which the
+ * next locker removes (pending_gen, store.c) or goshm gc does.
  */
 #include "engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,25 +20,6 @@ size_t gs_round_pages(uint64_t size)
 {
 	uint64_t page = (uint64_t)gs_page_size();
 	return (size_t)((size + page - 1) & ~(page - 1));
-}
-
-/* Files are named by the segment's generation, a counter that never
- * repeats in a store, so a file can never be mistaken for a later
- * segment's: segments/seg-<gen> and segments/seg-<gen>.ns<k>.<tgen>. */
-int gs_data_path(const struct goshm_store *s, uint64_t gen, char *buf,
-                 size_t len)
-{
-	int n = snprintf(buf, len, "%s/" GS_SEGMENT_DIR "/seg-%llu", s->dir,
-	                 (unsigned long long)gen);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-int gs_token_path(const struct goshm_store *s, uint64_t gen, unsigned nsk,
-                  uint32_t tgen, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "%s/" GS_SEGMENT_DIR "/seg-%llu.ns%u.%u", s->dir,
-	                 (unsigned long long)gen, nsk, tgen);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 /* Reserve the blocks now, so that a full disk is ENOSPC here and never a
@@ -60,65 +42,79 @@ static int reserve(int fd, off_t size)
 	return -r;
 }
 
+static int create_file(struct gs_locked *l, const char *name)
+{
+	int fd = gs_open_in(l->store, GS_SEGMENT_DIR, name,
+	                    O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK, 0666);
+	if (fd == -ENOENT) {
+		/* segments/ was deleted: make it again (paths.c). */
+		int r = gs_make_store_dirs(l->store);
+		if (r < 0)
+			return r;
+		fd = gs_open_in(l->store, GS_SEGMENT_DIR, name,
+		                O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK, 0666);
+	}
+	return fd;
+}
+
+/* Create the data file of generation gen for a segment of size bytes.
+ * -EEXIST: a file of that generation is there already (the caller takes
+ * the next generation). */
 int gs_create_data(struct gs_locked *l, uint64_t gen, uint64_t size)
 {
-	char tmp[PATH_MAX], path[PATH_MAX];
-	int r = gs_data_path(l->store, gen, path, sizeof path);
-	if (r < 0)
-		return r;
-	int n = snprintf(tmp, sizeof tmp, "%s/" GS_SEGMENT_DIR "/.tmp-%llu.%d",
-	                 l->store->dir, (unsigned long long)gen, (int)getpid());
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		return -ENAMETOOLONG;
-	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+	struct gs_name name;
+	gs_data_name(gen, &name);
+	int fd = create_file(l, name.s);
+	if (fd == -EEXIST)
+		return fd;
 	if (fd < 0)
-		return gs_store_error(l->store, "cannot create a data file", -errno,
+		return gs_store_error(l->store, "cannot create a data file", fd,
 		                      "make its segments directory writable (mode 777)");
-	r = fchmod(fd, 0666) < 0 ? -errno : reserve(fd, (off_t)gs_round_pages(size));
+	int r = fchmod(fd, 0666) < 0 ? -errno : reserve(fd, (off_t)gs_round_pages(size));
 	close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
 	if (r < 0) {
-		unlink(tmp);
+		gs_unlink_in(l->store, name.s);
 		if (r == -EDQUOT || r == -ENOSPC)
 			return -ENOSPC;
 		/* Sizes no file can have are the kernel's ENOMEM. */
 		if (r == -EFBIG || r == -EINVAL)
 			return -ENOMEM;
-		return r;
+		return gs_store_error(l->store, "cannot size a data file", r, NULL);
 	}
 	return 0;
 }
 
-/* Open the data file of slot idx and check that it is what the registry
- * says, so that a damaged store gives EIO and not a SIGBUS. */
-int gs_open_data(struct gs_locked *l, unsigned idx, int rdonly,
-                 struct stat *stp)
+/* Open the data file of slot sl and check that it is what the registry
+ * says -- a regular file of one link and the segment's size -- so that a
+ * damaged store gives EIO and never a SIGBUS, a hang on a FIFO, or a
+ * mapping of a file hard-linked in from elsewhere. */
+int gs_open_data(struct goshm_store *s, const struct gs_slot *sl, int rdonly,
+                 struct stat *st)
 {
-	char path[PATH_MAX];
-	struct gs_slot *sl = gs_slot_at(l, idx);
-	struct stat st;
-	int r = gs_data_path(l->store, sl->gen, path, sizeof path);
-	if (r < 0)
-		return r;
-	int fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+	struct gs_name name;
+	gs_data_name(sl->gen, &name);
+	int fd = gs_open_in(s, GS_SEGMENT_DIR, name.s,
+	                    (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0);
 	if (fd < 0) {
-		r = -errno;
-		if (r == -ENOENT || r == -ELOOP) {
-			gs_warn_store(l->store, "a segment's data file is missing", r,
-			              "the store was damaged; run goshm gc");
+		if (fd == -ENOENT) {
+			gs_warn_store(s, "a segment's data file is missing", -fd,
+			              "the store was damaged; see docs/FORMAT.md");
 			return -EIO;
 		}
-		return gs_store_error(l->store, "cannot open a data file", r,
+		return gs_store_error(s, "cannot open a data file", fd,
 		                      "give the segments directory's files mode 666");
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != gs_round_pages(sl->segsz)) {
+	int r = gs_check_file(fd, st);
+	if (r == 0 && (uint64_t)st->st_size != gs_round_pages(sl->segsz))
+		r = -EIO;
+	if (r < 0) {
 		close(fd);
-		gs_warn_store(l->store, "a segment's data file has the wrong size", EIO,
+		if (r != -EIO)
+			return gs_store_error(s, "cannot stat a data file", r, NULL);
+		gs_warn_store(s, "a segment's data file is not a regular file of one link "
+		              "and the segment's size", EIO,
 		              "the store was damaged; see docs/FORMAT.md");
 		return -EIO;
 	}
-	*stp = st;
 	return fd;
 }

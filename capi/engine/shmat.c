@@ -1,10 +1,21 @@
 /*
  * shmat.c - map a segment's data file, in the order of checks of the
  * kernel's do_shmat() (ipc/shm.c).
+ *
+ * Two paths.  The lock-free one serves the common attach: a segment this
+ * namespace has attached before (its presence segment exists) and this
+ * process has attached before (it maps the namespace's token).  It reads
+ * the slot from a snapshot (snapshot.c), maps the data file, attaches the
+ * presence segment and only then checks that the segment was not being
+ * destroyed meanwhile (registry.c gs_destroy_if_unused explains why that
+ * order is safe).  Everything else -- a first attach, SHM_REMAP, a
+ * permission question about groups or capabilities, a store on a network
+ * file system, any doubt -- takes the lock.
  */
 #include "engine.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,26 +28,26 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* Attaches that a SHM_REMAP attach replaced wholly are gone, as the
- * kernel's would be: uncount them, and record the detach as its
- * shm_close() does (shm_dtime, shm_lpid) when the segment is in the store
- * we hold locked.  A removed segment left unattached is destroyed at its
- * next lookup (gs_reap_if_unused), not here: it may be the one we attach. */
-static void drop_replaced(struct gs_locked *l, uintptr_t lo, uintptr_t hi)
+/* How long a lock-free attach waits for a destroyer's verdict (DYING)
+ * before it asks under the lock. */
+#define GS_DYING_SPINS 1000
+
+/* What an attach asks of the segment's mode, and the mapping it makes. */
+struct want {
+	int rdonly, prot, acc;
+};
+
+static struct want want_of(int shmflg)
 {
-	struct gs_attach old;
-	while (gs_table_take_covered(lo, hi, &old) == 0) {
-		gs_presence_detach(old.presence);
-		if (old.token && !gs_table_token_used(old.token))
-			munmap(old.token, (size_t)gs_page_size());
-		unsigned idx = (unsigned)old.shmid & (GS_IPCMNI - 1);
-		if (old.store != l->store || idx >= GS_SHMMNI || l->state[idx] != GS_LIVE ||
-		    gs_slot_at(l, idx)->gen != old.gen)
-			continue;
-		gs_slot_at(l, idx)->dtime = time(NULL);
-		gs_slot_at(l, idx)->lpid = getpid();
-		gs_publish_local(l, idx);
+	struct want w;
+	w.rdonly = (shmflg & SHM_RDONLY) != 0;
+	w.prot = w.rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
+	w.acc = w.rdonly ? S_IRUGO : S_IRUGO | S_IWUGO;
+	if (shmflg & SHM_EXEC) {
+		w.prot |= PROT_EXEC;
+		w.acc |= S_IXUGO;
 	}
+	return w;
 }
 
 /* Whether fd's file system is mounted noexec, where mmap(PROT_EXEC) gives
@@ -98,66 +109,212 @@ static void identify(struct gs_attach *a, const struct stat *st)
 	}
 }
 
+/* Open and map the data file of sl at *addr: 0, or -errno with nothing
+ * left mapped. */
+static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fixed,
+                        uintptr_t *addr, int shmflg, struct want w, struct gs_attach *a)
+{
+	struct stat st;
+	/* do_shmat() checks the size asked for, not whole pages; an address
+	 * that passes but cannot be mapped is mmap's ENOMEM. */
+	size_t len = gs_round_pages(sl->segsz);
+	if (*addr && !(shmflg & SHM_REMAP) && *addr + sl->segsz < *addr)
+		return -EINVAL;
+	int fd = gs_open_data(s, sl, w.rdonly, &st);
+	if (fd < 0)
+		return fd;
+	long r = map_data(fd, fixed, addr, len, w.prot, shmflg);
+	close(fd);
+	if (r < 0)
+		return r;
+	memset(a, 0, sizeof *a);
+	a->addr = *addr;
+	a->len = len;
+	identify(a, &st);
+	return 0;
+}
+
+/* ---- The lock-free path. ---- */
+
+/*
+ * Record an attach in the slot with single stores: shm_atime, shm_lpid, the
+ * last namespace and the namespace's published count are the registry's
+ * only fields written without the lock (docs/FORMAT.md).  The count goes
+ * up by one; the detach (shmdt.c) sets it to the kernel's exact count
+ * again, forks and exits included.
+ */
+static void note_attach(struct gs_view *v, unsigned idx, int nsk)
+{
+	struct gs_slot *sl = (struct gs_slot *)(void *)(v->slots + (size_t)idx * GS_SLOT_SIZE);
+	uint64_t dev, ino;
+	gs_ipc_ns(&dev, &ino, 0);
+	__atomic_store_n(&sl->atime, (int64_t)time(NULL), __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->lpid, (int32_t)gs_pid(), __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&sl->ns[nsk].published, 1, __ATOMIC_RELAXED);
+}
+
+/* After the presence attach: is the segment still there, and not being
+ * destroyed?  1 yes, 0 gone, GS_SNAP_RETRY undecided. */
+static int still_live(struct gs_view *v, const struct gs_snap *sn)
+{
+	for (int spins = 0; spins < GS_DYING_SPINS; spins++) {
+		int same;
+		int st = gs_snap_state(v, sn->idx, sn->slot.gen, &same);
+		if (st == GS_LIVE)
+			return same;
+		if (st != GS_DYING || !same)
+			return 0;
+		sched_yield(); /* a destroyer is reading nattch */
+	}
+	return GS_SNAP_RETRY;
+}
+
+static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
+                        int shmflg, uintptr_t *out)
+{
+	struct gs_snap sn;
+	struct want w = want_of(shmflg);
+	long r = gs_snap_id(v, shmid, &sn);
+	if (r != 0)
+		return r;
+	/* A removed segment may have lost its last attach to an exit: only
+	 * the locked path can tell it from one still attached. */
+	if ((sn.slot.mode & SHM_DEST) || gs_ipcperms_fast(&sn.slot, w.acc) != 0)
+		return GS_SNAP_RETRY;
+	int k = gs_my_ns_slot(&sn.slot);
+	if (k < 0)
+		return GS_SNAP_RETRY;
+	struct gs_segkey key = {v->store, sn.store_id, shmid, sn.slot.gen};
+	uint32_t tgen = sn.slot.ns[k].token_gen;
+	if (!gs_table_pin_token(&key, (unsigned)k, tgen))
+		return GS_SNAP_RETRY;
+
+	struct gs_attach a;
+	void *presence = NULL;
+	int nsk;
+	r = map_segment(v->store, &sn.slot, fixed, &addr, shmflg, w, &a);
+	if (r == -EIO)
+		r = GS_SNAP_RETRY; /* destroyed meanwhile, or damage: ask again */
+	if (r == 0 && gs_presence_fast(&sn.slot, &nsk, &presence) != 0) {
+		munmap((void *)addr, a.len);
+		r = GS_SNAP_RETRY;
+	}
+	if (r == 0) {
+		int live = still_live(v, &sn);
+		if (live != 1) {
+			gs_presence_detach(presence);
+			munmap((void *)addr, a.len);
+			r = live == 0 ? -EINVAL : GS_SNAP_RETRY;
+		}
+	}
+	if (r == 0) {
+		a.seg = key;
+		a.nsk = (unsigned)nsk;
+		a.tgen = tgen;
+		a.presence = presence;
+		if (gs_table_add(&a) < 0) {
+			gs_presence_detach(presence);
+			munmap((void *)addr, a.len);
+			r = -ENOMEM;
+		}
+	}
+	if (r != 0) {
+		gs_table_unpin(&key, (unsigned)k, tgen);
+		return r;
+	}
+	note_attach(v, sn.idx, nsk);
+	*out = addr;
+	return 0;
+}
+
+/* ---- The locked path. ---- */
+
+/* Attaches that a SHM_REMAP attach replaced wholly are gone, as the
+ * kernel's would be: uncount them, and record the detach as its
+ * shm_close() does (shm_dtime, shm_lpid) when the segment is in the store
+ * we hold locked.  A removed segment left unattached is destroyed at its
+ * next lookup (gs_find_id), not here: it may be the one we attach. */
+static void drop_replaced(struct gs_locked *l, uintptr_t lo, uintptr_t hi)
+{
+	struct gs_attach old;
+	while (gs_table_take_covered(lo, hi, &old) == 0) {
+		gs_presence_detach(old.presence);
+		unsigned idx = (unsigned)old.seg.shmid & (GS_IPCMNI - 1);
+		if (old.seg.store != l->store || old.seg.store_id != l->hdr->store_id ||
+		    idx >= GS_SHMMNI || l->state[idx] != GS_LIVE ||
+		    gs_slot_at(l, idx)->gen != old.seg.gen)
+			continue;
+		gs_write(l);
+		gs_slot_at(l, idx)->dtime = time(NULL);
+		gs_slot_at(l, idx)->lpid = gs_pid();
+		gs_publish_local(l, idx);
+	}
+}
+
+/* This process's token for namespace slot nsk of segment idx, referenced. */
+static int pin_token(struct gs_locked *l, unsigned idx, int nsk,
+                     const struct gs_segkey *key, uint32_t *tgen)
+{
+	struct gs_slot *sl = gs_slot_at(l, idx);
+	*tgen = sl->ns[nsk].token_gen;
+	if (gs_table_pin_token(key, (unsigned)nsk, *tgen))
+		return 0;
+	void *t;
+	int r = gs_token_map(l, idx, nsk, &t);
+	if (r < 0)
+		return r;
+	*tgen = sl->ns[nsk].token_gen; /* made again if it was deleted */
+	void *kept = gs_table_add_token(key, (unsigned)nsk, *tgen, t);
+	if (kept != t)
+		munmap(t, (size_t)gs_page_size());
+	return kept ? 0 : -ENOMEM;
+}
+
 static long attach_locked(struct gs_locked *l, int shmid, int fixed,
                           uintptr_t addr, int shmflg, uintptr_t *out)
 {
 	unsigned idx;
-	int rdonly = (shmflg & SHM_RDONLY) != 0;
-	int prot = rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
-	int acc = rdonly ? S_IRUGO : S_IRUGO | S_IWUGO;
-	if (shmflg & SHM_EXEC) {
-		prot |= PROT_EXEC;
-		acc |= S_IXUGO;
-	}
+	struct want w = want_of(shmflg);
 	long r = gs_find_id(l, shmid, &idx);
 	if (r < 0)
 		return r;
 	struct gs_slot *sl = gs_slot_at(l, idx);
-	if (gs_ipcperms(sl, acc) < 0)
+	if (gs_ipcperms(sl, w.acc) < 0)
 		return -EACCES;
 
-	/* do_shmat() checks the size asked for, not whole pages; an address
-	 * that passes but cannot be mapped is mmap's ENOMEM. */
-	size_t len = gs_round_pages(sl->segsz);
-	if (addr && !(shmflg & SHM_REMAP) && addr + sl->segsz < addr)
-		return -EINVAL;
-	struct stat st;
-	int fd = gs_open_data(l, idx, rdonly, &st);
-	if (fd < 0)
-		return fd;
-	r = map_data(fd, fixed, &addr, len, prot, shmflg);
-	close(fd);
+	struct gs_attach a;
+	r = map_segment(l->store, sl, fixed, &addr, shmflg, w, &a);
 	if (r < 0)
 		return r;
 	if (shmflg & SHM_REMAP)
-		drop_replaced(l, addr, addr + len);
+		drop_replaced(l, addr, addr + a.len);
 
-	struct gs_attach a;
-	memset(&a, 0, sizeof a);
-	a.addr = addr;
-	a.len = len;
-	a.store = l->store;
-	a.shmid = shmid;
-	a.gen = sl->gen;
-	identify(&a, &st);
+	struct gs_segkey key = {l->store, l->hdr->store_id, shmid, sl->gen};
 	int nsk;
+	uint32_t tgen;
 	r = gs_presence_attach(l, idx, &a.presence, &nsk);
 	if (r == 0) {
-		r = gs_token_map(l, idx, nsk, &a.token);
+		r = pin_token(l, idx, nsk, &key, &tgen);
 		if (r == 0) {
+			a.seg = key;
+			a.nsk = (unsigned)nsk;
+			a.tgen = tgen;
 			r = gs_table_add(&a);
-			if (r < 0 && !gs_table_token_used(a.token))
-				munmap(a.token, (size_t)gs_page_size());
+			if (r < 0)
+				gs_table_unpin(&key, (unsigned)nsk, tgen);
 		}
 		if (r < 0)
 			gs_presence_detach(a.presence);
 	}
 	if (r < 0) {
-		munmap((void *)addr, len);
+		munmap((void *)addr, a.len);
 		return r;
 	}
+	gs_write(l);
 	sl->atime = time(NULL);
-	sl->lpid = getpid();
+	sl->lpid = gs_pid();
 	gs_publish_local(l, idx);
 	*out = addr;
 	return 0;
@@ -169,6 +326,7 @@ long gs_shmat(struct goshm_store *s, int shmid, const void *shmaddr, int shmflg,
 	uintptr_t addr = (uintptr_t)shmaddr;
 	uintptr_t shmlba = (uintptr_t)gs_page_size(); /* SHMLBA on x86 */
 	struct gs_locked l;
+	struct gs_view v;
 
 	if (shmid < 0)
 		return -EINVAL;
@@ -183,9 +341,17 @@ long gs_shmat(struct goshm_store *s, int shmid, const void *shmaddr, int shmflg,
 	} else if (shmflg & SHM_REMAP) {
 		return -EINVAL;
 	}
-	long r = gs_lock(s, &l, GS_EXISTING);
+	long r = gs_view(s, &v);
 	if (r == -ENOENT)
 		return -EINVAL; /* no store yet: no such id */
+	if (r == 0 && !(shmflg & SHM_REMAP)) {
+		r = attach_fast(&v, shmid, shmaddr != NULL, addr, shmflg, out);
+		if (r != GS_SNAP_RETRY)
+			return r;
+	}
+	r = gs_lock(s, &l, GS_EXISTING);
+	if (r == -ENOENT)
+		return -EINVAL;
 	if (r < 0)
 		return r;
 	r = attach_locked(&l, shmid, shmaddr != NULL, addr, shmflg, out);

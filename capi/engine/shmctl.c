@@ -6,6 +6,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -13,9 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fill_stat(struct gs_locked *l, unsigned idx, struct shmid_ds *d)
+/* struct shmid_ds from a slot (a copy is fine), nattch and the times. */
+static void fill_from(const struct gs_slot *sl, const struct shmid_ds *native,
+                      unsigned long nattch, struct shmid_ds *d)
 {
-	struct gs_slot *sl = gs_slot_at(l, idx);
 	int64_t atime, dtime;
 	int32_t lpid;
 	memset(d, 0, sizeof *d);
@@ -27,22 +29,48 @@ static void fill_stat(struct gs_locked *l, unsigned idx, struct shmid_ds *d)
 	d->shm_perm.mode = sl->mode;
 	d->shm_perm.__seq = (unsigned short)sl->seq;
 	d->shm_segsz = sl->segsz;
-	gs_local_times(l, idx, &atime, &dtime, &lpid);
+	gs_merge_times(sl, native, &atime, &dtime, &lpid);
 	d->shm_atime = atime;
 	d->shm_dtime = dtime;
 	d->shm_ctime = sl->ctime;
 	d->shm_cpid = sl->cpid;
 	d->shm_lpid = lpid;
-	d->shm_nattch = gs_nattch(l, idx);
+	d->shm_nattch = nattch;
 }
 
-/* IPC_INFO, SHM_INFO and SHM_STAT look at every segment: destroy first
- * those whose last attach ended without a detach. */
-static void reap_all(struct gs_locked *l)
+static void fill_stat(struct gs_locked *l, unsigned idx, struct shmid_ds *d)
 {
-	for (unsigned i = 0; i < GS_SHMMNI; i++)
-		if (l->state[i] == GS_LIVE)
-			gs_reap_if_unused(l, i);
+	struct gs_slot *sl = gs_slot_at(l, idx);
+	unsigned long nattch = gs_nattch(l, idx);
+	struct shmid_ds native;
+	fill_from(sl, gs_native_record(sl, &native) == 0 ? &native : NULL, nattch, d);
+}
+
+/*
+ * IPC_STAT without the lock: a snapshot of the slot and one IPC_STAT of
+ * our presence segment, which is the whole count when no other namespace
+ * has attached the segment.  Other namespaces need their tokens probed,
+ * and a removed segment with no attach must be destroyed: locked path.
+ */
+static int stat_fast(struct goshm_store *s, int shmid, struct shmid_ds *d)
+{
+	struct gs_view v;
+	struct gs_snap sn;
+	struct shmid_ds native;
+	int r = gs_view(s, &v);
+	if (r != 0)
+		return r == -ENOENT ? -EINVAL : GS_SNAP_RETRY;
+	r = gs_snap_id(&v, shmid, &sn);
+	if (r != 0)
+		return r;
+	if (!gs_only_my_ns(&sn.slot) || gs_ipcperms_fast(&sn.slot, S_IRUGO) != 0)
+		return GS_SNAP_RETRY;
+	int have = gs_native_record(&sn.slot, &native) == 0;
+	unsigned long nattch = have ? native.shm_nattch : 0;
+	if ((sn.slot.mode & SHM_DEST) && nattch == 0)
+		return GS_SNAP_RETRY;
+	fill_from(&sn.slot, have ? &native : NULL, nattch, d);
+	return 0;
 }
 
 static void fill_limits(struct shminfo *out)
@@ -55,9 +83,11 @@ static void fill_limits(struct shminfo *out)
 	out->shmall = GS_SHMALL;
 }
 
+/* IPC_INFO, SHM_INFO and SHM_STAT look at every segment: destroy first
+ * those whose last attach ended without a detach. */
 static int ipc_info(struct gs_locked *l, struct shminfo *out)
 {
-	reap_all(l);
+	gs_reap_all(l);
 	fill_limits(out);
 	int max = gs_max_index(l);
 	return max < 0 ? 0 : max;
@@ -66,9 +96,9 @@ static int ipc_info(struct gs_locked *l, struct shminfo *out)
 static int shm_info(struct gs_locked *l, struct shm_info *out)
 {
 	uint64_t page = (uint64_t)gs_page_size();
-	char path[PATH_MAX];
+	struct gs_name name;
 	struct stat st;
-	reap_all(l);
+	gs_reap_all(l);
 	memset(out, 0, sizeof *out);
 	for (unsigned i = 0; i < GS_SHMMNI; i++) {
 		if (l->state[i] != GS_LIVE)
@@ -78,9 +108,12 @@ static int shm_info(struct gs_locked *l, struct shm_info *out)
 		out->shm_tot += (sl->segsz + page - 1) / page;
 		/* Resident means "has its blocks on disk" for a file-backed
 		 * segment; nothing of it is ever in swap. */
-		if (gs_data_path(l->store, sl->gen, path, sizeof path) == 0 &&
-		    stat(path, &st) == 0)
+		gs_data_name(sl->gen, &name);
+		int fd = gs_open_in(l->store, GS_SEGMENT_DIR, name.s, O_PATH, 0);
+		if (fd >= 0 && fstat(fd, &st) == 0)
 			out->shm_rss += (unsigned long)st.st_blocks * 512 / page;
+		if (fd >= 0)
+			close(fd);
 	}
 	int max = gs_max_index(l);
 	return max < 0 ? 0 : max;
@@ -97,6 +130,7 @@ static int set_perm(struct gs_locked *l, int shmid, const struct shmid_ds *in)
 		return -EPERM;
 	if (in->shm_perm.uid == (uid_t)-1 || in->shm_perm.gid == (gid_t)-1)
 		return -EINVAL;
+	gs_write(l);
 	sl->uid = in->shm_perm.uid;
 	sl->gid = in->shm_perm.gid;
 	sl->mode = (sl->mode & ~(uint32_t)S_IRWXUGO) | (in->shm_perm.mode & S_IRWXUGO);
@@ -113,11 +147,8 @@ static int remove_id(struct gs_locked *l, int shmid)
 	struct gs_slot *sl = gs_slot_at(l, idx);
 	if (!gs_is_owner_or_cap(sl, CAP_SYS_ADMIN))
 		return -EPERM;
-	/* Out of the key space at once; the id lives until the last detach. */
-	sl->mode |= SHM_DEST;
-	sl->key = IPC_PRIVATE;
-	l->keys[idx] = IPC_PRIVATE;
-	gs_reap_if_unused(l, idx);
+	gs_mark_dest(l, idx);
+	gs_destroy_if_unused(l, idx);
 	return 0;
 }
 
@@ -141,6 +172,7 @@ static int lock_segment(struct gs_locked *l, int shmid, int cmd)
 		if (cmd == SHM_LOCK && rl.rlim_cur == 0)
 			return -EPERM;
 	}
+	gs_write(l);
 	if (cmd == SHM_UNLOCK) {
 		sl->mode &= ~(uint32_t)SHM_LOCKED;
 		return 0;
@@ -220,6 +252,13 @@ int gs_shmctl(struct goshm_store *s, int shmid, int cmd, struct shmid_ds *buf)
 		return -EINVAL;
 	}
 
+	if (cmd == IPC_STAT && buf) {
+		r = stat_fast(s, shmid, &tmp);
+		if (r == 0)
+			*buf = tmp;
+		if (r != GS_SNAP_RETRY)
+			return r;
+	}
 	r = gs_lock(s, &l, GS_EXISTING);
 	if (r == -ENOENT)
 		return no_store(cmd, buf);

@@ -1,7 +1,15 @@
 /*
- * shmdt.c - detach, as the kernel's do_shmdt() does: the address must be
- * where an attach starts; everything still mapped of that attach goes,
- * also after a partial munmap() or mprotect().
+ * shmdt.c - detach, by the kernel's rule (ipc/shm.c ksys_shmdt): shmdt(addr)
+ * detaches the first shm mapping at or above addr whose file offset equals
+ * its distance from addr, and every later piece of the same segment within
+ * its size.  So the whole attach goes, also after a partial munmap() or
+ * mprotect(), an attach cut in two by a SHM_REMAP detaches piece by piece,
+ * and nothing the program mapped into a hole is touched.
+ *
+ * The common case -- addr is an attach this process made and it is mapped
+ * whole, as shmat made it -- costs one question to the kernel (vma.c).
+ * Every attach whose mappings are all gone afterwards is uncounted: its
+ * presence attach is dropped (presence.c) and the detach recorded.
  */
 #include "engine.h"
 
@@ -10,29 +18,93 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Record the detach in the registry and destroy a removed segment that
- * nobody has attached any more. */
-static void account_detach(const struct gs_attach *a)
+/* Attaches looked at on the stack by the kernel's rule; more are copied
+ * into a temporary mapping. */
+#define GS_RULE_STACK 32
+
+/* The detach of a, on the registry: lock-free when nothing else is to be
+ * done, under the lock when the segment is removed (it may have to be
+ * destroyed now) or the store cannot be read without it. */
+void gs_account_detach(const struct gs_attach *a)
 {
-	struct gs_locked l;
-	if (gs_lock(a->store, &l, GS_EXISTING) < 0) {
-		if (a->token && !gs_table_token_used(a->token))
-			munmap(a->token, (size_t)gs_page_size());
+	struct gs_view v;
+	struct gs_snap sn;
+	unsigned idx = (unsigned)a->seg.shmid & (GS_IPCMNI - 1);
+	if (gs_view(a->seg.store, &v) == 0 && gs_snap_id(&v, a->seg.shmid, &sn) == 0 &&
+	    sn.store_id == a->seg.store_id && sn.slot.gen == a->seg.gen &&
+	    !(sn.slot.mode & SHM_DEST) && a->nsk < GS_NS_SLOTS &&
+	    sn.slot.ns[a->nsk].token_gen) {
+		struct shmid_ds d;
+		long n = gs_presence_stat(&sn.slot.ns[a->nsk], &d);
+		struct gs_slot *sl = (struct gs_slot *)(void *)(v.slots + (size_t)idx * GS_SLOT_SIZE);
+		uint64_t dev, ino;
+		int same;
+		gs_ipc_ns(&dev, &ino, 0);
+		if (gs_snap_state(&v, idx, a->seg.gen, &same) != GS_LIVE || !same)
+			return; /* destroyed meanwhile: nothing to record */
+		__atomic_store_n(&sl->dtime, (int64_t)time(NULL), __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->lpid, n < 0 ? (int32_t)gs_pid() : (int32_t)d.shm_lpid,
+		                 __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->ns[a->nsk].published, (uint32_t)(n < 0 ? 0 : n),
+		                 __ATOMIC_RELAXED);
 		return;
 	}
-	/* Under the registry lock, so that no thread of ours attaching the
-	 * same segment picks this token up while we unmap it. */
-	if (a->token && !gs_table_token_used(a->token))
-		munmap(a->token, (size_t)gs_page_size());
-	unsigned idx = (unsigned)a->shmid & (GS_IPCMNI - 1);
+	struct gs_locked l;
+	if (gs_lock(a->seg.store, &l, GS_EXISTING) < 0)
+		return;
 	struct gs_slot *sl = gs_slot_at(&l, idx);
-	if (idx < GS_SHMMNI && l.state[idx] == GS_LIVE && sl->gen == a->gen) {
+	if (idx < GS_SHMMNI && l.hdr->store_id == a->seg.store_id &&
+	    l.state[idx] == GS_LIVE && sl->gen == a->seg.gen) {
+		gs_write(&l);
 		sl->dtime = time(NULL);
-		sl->lpid = getpid();
+		sl->lpid = gs_pid();
 		gs_publish_local(&l, idx);
-		gs_reap_if_unused(&l, idx);
+		gs_destroy_if_unused(&l, idx);
 	}
 	gs_unlock(&l);
+}
+
+static void uncount(const struct gs_attach *a)
+{
+	gs_presence_detach(a->presence);
+	gs_account_detach(a);
+}
+
+static int same_file(const struct gs_attach *a, const struct gs_attach *b)
+{
+	return a->vma_ino == b->vma_ino && a->vma_dev_major == b->vma_dev_major &&
+	       a->vma_dev_minor == b->vma_dev_minor;
+}
+
+/* The general case: the kernel's rule over every mapping above addr. */
+static int detach_by_rule(uintptr_t addr)
+{
+	struct gs_attach small[GS_RULE_STACK], *all = small, first;
+	size_t n = gs_table_snapshot(small, GS_RULE_STACK), len = 0;
+	while (n > GS_RULE_STACK && all == small) {
+		len = (n + 16) * sizeof *all;
+		all = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (all == MAP_FAILED)
+			return -ENOMEM;
+		size_t now = gs_table_snapshot(all, n + 16);
+		if (now > n + 16) {
+			munmap(all, len);
+			all = small;
+		}
+		n = now;
+	}
+	int r = gs_vma_detach_rule(addr, all, n, &first);
+	if (r == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (same_file(&all[i], &first) && !gs_vma_has_fragment(&all[i]) &&
+			    gs_table_take_exact(&all[i]) == 0)
+				uncount(&all[i]);
+	}
+	if (all != small)
+		munmap(all, len);
+	return r;
 }
 
 int gs_shmdt(const void *shmaddr)
@@ -41,10 +113,15 @@ int gs_shmdt(const void *shmaddr)
 	struct gs_attach a;
 	if (addr & ((uintptr_t)gs_page_size() - 1))
 		return -EINVAL;
-	if (gs_table_take(addr, &a) < 0)
-		return -EINVAL;
-	int r = gs_vma_unmap_fragments(&a);
-	gs_presence_detach(a.presence);
-	account_detach(&a);
-	return r;
+	if (gs_table_find(addr, &a) == 0) {
+		/* Without /proc (-1), the table is trusted: docs/DIFFERENCES.md. */
+		if (gs_vma_intact(&a) != 0) {
+			if (gs_table_take_exact(&a) < 0)
+				return -EINVAL; /* another thread detached it first */
+			munmap((void *)addr, a.len);
+			uncount(&a);
+			return 0;
+		}
+	}
+	return detach_by_rule(addr);
 }

@@ -1,24 +1,40 @@
 /*
  * store.c - finding, creating, mapping and locking a store's registry.
  *
- * Every call opens the registry, takes an exclusive OFD lock on it, works,
- * unlocks and closes.  No descriptor outlives a call: daemons close every
- * descriptor after fork, and a descriptor shared with a forked child would
- * share its OFD lock too.  The registry mapping itself is cached per store
- * (mappings survive close(2) and fork) and checked against the file's
- * identity on every call, so a store that was replaced is noticed.
+ * Two ways in:
+ *
+ *   gs_view()  maps the registry once per process and hands out that
+ *              mapping to lock-free readers (snapshot.c).  The registry's
+ *              path is looked at again at most every 100 ms, so a store
+ *              that was replaced or deleted is noticed within that time
+ *              without a system call on every call (docs/DIFFERENCES.md).
+ *   gs_lock()  is for calls that change the registry, and for readers that
+ *              need more than a snapshot.  It opens the registry by path
+ *              (always the current file), takes a POSIX record lock on it,
+ *              works, unlocks and closes.
+ *
+ * The lock is a POSIX (process-owned) record lock, not an OFD lock: a child
+ * forked while another thread of its parent held the lock inherits the
+ * descriptor but not the lock, so a parent killed at that moment leaves
+ * nothing locked (an OFD lock would stay held by the child's copy for as
+ * long as the child lived, and every call on the store would hang).  A
+ * POSIX lock does not exclude the threads of one process from each other,
+ * so each store has a process mutex as well, taken first.  Closing any
+ * descriptor of the registry drops the process's POSIX lock on it: only
+ * code holding that mutex ever opens or closes one.
  */
 #include "engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,15 +52,31 @@ static const char fix_access[] =
 int gs_store_error(struct goshm_store *s, const char *what, int err,
                    const char *fix)
 {
-	if (err == -ENOSPC || err == -EDQUOT) {
+	switch (err) {
+	case -ENOSPC:
+	case -EDQUOT:
 		gs_warn_store(s, what, err, "free space on its file system");
 		return -ENOSPC;
-	}
-	if (err == -ENOMEM)
-		return err;
-	if (err == -EMFILE || err == -ENFILE) {
+	case -ENOMEM:
+		gs_warn_store(s, what, err,
+		              "the process is out of memory or address space (ulimit -v)");
+		return -ENOMEM;
+	case -EMFILE:
+	case -ENFILE:
 		gs_warn_store(s, what, err, "raise the open files limit (ulimit -n)");
 		return -ENOMEM;
+	case -EROFS:
+		gs_warn_store(s, what, err,
+		              "its file system is mounted read-only; mount the volume read-write");
+		return -EACCES;
+	case -ELOOP:
+		gs_warn_store(s, what, err,
+		              "a symbolic link is in the store, where goshm never follows one; "
+		              "remove it (docs/SECURITY.md)");
+		return -EACCES;
+	case -EIO:
+		gs_warn_store(s, what, err, "the store is damaged; see docs/FORMAT.md");
+		return -EIO;
 	}
 	gs_warn_store(s, what, err, fix ? fix : fix_access);
 	return -EACCES;
@@ -53,31 +85,6 @@ int gs_store_error(struct goshm_store *s, const char *what, int err,
 static int store_error(struct goshm_store *s, const char *what, int err)
 {
 	return gs_store_error(s, what, err, NULL);
-}
-
-/* mkdir -p; the last component gets mode (chmod'ed past the umask). */
-static int make_dir(char *path, mode_t mode)
-{
-	struct stat st;
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		int r = mkdir(path, 0755);
-		*p = '/';
-		if (r < 0 && errno != EEXIST)
-			return -errno;
-	}
-	if (mkdir(path, mode) < 0) {
-		if (errno != EEXIST)
-			return -errno;
-		return 0; /* someone else made it; keep their mode */
-	}
-	if (chmod(path, mode) < 0)
-		return -errno;
-	return 0;
 }
 
 static void init_header(struct gs_header *h)
@@ -119,99 +126,299 @@ static int size_registry(int fd)
 	return ftruncate(fd, GS_REGISTRY_SIZE) < 0 ? -errno : 0;
 }
 
-/*
- * A new, empty file of its own for a registry being made: the name is
- * random, not the pid, because two threads of a process, or the pid 1s of
- * two containers starting on one fresh volume, share a pid, and must not
- * truncate each other's file or unlink it before the other's link().
- */
-static int create_registry_temp(const struct goshm_store *s, char *path, size_t size)
+/* ".registry.<pid>.<random>.tmp": gc.c recognises the shape. */
+static void temp_name(char *buf, size_t len)
 {
-	for (int tries = 0; tries < 16; tries++) {
-		unsigned long long rnd;
+	static const char hex[] = "0123456789abcdef";
+	unsigned long long rnd;
+	if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
 		struct timespec now;
-		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			rnd = (unsigned long long)now.tv_nsec * 2654435761u ^ (unsigned long long)gettid() << 32;
-		}
-		int n = snprintf(path, size, "%s/.registry.%d.%016llx.tmp", s->dir, (int)getpid(), rnd);
-		if (n < 0 || (size_t)n >= size)
-			return -ENAMETOOLONG;
-		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		if (fd >= 0 || errno != EEXIST)
-			return fd >= 0 ? fd : -errno;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		rnd = (unsigned long long)now.tv_nsec * 2654435761u ^
+		      (unsigned long long)gettid() << 32;
 	}
-	return -EEXIST;
+	char pid[16];
+	int n = 0;
+	for (unsigned p = (unsigned)getpid(); p || !n; p /= 10)
+		pid[n++] = (char)('0' + p % 10);
+	size_t i = 0;
+	const char *pre = ".registry.";
+	while (*pre && i < len - 1)
+		buf[i++] = *pre++;
+	while (n && i < len - 1)
+		buf[i++] = pid[--n];
+	if (i < len - 1)
+		buf[i++] = '.';
+	for (int k = 60; k >= 0 && i < len - 1; k -= 4)
+		buf[i++] = hex[(rnd >> k) & 15];
+	for (const char *suf = ".tmp"; *suf && i < len - 1;)
+		buf[i++] = *suf++;
+	buf[i] = 0;
 }
 
 /*
  * Create the directory, its segments/ subdirectory and the registry.  The
- * registry is written under a temporary name and link(2)ed into place, so a
- * process killed half-way leaves nothing that others would take for a
- * registry, and of racing creators the first link wins: the others find
- * the name taken (EEXIST) and use that file.
+ * registry is written complete under a temporary name of its own (random,
+ * not the pid: two threads of a process, or the pid 1s of two containers
+ * starting on one fresh volume, share a pid) and link(2)ed into place, so
+ * a process killed half-way leaves nothing that others would take for a
+ * registry, and of racing creators the first link wins.
  */
-int gs_store_prepare(struct goshm_store *s)
+static int prepare_store(struct goshm_store *s)
 {
-	char path[PATH_MAX];
-	int r;
-
-	memcpy(path, s->dir, (size_t)s->dir_len + 1);
-	r = make_dir(path, 01777);
+	char tmp[64];
+	int r = gs_make_store_dirs(s);
 	if (r < 0)
 		return store_error(s, "cannot create the store directory", r);
-	snprintf(path, sizeof path, "%s/%s", s->dir, GS_SEGMENT_DIR);
-	/* Not sticky: any user allowed by the segment's mode may have to
-	 * remove a data file that another user created. */
-	r = make_dir(path, 0777);
-	if (r < 0)
-		return store_error(s, "cannot create its segments directory", r);
-	if (access(s->registry_path, F_OK) == 0)
+	int dfd = gs_open_dir(s, NULL);
+	if (dfd < 0)
+		return store_error(s, "cannot open the store directory", dfd);
+	if (faccessat(dfd, GS_REGISTRY_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(dfd);
 		return 0;
-
-	int fd = create_registry_temp(s, path, sizeof path);
-	if (fd < 0)
-		return store_error(s, "cannot create the registry", fd);
+	}
+	int fd = -1;
+	for (int tries = 0; tries < 16 && fd < 0; tries++) {
+		temp_name(tmp, sizeof tmp);
+		fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		r = -errno;
+		close(dfd);
+		return store_error(s, "cannot create the registry", r);
+	}
 	struct gs_header h;
 	init_header(&h);
 	r = fchmod(fd, 0666) < 0 ? -errno : size_registry(fd);
 	if (r == 0 && (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || fsync(fd) < 0))
 		r = -errno;
 	close(fd);
-	if (r == 0 && link(path, s->registry_path) < 0 && errno != EEXIST)
-		r = -errno;
-	unlink(path);
+	if (r == 0 && renameat2(dfd, tmp, dfd, GS_REGISTRY_NAME, RENAME_NOREPLACE) == 0)
+		tmp[0] = 0; /* in place, under its own name */
+	else if (r == 0 && errno != EEXIST &&
+	         linkat(dfd, tmp, dfd, GS_REGISTRY_NAME, 0) < 0 && errno != EEXIST)
+		r = -errno; /* no RENAME_NOREPLACE here (NFS): link(2) */
+	if (tmp[0])
+		unlinkat(dfd, tmp, 0);
+	/* A gc that took our temporary for a stray one (gc.c) does no harm
+	 * once somebody's registry is in place. */
+	if (r == -ENOENT && faccessat(dfd, GS_REGISTRY_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		r = 0;
+	close(dfd);
 	if (r < 0)
 		return store_error(s, "cannot create the registry", r);
 	return 0;
 }
 
+/* Geometry and the fields every call relies on. */
 static int header_valid(const struct gs_header *h)
 {
-	return !memcmp(h->magic, GS_MAGIC, 8) && h->version == GS_FORMAT_VERSION &&
+	return !memcmp(h->magic, GS_MAGIC, 8) &&
+	       (h->version == GS_FORMAT_VERSION || h->version == 1) &&
 	       h->header_size == GS_HEADER_SIZE && h->mni == GS_SHMMNI &&
 	       h->slot_size == GS_SLOT_SIZE && h->ns_slots == GS_NS_SLOTS &&
+	       h->page_size == (uint32_t)gs_page_size() &&
 	       h->last_idx >= -1 && h->last_idx < (int32_t)GS_SHMMNI &&
-	       h->seq >= 0 && h->seq <= GS_SEQ_MAX;
+	       h->idr_next <= GS_SHMMNI && h->seq >= 0 && h->seq <= GS_SEQ_MAX &&
+	       h->next_gen >= 1 && h->hi_water <= GS_SHMMNI &&
+	       h->dest_count <= GS_SHMMNI && h->ntomb <= GS_TOMBS;
 }
 
+/* Shared mappings are not coherent between hosts on network file
+ * systems: there every call takes the lock and reads under it. */
+static int local_fs(int fd)
+{
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return 0;
+	switch ((unsigned long)sf.f_type) {
+	case NFS_SUPER_MAGIC:
+	case SMB_SUPER_MAGIC:
+	case 0xfe534d42: /* SMB2 */
+	case 0xff534d42: /* CIFS */
+	case 0x65735546: /* FUSE: sshfs, s3fs, glusterfs... */
+	case CEPH_SUPER_MAGIC:
+	case V9FS_MAGIC:
+	case 0x01161970: /* GFS2 */
+	case 0x7461636f: /* OCFS2 */
+	case AFS_SUPER_MAGIC:
+	case CODA_SUPER_MAGIC:
+		return 0;
+	}
+	return 1;
+}
+
+/* Map the registry open on fd, whose identity is st, into s.  Called with
+ * s->mu held.  An older mapping is left in place: another thread may
+ * still be reading it; a process maps a store anew only when it was
+ * replaced, which is rare. */
+static int map_registry(struct goshm_store *s, int fd, const struct stat *st)
+{
+	void *map = __atomic_load_n(&s->map, __ATOMIC_ACQUIRE);
+	if (map && s->map_dev == st->st_dev && s->map_ino == st->st_ino)
+		return 0;
+	map = mmap(NULL, GS_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return store_error(s, "cannot map the registry", -errno);
+	s->map_dev = st->st_dev;
+	s->map_ino = st->st_ino;
+	s->lockfree = local_fs(fd);
+	__atomic_store_n(&s->map, map, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Open the registry and check that it is one: a regular file of the right
+ * size, never a FIFO (its header is checked once it is mapped).  It may
+ * have two links for a moment, while a creator without RENAME_NOREPLACE
+ * links it into place. */
+static int open_registry(struct goshm_store *s, struct stat *st)
+{
+	int fd = gs_open_in(s, NULL, GS_REGISTRY_NAME, O_RDWR | O_NONBLOCK, 0);
+	if (fd < 0)
+		return fd;
+	int r = fstat(fd, st) < 0 ? -errno : 0;
+	if (r == 0 && (!S_ISREG(st->st_mode) || st->st_size != (off_t)GS_REGISTRY_SIZE))
+		r = -EIO;
+	if (r < 0) {
+		close(fd);
+		if (r == -EIO)
+			gs_warn_store(s, "the registry is not a regular file of the right size "
+			              "(damaged?)", EIO, "move the store away and see docs/FORMAT.md");
+		return r == -EIO ? r : store_error(s, "cannot stat the registry", r);
+	}
+	return fd;
+}
+
+static void fill_parts(struct goshm_store *s, void *map, struct gs_header **hdr,
+                       uint8_t **state, int32_t **keys, char **slots)
+{
+	(void)s;
+	*hdr = map;
+	*state = (uint8_t *)map + GS_STATES_OFF;
+	*keys = (int32_t *)(void *)((char *)map + GS_KEYS_OFF);
+	*slots = (char *)map + GS_SLOTS_OFF;
+}
+
+/*
+ * The mapping for lock-free reads.  Returns 0, -ENOENT for a store that
+ * does not exist, GS_SNAP_RETRY when the locked path must answer (a
+ * network file system, a registry this engine must first upgrade or check
+ * under the lock), or a store error.
+ */
+int gs_view(struct goshm_store *s, struct gs_view *v)
+{
+	void *map = __atomic_load_n(&s->map, __ATOMIC_ACQUIRE);
+	int64_t now = gs_monotonic_ns();
+	if (!map || now - __atomic_load_n(&s->checked_ns, __ATOMIC_RELAXED) > GS_RECHECK_NS) {
+		char path[PATH_MAX];
+		struct stat st;
+		int r = gs_path_of(s, NULL, GS_REGISTRY_NAME, path, sizeof path);
+		if (r < 0)
+			return r == -ENOENT ? r : GS_SNAP_RETRY;
+		if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return errno == ENOENT ? -ENOENT : GS_SNAP_RETRY;
+		if (!map || st.st_dev != s->map_dev || st.st_ino != s->map_ino) {
+			/* Map under the call mutex: closing a descriptor of the
+			 * registry drops a POSIX lock another thread may hold. */
+			pthread_mutex_lock(&s->mu);
+			int fd = open_registry(s, &st);
+			r = fd < 0 ? fd : map_registry(s, fd, &st);
+			if (fd >= 0)
+				close(fd);
+			pthread_mutex_unlock(&s->mu);
+			if (r < 0)
+				return r == -ENOENT ? r : GS_SNAP_RETRY;
+			map = s->map;
+		}
+		__atomic_store_n(&s->checked_ns, now, __ATOMIC_RELAXED);
+	}
+	if (!s->lockfree)
+		return GS_SNAP_RETRY;
+	v->store = s;
+	fill_parts(s, map, &v->hdr, &v->state, &v->keys, &v->slots);
+	if (__atomic_load_n(&v->hdr->version, __ATOMIC_RELAXED) != GS_FORMAT_VERSION ||
+	    !header_valid(v->hdr))
+		return GS_SNAP_RETRY;
+	return 0;
+}
+
+/* F_SETLKW on byte 0; signals do not end the wait. */
 static int lock_fd(int fd)
 {
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
 	                   .l_len = 1};
-	for (;;) {
-		if (fcntl(fd, F_OFD_SETLKW, &fl) == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EINVAL)
+	while (fcntl(fd, F_SETLKW, &fl) < 0)
+		if (errno != EINTR)
 			return -errno;
-		/* No OFD locks (kernel < 3.15): flock is per open file too. */
-		while (flock(fd, LOCK_EX) < 0)
-			if (errno != EINTR)
-				return -errno;
-		return 0;
+	return 0;
+}
+
+/* Open a write section: lock-free readers that overlap it retry.  Every
+ * change to states, keys, slots or the header's allocator goes through
+ * here first; gs_unlock closes the section. */
+void gs_write(struct gs_locked *l)
+{
+	if (l->writing)
+		return;
+	l->writing = 1;
+	__atomic_store_n(&l->hdr->wseq, l->hdr->wseq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void write_end(struct gs_locked *l)
+{
+	if (!l->writing)
+		return;
+	l->writing = 0;
+	__atomic_store_n(&l->hdr->wseq, l->hdr->wseq + 1, __ATOMIC_RELEASE);
+}
+
+/* Format 1 stores, written by goshm 0.1, are upgraded in place: the slots
+ * are laid out the same, and the new header fields are derived. */
+static void upgrade_v1(struct gs_locked *l)
+{
+	gs_write(l);
+	l->hdr->ntomb = 0;
+	l->hdr->dest_count = 0;
+	l->hdr->hi_water = 0;
+	for (unsigned i = 0; i < GS_SHMMNI; i++) {
+		if (l->state[i] != GS_LIVE)
+			continue;
+		l->hdr->hi_water = i + 1;
+		if (gs_slot_at(l, i)->mode & SHM_DEST)
+			l->hdr->dest_count++;
 	}
+	__atomic_store_n(&l->hdr->version, GS_FORMAT_VERSION, __ATOMIC_RELEASE);
+}
+
+/*
+ * Whoever takes the lock finishes what a killed holder left: a write
+ * section still open (readers would retry for ever), files of a
+ * generation half made or half removed (pending_gen), a segment left
+ * DYING, presence segments of ours that other namespaces asked us to
+ * remove.
+ */
+static void recover(struct gs_locked *l)
+{
+	if (l->hdr->wseq & 1) {
+		l->writing = 1; /* closed again by gs_unlock */
+	}
+	uint64_t pending = l->hdr->pending_gen;
+	if (pending) {
+		gs_write(l);
+		for (unsigned i = 0; i < GS_SHMMNI; i++) {
+			if (l->state[i] == GS_DYING && gs_slot_at(l, i)->gen == pending) {
+				__atomic_store_n(&l->state[i], GS_LIVE, __ATOMIC_SEQ_CST);
+				gs_destroy_if_unused(l, i);
+			}
+		}
+		gs_sweep_gen(l, pending);
+		l->hdr->pending_gen = 0;
+	}
+	if (__atomic_load_n(&l->hdr->ntomb, __ATOMIC_RELAXED))
+		gs_tombs_sweep(l);
 }
 
 /*
@@ -226,82 +433,60 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l, int create)
 
 	memset(l, 0, sizeof *l);
 	l->fd = -1;
-	fd = open(s->registry_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && create == GS_EXISTING)
-		return -ENOENT;
-	if (fd < 0 && errno == ENOENT) {
-		r = gs_store_prepare(s);
-		if (r < 0)
-			return r;
-		fd = open(s->registry_path, O_RDWR | O_CLOEXEC);
+	/* A cancellation inside the lock wait would leave the mutex held. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &l->cancel_state);
+	pthread_mutex_lock(&s->mu);
+	fd = open_registry(s, &st);
+	if (fd == -ENOENT && create == GS_CREATE) {
+		r = prepare_store(s);
+		fd = r < 0 ? r : open_registry(s, &st);
 	}
-	if (fd < 0)
-		return store_error(s, "cannot open the registry", -errno);
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return store_error(s, "cannot stat the registry", r);
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size != (off_t)GS_REGISTRY_SIZE) {
-		close(fd);
-		gs_warn_store(s, "the registry has the wrong size (damaged?)", EIO,
-		              "move the store away and see docs/FORMAT.md");
-		return -EIO;
+	if (fd < 0) {
+		r = fd == -ENOENT && create == GS_EXISTING
+		            ? -ENOENT
+		            : fd == -EIO ? -EIO : store_error(s, "cannot open the registry", fd);
+		goto fail;
 	}
 	r = lock_fd(fd);
 	if (r < 0) {
 		close(fd);
-		return store_error(s, "cannot lock the registry", r);
+		r = store_error(s, "cannot lock the registry", r);
+		goto fail;
 	}
-
-	void *map = __atomic_load_n(&s->map, __ATOMIC_ACQUIRE);
-	if (!map || s->map_dev != st.st_dev || s->map_ino != st.st_ino) {
-		/* First use, or the store was replaced under us.  An older
-		 * mapping is left in place: another thread may be using it. */
-		map = mmap(NULL, GS_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		           fd, 0);
-		if (map == MAP_FAILED) {
-			r = -errno;
-			close(fd);
-			return r == -ENOMEM ? r : store_error(s, "cannot map the registry", r);
-		}
-		s->map_dev = st.st_dev;
-		s->map_ino = st.st_ino;
-		__atomic_store_n(&s->map, map, __ATOMIC_RELEASE);
+	r = map_registry(s, fd, &st);
+	if (r < 0) {
+		close(fd); /* drops the lock with it */
+		goto fail;
 	}
 	l->store = s;
 	l->fd = fd;
-	l->hdr = map;
-	l->state = (uint8_t *)map + GS_STATES_OFF;
-	l->keys = (int32_t *)((char *)map + GS_KEYS_OFF);
-	l->slots = (char *)map + GS_SLOTS_OFF;
+	fill_parts(s, s->map, &l->hdr, &l->state, &l->keys, &l->slots);
 	if (!header_valid(l->hdr)) {
 		gs_unlock(l);
 		gs_warn_store(s, "the registry is not a goshm registry of this version",
 		              EIO, "move the store away and see docs/FORMAT.md");
 		return -EIO;
 	}
-	/* Every call clears pending_gen before it unlocks: set, it says the
-	 * last holder was killed half-way through a segment's files.  Finish
-	 * its cleanup, so that a SIGKILL never leaks a file. */
-	uint64_t pending = l->hdr->pending_gen;
-	if (pending) {
-		gs_sweep_gen(l, pending);
-		l->hdr->pending_gen = 0;
-	}
+	if (l->hdr->version == 1)
+		upgrade_v1(l);
+	recover(l);
 	return 0;
+fail:
+	pthread_mutex_unlock(&s->mu);
+	pthread_setcancelstate(l->cancel_state, NULL);
+	return r;
 }
 
 void gs_unlock(struct gs_locked *l)
 {
 	if (l->fd < 0)
 		return;
-	/* Unlock explicitly: a forked child may hold a copy of this
-	 * descriptor, and the lock belongs to the open file, not to us. */
+	write_end(l);
 	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0,
 	                   .l_len = 1};
-	if (fcntl(l->fd, F_OFD_SETLK, &fl) < 0)
-		flock(l->fd, LOCK_UN);
+	fcntl(l->fd, F_SETLK, &fl);
 	close(l->fd);
 	l->fd = -1;
+	pthread_mutex_unlock(&l->store->mu);
+	pthread_setcancelstate(l->cancel_state, NULL);
 }

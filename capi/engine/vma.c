@@ -1,12 +1,16 @@
 /*
- * vma.c - which of an attach's pages are still mapped, as the kernel's
- * shmdt() sees it: the VMAs of the segment's file whose file offset
- * matches their distance from the attach address.  That is what lets
- * shmdt() detach the whole attach after a partial munmap() or mprotect(),
- * and never unmap what the program mapped into a hole.
+ * vma.c - asking the kernel what is mapped where, for shmdt.
  *
- * Linux 6.11+ answers with the PROCMAP_QUERY ioctl on /proc/self/maps;
- * older kernels are read as text.
+ * shmdt() must detach what is really still mapped of an attach -- all of
+ * it after a partial munmap() or mprotect(), none of what the program
+ * mapped into a hole -- and the kernel's own rule decides which mapping a
+ * shmdt(addr) means (shmdt.c).  Linux 6.11+ answers one question per
+ * ioctl (PROCMAP_QUERY on /proc/self/maps); older kernels are read as
+ * text.
+ *
+ * No descriptor of /proc/self/maps is kept between calls: a daemon that
+ * closed its standard input would find it taken by ours, and one that
+ * counts or closes its descriptors would find one more (docs/DESIGN.md).
  */
 #include "engine.h"
 
@@ -17,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef PROCMAP_QUERY
@@ -42,15 +47,16 @@ struct procmap_query {
 #define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
 #endif
 
+/* 1 once PROCMAP_QUERY is known to be missing (a kernel before 6.11). */
+static int maps_text;
+
 struct maps {
 	int fd;
-	int text; /* no PROCMAP_QUERY: parse the text */
 };
 
 static int maps_open(struct maps *m)
 {
 	m->fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	m->text = 0;
 	return m->fd < 0 ? -errno : 0;
 }
 
@@ -82,13 +88,13 @@ static int parse_line(const char *s, struct gs_vma *v)
 }
 
 /* First VMA that ends above addr, read from the text. */
-static int text_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
+static int text_next(int fd, uintptr_t addr, struct gs_vma *out)
 {
 	char buf[8192];
 	size_t have = 0;
 	off_t pos = 0;
 	for (;;) {
-		ssize_t n = pread(m->fd, buf + have, sizeof buf - 1 - have, pos);
+		ssize_t n = pread(fd, buf + have, sizeof buf - 1 - have, pos);
 		if (n < 0)
 			return -errno;
 		pos += n;
@@ -111,10 +117,13 @@ static int text_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
 	}
 }
 
-/* The VMA containing addr, or if none the next one above it. */
-static int maps_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
+/* The VMA containing addr, or if none the next one above it: 0, -ENOENT
+ * (nothing above), or another -errno. */
+static int vma_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
 {
-	if (!m->text) {
+	if (m->fd < 0)
+		return -EBADF;
+	if (!__atomic_load_n(&maps_text, __ATOMIC_RELAXED)) {
 		struct procmap_query q;
 		memset(&q, 0, sizeof q);
 		q.size = sizeof q;
@@ -132,54 +141,103 @@ static int maps_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
 		}
 		if (errno == ENOENT)
 			return -ENOENT;
-		m->text = 1;
+		__atomic_store_n(&maps_text, 1, __ATOMIC_RELAXED);
 	}
-	return text_next(m, addr, out);
+	return text_next(m->fd, addr, out);
 }
 
 int gs_vma_identify(uintptr_t addr, struct gs_vma *out)
 {
 	struct maps m;
 	int r = maps_open(&m);
-	if (r < 0)
-		return r;
-	r = maps_next(&m, addr, out);
+	if (r == 0)
+		r = vma_next(&m, addr, out);
 	maps_close(&m);
 	if (r == 0 && out->start > addr)
 		r = -ENOENT;
 	return r;
 }
 
-static int is_fragment(const struct gs_attach *a, const struct gs_vma *v)
+/* Does v map the file of attach a at the offset its place in a implies? */
+static int of_attach_file(const struct gs_attach *a, const struct gs_vma *v)
 {
 	return v->shared && v->ino == a->vma_ino && v->dev_major == a->vma_dev_major &&
-	       v->dev_minor == a->vma_dev_minor && v->start >= a->addr &&
-	       v->end <= a->addr + a->len && v->offset == v->start - a->addr;
+	       v->dev_minor == a->vma_dev_minor;
 }
 
-/*
- * Unmap what is left of attach a.  Returns 0, or -EINVAL when nothing of
- * it was mapped any more (the program munmap()ed all of it).
- */
-int gs_vma_unmap_fragments(const struct gs_attach *a)
+/* 1: attach a is mapped whole and alone, as shmat made it; 0: not (the
+ * program unmapped, remapped or re-protected part of it); -1: /proc
+ * cannot tell. */
+int gs_vma_intact(const struct gs_attach *a)
 {
-	struct maps m;
 	struct gs_vma v;
+	struct maps m;
+	if (!a->vma_ino || maps_open(&m) < 0)
+		return -1;
+	int r = vma_next(&m, a->addr, &v);
+	maps_close(&m);
+	if (r < 0)
+		return r == -ENOENT ? 0 : -1;
+	return v.start == a->addr && v.end == a->addr + a->len && v.offset == 0 &&
+	       of_attach_file(a, &v);
+}
+
+/* Is anything of attach a still mapped where a put it? */
+int gs_vma_has_fragment(const struct gs_attach *a)
+{
+	struct gs_vma v;
+	struct maps m;
 	int found = 0;
-	if (!a->vma_ino || maps_open(&m) < 0) {
-		/* No /proc: trust the table (docs/DIFFERENCES.md). */
-		munmap((void *)a->addr, a->len);
-		return 0;
-	}
 	uintptr_t at = a->addr;
-	while (at < a->addr + a->len && maps_next(&m, at, &v) == 0 &&
+	if (maps_open(&m) < 0)
+		return 0;
+	while (!found && at < a->addr + a->len && vma_next(&m, at, &v) == 0 &&
 	       v.start < a->addr + a->len) {
-		if (is_fragment(a, &v)) {
-			munmap((void *)v.start, v.end - v.start);
-			found = 1;
-		}
+		found = of_attach_file(a, &v) && v.offset == v.start - a->addr;
 		at = v.end;
 	}
 	maps_close(&m);
-	return found ? 0 : -EINVAL;
+	return found;
+}
+
+/*
+ * The kernel's shmdt(addr) (ipc/shm.c ksys_shmdt): the first shm mapping at
+ * or above addr whose file offset equals its distance from addr is
+ * detached, and with it every later mapping of the same segment, within
+ * the segment's size from addr, whose offset matches the same way.  A shm
+ * mapping, here, is a mapping of one of the data files this process has
+ * attached (attaches[0..n)).  Returns 0 with *first set to an attach of
+ * the segment that was detached, or -EINVAL when nothing matched.
+ */
+int gs_vma_detach_rule(uintptr_t addr, const struct gs_attach *attaches, size_t n,
+                       struct gs_attach *first)
+{
+	struct gs_vma v;
+	struct maps m;
+	const struct gs_attach *seg = NULL;
+	uintptr_t at = addr;
+	if (maps_open(&m) < 0)
+		return -EINVAL;
+	while (!seg && vma_next(&m, at, &v) == 0) {
+		for (size_t i = 0; i < n && !seg; i++)
+			if (of_attach_file(&attaches[i], &v) && v.offset == v.start - addr)
+				seg = &attaches[i];
+		if (!seg)
+			at = v.end;
+	}
+	if (!seg) {
+		maps_close(&m);
+		return -EINVAL;
+	}
+	*first = *seg;
+	size_t size = seg->len;
+	munmap((void *)v.start, v.end - v.start);
+	at = v.end;
+	while (vma_next(&m, at, &v) == 0 && v.end - addr <= size) {
+		if (of_attach_file(seg, &v) && v.offset == v.start - addr)
+			munmap((void *)v.start, v.end - v.start);
+		at = v.end;
+	}
+	maps_close(&m);
+	return 0;
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+
+	"github.com/goshm/goshm/goshm"
 )
 
 func gcFlags(c *cli, fs *flag.FlagSet) {
@@ -11,7 +13,7 @@ func gcFlags(c *cli, fs *flag.FlagSet) {
 
 // gcJSON is one collected item in --json output.
 type gcJSON struct {
-	Kind    string `json:"kind"` // "segment" or "file"
+	Kind    string `json:"kind"` // "segment", "file" or "kernel"
 	ID      int    `json:"shmid"`
 	Path    string `json:"path"`
 	Removed bool   `json:"removed"` // false with --dry-run
@@ -25,8 +27,15 @@ func (c *cli) cmdGC(args []string) error {
 	if err != nil {
 		return err
 	}
+	if st == nil {
+		// No registry: a first use cut short may have left its
+		// temporary file, which gc removes once it is old.
+		if st, err = goshm.Open(c.storeDir()); err != nil {
+			return err
+		}
+	}
 	out := []gcJSON{}
-	if st != nil {
+	{
 		items, err := st.GC(c.dryRun)
 		if err != nil {
 			return err
@@ -44,9 +53,13 @@ func (c *cli) cmdGC(args []string) error {
 		verb = "would remove"
 	}
 	for _, it := range out {
-		if it.Kind == "segment" {
+		switch it.Kind {
+		case "segment":
 			fmt.Fprintf(c.stdout, "%s segment %d (%s)\n", verb, it.ID, it.Path)
-		} else {
+		case "kernel":
+			fmt.Fprintf(c.stdout, "%s kernel segment %d (an unused %s of this IPC namespace)\n",
+				verb, it.ID, it.Path)
+		default:
 			fmt.Fprintf(c.stdout, "%s file %s\n", verb, it.Path)
 		}
 	}

@@ -45,8 +45,9 @@ func (c *cli) cmdHelp(args []string) error {
 	case len(args) > 1:
 		return usagef("help: one command at most")
 	}
-	if _, ok := commands[args[0]]; !ok || args[0] == "help" {
+	if _, ok := commands[args[0]]; !ok {
 		return usagef("help: unknown command %q", args[0])
 	}
-	return c.help(args[0])
+	return c.help(args[0]) // "help help" is the whole text
+
 }

@@ -34,9 +34,12 @@ func TestHelp(t *testing.T) {
 }
 
 func TestHelpOfHelp(t *testing.T) {
-	r := goshmCmd(t, nil, "help", "--help")
-	assert.Equal(t, 0, r.code)
-	assert.True(t, strings.HasPrefix(r.stdout, "Goshm is the operator's tool"), r.stdout)
+	for _, args := range [][]string{{"help", "--help"}, {"help", "help"}} {
+		r := goshmCmd(t, nil, args...)
+		assert.Equal(t, 0, r.code, "%v", args)
+		assert.True(t, strings.HasPrefix(r.stdout, "Goshm is the operator's tool"), "%v: %s", args, r.stdout)
+		assert.Empty(t, r.stderr, "%v", args)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {

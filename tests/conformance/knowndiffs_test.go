@@ -22,12 +22,10 @@ func (k knownDiff) appliesTo(scenario string, w who) bool {
 const (
 	whyFragments  = "DIFFERENCES.md, Attach counting: VMA fragments"
 	whyMunmap     = "DIFFERENCES.md, Attach counting: munmap() over a whole attach"
-	whyExitTimes  = "DIFFERENCES.md, Attach counting: shm_dtime and shm_lpid after an exit"
 	whyRSS        = "DIFFERENCES.md, Memory behaviour: SHM_INFO shm_rss"
 	whyHugetlb    = "DIFFERENCES.md, Memory behaviour: SHM_HUGETLB is accepted"
 	whyLockSum    = "DIFFERENCES.md, Memory behaviour: SHM_LOCK checks each segment alone"
 	whyIndexLimit = "DIFFERENCES.md, Ids and limits: Indexes above 4095"
-	whyMremap     = "DIFFERENCES.md, Moving an attach"
 	whyDescriptor = "DIFFERENCES.md, Ids and limits: Descriptors"
 	whyNextID     = "DIFFERENCES.md, Ids and limits: kernel.shm_next_id is ignored"
 )
@@ -41,10 +39,6 @@ var knownDiffs = []knownDiff{
 	{Scenario: "dt_munmap_middle", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
 	{Scenario: "dt_mprotect_middle", Call: "nattch(id#0)", Native: "3", Goshm: "1", Why: whyFragments},
 	{Scenario: "dt_munmap_whole", Call: "nattch(id#0)", Native: "0", Goshm: "1", Why: whyMunmap},
-
-	// The last attach ended by exit: the kernel records it as a detach.
-	{Scenario: "nat_exit_last", Call: "shmctl(id#0, IPC_STAT, buf)", Field: "dtime",
-		Native: "now", Goshm: "0", Why: whyExitTimes},
 
 	// SHM_HUGETLB: the kernel here has no huge pages (root) and uid 1000 is
 	// not in vm.hugetlb_shm_group; goshm uses normal pages.
@@ -62,12 +56,6 @@ var knownDiffs = []knownDiff{
 	{Scenario: "get_table_full", Call: "new raw id", Native: "4096", Goshm: "32868", Why: whyIndexLimit},
 	{Scenario: "get_table_full", Call: "shmctl(0, IPC_INFO, buf)", Field: "#0",
 		Native: "4096", Goshm: "100", Why: whyIndexLimit},
-
-	// The kernel finds a moved attach at its new address; goshm knows
-	// attaches by the address shmat() returned.
-	{Scenario: "dt_mremap", Call: "nattch(id#0)", Native: "1", Goshm: "0", Why: whyMremap},
-	{Scenario: "dt_mremap", Call: "shmdt(R1)", Native: "0", Goshm: "-1 EINVAL", Why: whyMremap},
-	{Scenario: "dt_mremap", Call: "mapped(R1, 2 pages)", Native: "00", Goshm: "11", Why: whyMremap},
 
 	// One descriptor left under RLIMIT_NOFILE: the registry takes it, and
 	// the data file cannot be created: ENOMEM, out of a resource.

@@ -70,13 +70,15 @@ func TestPostgresUnderGoshm(t *testing.T) {
 		}, 10*time.Second, 50*time.Millisecond, "nattch is not the number of server processes")
 
 		// The kernel holds only goshm's one-byte presence segments, one
-		// per attached goshm segment, already removed ("dest").
+		// per attached goshm segment; they live as long as their goshm
+		// segment, so they are not removed ("dest").
 		kern := ipcs(t, ns.enter())
 		require.NotEmpty(t, kern)
 		assert.Len(t, kern, len(data))
 		for _, k := range kern {
 			assert.Equal(t, 1, k.bytes, "%+v", k)
-			assert.Equal(t, "dest", k.status, "%+v", k)
+			assert.Equal(t, "", k.status, "%+v", k)
+			assert.Equal(t, "644", k.perms, "%+v", k)
 			assert.Equal(t, "0x00000000", k.key, "%+v", k)
 		}
 	}

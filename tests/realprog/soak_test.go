@@ -242,7 +242,10 @@ func TestSoakKillsAgainstModel(t *testing.T) {
 			&newFds, &data, &tokens, &presence)
 		require.NoError(t, err, f)
 		assert.Zero(t, newFds, "a survivor holds descriptors it did not hold at start: %s", f)
-		assert.Zero(t, data+tokens+presence, "a survivor kept mappings after detaching all: %s", f)
+		assert.Zero(t, data+presence, "a survivor kept mappings after detaching all: %s", f)
+		// The engine keeps the tokens of segments a process detached,
+		// up to 64 of them (capi/engine/attach_table.c).
+		assert.LessOrEqual(t, tokens, 64, "a survivor kept more tokens than the engine's cache: %s", f)
 	}
 
 	// Every process is gone: what does the store hold?
