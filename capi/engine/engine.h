@@ -102,7 +102,15 @@ struct gs_header {
 	uint32_t dest_count;
 	uint32_t ntomb;
 	struct gs_tomb tombs[GS_TOMBS];
-	uint64_t reserved[13];
+	/* IPC_SET's new owner and mode, written whole before they are
+	 * applied: a holder killed in between leaves them for the next locker
+	 * to apply, never half of them (store.c recover). */
+	struct gs_redo_set {
+		uint32_t idx_plus1;   /* 0: none */
+		uint32_t uid, gid, mode;
+		int64_t ctime;
+	} redo_set;
+	uint64_t reserved[10];
 };
 
 /* What one IPC namespace contributes to a segment's nattch. */
@@ -244,6 +252,7 @@ GS_HIDDEN void gs_publish(struct gs_locked *l, unsigned idx);
 GS_HIDDEN int gs_max_index(struct gs_locked *l);
 GS_HIDDEN int gs_next_live(struct gs_locked *l, unsigned from);
 GS_HIDDEN void gs_mark_dest(struct gs_locked *l, unsigned idx);
+GS_HIDDEN void gs_apply_set(struct gs_locked *l);
 GS_HIDDEN int gs_destroy_if_unused(struct gs_locked *l, unsigned idx);
 GS_HIDDEN void gs_reap_all(struct gs_locked *l);
 GS_HIDDEN int gs_slot_damaged(struct gs_locked *l, unsigned idx);

@@ -196,6 +196,25 @@ int gs_max_index(struct gs_locked *l)
 	return max;
 }
 
+/* Apply IPC_SET's record (shmctl.c set_perm), also one that a killed
+ * holder left half applied. */
+void gs_apply_set(struct gs_locked *l)
+{
+	struct gs_redo_set *redo = &l->hdr->redo_set;
+	unsigned idx = __atomic_load_n(&redo->idx_plus1, __ATOMIC_ACQUIRE);
+	if (!idx--)
+		return;
+	gs_write(l);
+	if (idx < GS_SHMMNI && l->state[idx] == GS_LIVE) {
+		struct gs_slot *sl = gs_slot_at(l, idx);
+		sl->uid = redo->uid;
+		sl->gid = redo->gid;
+		sl->mode = (sl->mode & ~(uint32_t)S_IRWXUGO) | (redo->mode & S_IRWXUGO);
+		sl->ctime = redo->ctime;
+	}
+	__atomic_store_n(&redo->idx_plus1, 0, __ATOMIC_RELEASE);
+}
+
 /* IPC_RMID: out of the key space at once; the id lives until the last
  * detach, and the store keeps count of such segments so that creation
  * can reap the ones whose last attach ended without a shmdt. */

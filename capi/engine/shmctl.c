@@ -130,11 +130,14 @@ static int set_perm(struct gs_locked *l, int shmid, const struct shmid_ds *in)
 		return -EPERM;
 	if (in->shm_perm.uid == (uid_t)-1 || in->shm_perm.gid == (gid_t)-1)
 		return -EINVAL;
+	struct gs_redo_set *redo = &l->hdr->redo_set;
 	gs_write(l);
-	sl->uid = in->shm_perm.uid;
-	sl->gid = in->shm_perm.gid;
-	sl->mode = (sl->mode & ~(uint32_t)S_IRWXUGO) | (in->shm_perm.mode & S_IRWXUGO);
-	sl->ctime = time(NULL);
+	redo->uid = in->shm_perm.uid;
+	redo->gid = in->shm_perm.gid;
+	redo->mode = (sl->mode & ~(uint32_t)S_IRWXUGO) | (in->shm_perm.mode & S_IRWXUGO);
+	redo->ctime = time(NULL);
+	__atomic_store_n(&redo->idx_plus1, idx + 1, __ATOMIC_RELEASE);
+	gs_apply_set(l);
 	return 0;
 }
 

@@ -223,7 +223,8 @@ static int header_valid(const struct gs_header *h)
 	       h->last_idx >= -1 && h->last_idx < (int32_t)GS_SHMMNI &&
 	       h->idr_next <= GS_SHMMNI && h->seq >= 0 && h->seq <= GS_SEQ_MAX &&
 	       h->next_gen >= 1 && h->hi_water <= GS_SHMMNI &&
-	       h->dest_count <= GS_SHMMNI && h->ntomb <= GS_TOMBS;
+	       h->dest_count <= GS_SHMMNI && h->ntomb <= GS_TOMBS &&
+	       h->redo_set.idx_plus1 <= GS_SHMMNI;
 }
 
 /* Shared mappings are not coherent between hosts on network file
@@ -404,7 +405,14 @@ static void recover(struct gs_locked *l)
 {
 	if (l->hdr->wseq & 1) {
 		l->writing = 1; /* closed again by gs_unlock */
+		/* The count of removed segments is a hint for reaping; a holder
+		 * killed while changing it may have left it short. */
+		l->hdr->dest_count = 0;
+		for (unsigned i = 0; i < l->hdr->hi_water; i++)
+			if (l->state[i] != GS_FREE && (gs_slot_at(l, i)->mode & SHM_DEST))
+				l->hdr->dest_count++;
 	}
+	gs_apply_set(l);
 	uint64_t pending = l->hdr->pending_gen;
 	if (pending) {
 		gs_write(l);

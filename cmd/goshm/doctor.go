@@ -54,6 +54,7 @@ func (c *cli) cmdDoctor(args []string) error {
 	}
 	d := &doctor{c: c, dir: dir}
 	d.checkStore()
+	d.checkTrust()
 	d.checkRegistry()
 	d.checkFilesystem()
 	d.checkSpace()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,7 +42,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 
 	checks, r := doctorRun(t, env, "--binary", "/bin/true")
 	require.Equal(t, 0, r.code, r.stdout)
-	for _, name := range []string{"store", "registry", "space", "kernel", "sysv", "leases", "library", "binary"} {
+	for _, name := range []string{"store", "trust", "registry", "space", "kernel", "sysv", "leases", "library", "binary"} {
 		assert.Equal(t, statusOK, checks[name].Status, "%s: %s", name, checks[name].Message)
 	}
 	assert.NotEqual(t, statusFail, checks["filesystem"].Status)
@@ -60,7 +61,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 	r = goshmCmd(t, env, "doctor")
 	require.Equal(t, 0, r.code)
 	out := lines(r.stdout)
-	assert.Len(t, out, 8, "no binary check without --binary")
+	assert.Len(t, out, 9, "no binary check without --binary")
 	assert.Equal(t, "OK    store       "+dir+" exists, mode 1777, writable by uid 0", out[0])
 }
 
@@ -156,4 +157,66 @@ func TestMountinfo(t *testing.T) {
 	}
 	_, ok := mountOf(nil, "/")
 	assert.False(t, ok)
+}
+
+// What the engine refuses to follow, doctor names: a symbolic link planted
+// as segments/ or the registry, a hard link or a FIFO among the files, and
+// for root a store another user owns (docs/SECURITY.md).
+func TestDoctorTrust(t *testing.T) {
+	lib := builtLib(t)
+	made := func(t *testing.T) string {
+		dir := newStoreDir(t)
+		st, err := goshm.Open(dir)
+		require.NoError(t, err)
+		_, err = st.Get(1, 4096, goshm.IPC_CREAT, 0o600)
+		require.NoError(t, err)
+		return dir
+	}
+	check := func(t *testing.T, dir string) checkResult {
+		checks, _ := doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_LIB": lib})
+		return checks["trust"]
+	}
+	t.Run("healthy", func(t *testing.T) {
+		c := check(t, made(t))
+		assert.Equal(t, statusOK, c.Status, c.Message)
+	})
+	t.Run("segments is a symlink", func(t *testing.T) {
+		dir := made(t)
+		elsewhere := t.TempDir()
+		require.NoError(t, os.RemoveAll(filepath.Join(dir, "segments")))
+		require.NoError(t, os.Symlink(elsewhere, filepath.Join(dir, "segments")))
+		c := check(t, dir)
+		assert.Equal(t, statusFail, c.Status)
+		assert.Contains(t, c.Message, filepath.Join(dir, "segments")+" is a symbolic link (to "+elsewhere+")")
+	})
+	t.Run("registry is a symlink", func(t *testing.T) {
+		dir := made(t)
+		reg := filepath.Join(dir, "registry")
+		require.NoError(t, os.Rename(reg, reg+".real"))
+		require.NoError(t, os.Symlink(reg+".real", reg))
+		c := check(t, dir)
+		assert.Equal(t, statusFail, c.Status)
+		assert.Contains(t, c.Message, reg+" is a symbolic link")
+	})
+	t.Run("hard link and FIFO in segments", func(t *testing.T) {
+		dir := made(t)
+		other := filepath.Join(t.TempDir(), "other")
+		require.NoError(t, os.WriteFile(other, []byte("x"), 0o644))
+		require.NoError(t, os.Link(other, filepath.Join(dir, "segments", "seg-77")))
+		require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "segments", "seg-78"), 0o644))
+		c := check(t, dir)
+		assert.Equal(t, statusFail, c.Status)
+		assert.Contains(t, c.Message, "seg-77 has 2 hard links")
+		assert.Contains(t, c.Message, "seg-78 is not a regular file")
+	})
+	t.Run("root and a store of another user", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Fatalf("run as root")
+		}
+		dir := made(t)
+		require.NoError(t, os.Chown(dir, 1000, 1000))
+		c := check(t, dir)
+		assert.Equal(t, statusWarn, c.Status)
+		assert.Contains(t, c.Message, "uid 1000 owns "+dir)
+	})
 }

@@ -9,6 +9,7 @@
  *   attach ID         shmat(ID, NULL, 0); the address is kept
  *   attach-exec ID    shmat(ID, NULL, SHM_EXEC); the address is kept
  *   write             write the first and last byte of the last attach
+ *   read              print the text at the start of the last attach
  *   detach            shmdt() of the last attach
  *   stat ID           IPC_STAT: the result and shm_nattch
  *   set ID            IPC_SET to mode 0666
@@ -234,6 +235,12 @@ int main(int argc, char **argv)
 			if (last_size)
 				last_addr[last_size - 1] = 1;
 			say(op, NULL, 0, 0);
+		} else if (!strcmp(op, "read")) {
+			if (last_addr == (char *)-1) {
+				say(op, NULL, -1, EFAULT);
+				continue;
+			}
+			printf("read = %.64s\n", last_addr);
 		} else if (!strcmp(op, "detach")) {
 			r = shmdt(last_addr);
 			say(op, NULL, r, errno);
