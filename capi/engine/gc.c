@@ -195,15 +195,21 @@ static int collect_store_file(int dfd, const char *name, void *arg)
 	return 0;
 }
 
-static void collect_dir(struct collect *c, const char *sub,
-                        int (*fn)(int, const char *, void *))
+/* 0, or the store error of a directory that cannot be read -- a planted
+ * symlink above all, which gc must not follow and must not keep quiet. */
+static int collect_dir(struct collect *c, const char *sub,
+                       int (*fn)(int, const char *, void *))
 {
 	int dfd = gs_open_dir(c->s, sub);
+	if (dfd == -ENOENT)
+		return 0;
 	if (dfd < 0)
-		return;
+		return gs_store_error(c->s, sub ? "cannot open its segments directory"
+		                                : "cannot open the store directory", dfd, NULL);
 	c->sub = sub;
 	each_entry(dfd, fn, c);
 	close(dfd);
+	return 0;
 }
 
 /* Presence segments of this store in the caller's namespace (presence.c,
@@ -255,8 +261,8 @@ int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 	int r = gs_lock(s, &l, GS_EXISTING);
 	if (r == -ENOENT) {
 		/* No registry: only what a first use cut short may be here. */
-		collect_dir(&c, NULL, collect_store_file);
-		return c.n;
+		r = collect_dir(&c, NULL, collect_store_file);
+		return r < 0 ? r : c.n;
 	}
 	if (r < 0)
 		return r;
@@ -277,9 +283,11 @@ int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 			gs_destroy_if_unused(&l, i);
 		c.n++;
 	}
-	collect_dir(&c, GS_SEGMENT_DIR, collect_segment_file);
-	collect_dir(&c, NULL, collect_store_file);
-	collect_presence(&c);
+	r = collect_dir(&c, GS_SEGMENT_DIR, collect_segment_file);
+	if (r == 0)
+		r = collect_dir(&c, NULL, collect_store_file);
+	if (r == 0)
+		collect_presence(&c);
 	gs_unlock(&l);
-	return c.n;
+	return r < 0 ? r : c.n;
 }

@@ -148,6 +148,17 @@ int gs_path_of(const struct goshm_store *s, const char *sub, const char *name,
 	return 0;
 }
 
+/* A directory opened with O_DIRECTORY | O_NOFOLLOW that is a symlink
+ * fails with ENOTDIR: say ELOOP, what it is. */
+static int symlink_or(const char *path, int err)
+{
+	struct stat st;
+	if (err == -ENOTDIR && fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return -ELOOP;
+	return err;
+}
+
 /* Without openat2: one component at a time, none of them a symlink.  The
  * root holds no symlink (root_of), so opening it as a path is safe. */
 static int walk_open(const char *root, const char *sub, const char *name,
@@ -155,7 +166,7 @@ static int walk_open(const char *root, const char *sub, const char *name,
 {
 	int dfd = open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
-		return -errno;
+		return symlink_or(root, -errno);
 	if (sub) {
 		int sfd = openat(dfd, sub, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int e = errno;
@@ -203,7 +214,7 @@ int gs_open_in(const struct goshm_store *s, const char *sub, const char *name,
 		 * it (an open never says EPERM for these flags otherwise). */
 		if ((errno != ENOSYS && errno != EPERM) ||
 		    __atomic_load_n(&have_openat2, __ATOMIC_RELAXED) > 0)
-			return -errno;
+			return symlink_or(path, -errno);
 		__atomic_store_n(&have_openat2, -1, __ATOMIC_RELAXED);
 	}
 	const char *root;

@@ -96,11 +96,13 @@ static int detach_by_rule(uintptr_t addr)
 		n = now;
 	}
 	int r = gs_vma_detach_rule(addr, all, n, &first);
-	if (r == 0) {
-		for (size_t i = 0; i < n; i++)
-			if (same_file(&all[i], &first) && !gs_vma_has_fragment(&all[i]) &&
-			    gs_table_take_exact(&all[i]) == 0)
-				uncount(&all[i]);
+	for (size_t i = 0; i < n; i++) {
+		/* The attaches of the segment detached, and one at addr that the
+		 * program unmapped whole itself (munmap, mmap MAP_FIXED): the
+		 * kernel uncounted those already. */
+		int mine = r == 0 ? same_file(&all[i], &first) : all[i].addr == addr;
+		if (mine && !gs_vma_has_fragment(&all[i]) && gs_table_take_exact(&all[i]) == 0)
+			uncount(&all[i]);
 	}
 	if (all != small)
 		munmap(all, len);
