@@ -355,6 +355,7 @@ GS_HIDDEN int gs_vma_intact(const struct gs_attach *a);
 GS_HIDDEN int gs_vma_detach_rule(uintptr_t addr, const struct gs_attach *attaches,
                                  size_t n, struct gs_attach *first);
 GS_HIDDEN int gs_vma_has_fragment(const struct gs_attach *a);
+GS_HIDDEN int gs_vma_file_mapped(const struct gs_attach *a);
 
 /* shmget's errno for a store it cannot use: EPERM where others say EACCES. */
 GS_HIDDEN int gs_shmget_unusable(int r);

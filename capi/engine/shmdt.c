@@ -99,9 +99,12 @@ static int detach_by_rule(uintptr_t addr)
 	for (size_t i = 0; i < n; i++) {
 		/* The attaches of the segment detached, and one at addr that the
 		 * program unmapped whole itself (munmap, mmap MAP_FIXED): the
-		 * kernel uncounted those already. */
-		int mine = r == 0 ? same_file(&all[i], &first) : all[i].addr == addr;
-		if (mine && !gs_vma_has_fragment(&all[i]) && gs_table_take_exact(&all[i]) == 0)
+		 * kernel uncounted that one already -- unless it was moved
+		 * (mremap), and its file is still mapped elsewhere. */
+		int dead = r == 0 ? same_file(&all[i], &first) && !gs_vma_has_fragment(&all[i])
+		                  : all[i].addr == addr && !gs_vma_has_fragment(&all[i]) &&
+		                            !gs_vma_file_mapped(&all[i]);
+		if (dead && gs_table_take_exact(&all[i]) == 0)
 			uncount(&all[i]);
 	}
 	if (all != small)

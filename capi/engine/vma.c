@@ -200,6 +200,24 @@ int gs_vma_has_fragment(const struct gs_attach *a)
 	return found;
 }
 
+/* Does this process map attach a's file anywhere (an attach that mremap()
+ * moved still does; one the program unmapped does not)? */
+int gs_vma_file_mapped(const struct gs_attach *a)
+{
+	struct gs_vma v;
+	struct maps m;
+	int found = 0;
+	uintptr_t at = 0;
+	if (maps_open(&m) < 0)
+		return 1; /* cannot tell: keep counting it */
+	while (!found && vma_next(&m, at, &v) == 0) {
+		found = of_attach_file(a, &v);
+		at = v.end;
+	}
+	maps_close(&m);
+	return found;
+}
+
 /*
  * The kernel's shmdt(addr) (ipc/shm.c ksys_shmdt): the first shm mapping at
  * or above addr whose file offset equals its distance from addr is
