@@ -83,6 +83,18 @@ func (g *Segment) Remove() error {
 	return nil
 }
 
+// Sync flushes the segment to disk: its bytes, and what the store needs to
+// find it again.  Once it returns nil, a power cut or a crash of the machine
+// leaves the segment with the bytes it had at the call (docs/DURABILITY.md).
+// Without it the kernel writes the pages back when it chooses, about every
+// 30 s.  Errors: EINVAL (no such id), EIO (the disk failed).
+func (g *Segment) Sync() error {
+	if err := g.store.e.Sync(g.id); err != nil {
+		return g.opErr("sync", err)
+	}
+	return nil
+}
+
 // SetPerm is shmctl(IPC_SET): the owner's uid and gid and the permission
 // bits.  The same callers as Remove may.
 func (g *Segment) SetPerm(uid, gid uint32, perm os.FileMode) error {

@@ -193,5 +193,14 @@ func (s *Store) GC(dryRun bool) ([]GCItem, error) {
 	return out, nil
 }
 
+// SyncAll flushes every segment of the store to disk, as Segment.Sync does
+// for one.
+func (s *Store) SyncAll() error {
+	if err := s.e.Sync(-1); err != nil {
+		return s.opErr("sync", -1, err)
+	}
+	return nil
+}
+
 // Version is the engine's version, e.g. "0.1.0".
 func Version() string { return engine.Version() }

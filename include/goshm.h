@@ -72,6 +72,19 @@ typedef void (*goshm_gc_report)(enum goshm_gc_kind kind, const char *name,
 int goshm_store_gc(goshm_store *store, int dry_run, goshm_gc_report report,
                    void *arg);
 
+/*
+ * Flush segment shmid to disk: its bytes, and what the store needs to find
+ * it again (the registry and the directory entries).  When it returns 0, a
+ * power cut or a crash of the machine leaves the segment with the bytes it
+ * had at the call.  shmid -1 flushes every segment of the store.  Without
+ * it, the kernel writes dirty pages back when it chooses (about 30 s);
+ * GOSHM_SYNC=detach flushes at every shmdt and at a normal exit.  Returns 0,
+ * or -1 with errno: EINVAL (no such id), EIO (the disk failed), or the
+ * store's errors.
+ */
+int goshm_sync(int shmid);
+int goshm_store_sync(goshm_store *store, int shmid);
+
 /* Version string of the library, e.g. "0.1.0". */
 const char *goshm_version(void);
 

@@ -327,6 +327,16 @@ func parseGCRecord(rec string) (GCItem, error) {
 	return GCItem{Kind: k, ID: n, Path: path}, nil
 }
 
+// Sync is goshm_store_sync: segment id (-1: every segment) flushed to disk
+// with what the store needs to find it again.
+func (s *Store) Sync(id int) error {
+	r, err := C.goshm_store_sync(s.p, C.int(id))
+	if r < 0 {
+		return errnoOf(err)
+	}
+	return nil
+}
+
 // Version is the engine's version, e.g. "0.1.0".
 func Version() string { return C.GoString(C.goshm_version()) }
 

@@ -6,10 +6,12 @@
  *   GOSHM_DIR     store directory, default /var/lib/goshm
  *   GOSHM_SPARSE  1 = do not reserve disk space at shmget
  *   GOSHM_QUIET   1 = never print the diagnostic line
+ *   GOSHM_SYNC    detach = flush a segment to disk at shmdt and at exit
  */
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -85,6 +87,50 @@ long gs_page_size(void)
 	if (!page)
 		page = sysconf(_SC_PAGESIZE);
 	return page;
+}
+
+int gs_sync_mode(void)
+{
+	const char *v = getenv("GOSHM_SYNC");
+	return v && !strcmp(v, "detach") ? GS_SYNC_DETACH : GS_SYNC_NONE;
+}
+
+/* This boot of the machine, as 16 bytes: the kernel's boot_id, a random
+ * uuid made at every boot (also visible in containers). */
+int gs_boot_id(uint8_t out[16])
+{
+	static uint8_t id[16];
+	static int known;
+	if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
+		char text[64];
+		int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n < 32)
+			return -1;
+		text[n] = 0;
+		uint8_t tmp[16];
+		int k = 0, hi = -1;
+		for (ssize_t i = 0; i < n && k < 16; i++) {
+			int c = text[i], v = c >= '0' && c <= '9' ? c - '0'
+			                   : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			if (v < 0)
+				continue;
+			if (hi < 0) {
+				hi = v;
+			} else {
+				tmp[k++] = (uint8_t)(hi << 4 | v);
+				hi = -1;
+			}
+		}
+		if (k != 16)
+			return -1;
+		memcpy(id, tmp, 16);
+		__atomic_store_n(&known, 1, __ATOMIC_RELEASE);
+	}
+	memcpy(out, id, 16);
+	return 0;
 }
 
 int gs_sparse(void)

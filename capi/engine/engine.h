@@ -110,7 +110,16 @@ struct gs_header {
 		uint32_t uid, gid, mode;
 		int64_t ctime;
 	} redo_set;
-	uint64_t reserved[10];
+	/* The boot of the machine that last used the store (boot_id): a
+	 * store first used after a reboot -- a power cut among them -- is
+	 * checked against its files and repaired (repair.c). */
+	uint8_t boot_id[16];
+	uint32_t repairs;         /* how many times, */
+	uint32_t repaired_slots;  /* and at the last one: slots freed */
+	int64_t repaired_at;      /* when (0: never) */
+	uint32_t repaired_files;  /* files removed */
+	uint32_t reserved1;
+	uint64_t reserved[4];
 };
 
 /* What one IPC namespace contributes to a segment's nattch. */
@@ -148,6 +157,7 @@ struct gs_slot {
 _Static_assert(sizeof(struct gs_header) <= GS_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct gs_slot) <= GS_SLOT_SIZE, "slot size");
 _Static_assert(offsetof(struct gs_header, wseq) == 80, "format 1 fields stay put");
+_Static_assert(offsetof(struct gs_header, boot_id) == 1144, "docs/FORMAT.md offsets");
 
 /* ---- Stores. ---- */
 
@@ -212,6 +222,9 @@ GS_HIDDEN long gs_page_size(void);
 GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
 GS_HIDDEN int64_t gs_monotonic_ns(void);
 GS_HIDDEN pid_t gs_pid(void);
+GS_HIDDEN int gs_boot_id(uint8_t out[16]);
+enum gs_sync_mode { GS_SYNC_NONE = 0, GS_SYNC_DETACH = 1 };
+GS_HIDDEN int gs_sync_mode(void);
 
 /* store.c */
 /* gs_lock's create: GS_CREATE makes a missing store (only shmget does);
@@ -370,6 +383,10 @@ GS_HIDDEN int gs_shmctl(struct goshm_store *s, int shmid, int cmd,
                         struct shmid_ds *buf);
 GS_HIDDEN void gs_account_detach(const struct gs_attach *a);
 GS_HIDDEN void gs_sweep_gen(struct gs_locked *l, uint64_t gen);
+GS_HIDDEN int gs_sync(struct goshm_store *s, int shmid);
+GS_HIDDEN void gs_repair_after_boot(struct gs_locked *l);
+GS_HIDDEN void gs_each_file(int dfd, int (*fn)(int dfd, const char *name, void *arg),
+                            void *arg);
 GS_HIDDEN int gs_gc(struct goshm_store *s, int dry_run,
                     goshm_gc_report report, void *arg);
 

@@ -83,6 +83,20 @@ GS_EXPORT int goshm_store_gc(goshm_store *store, int dry_run,
 	return set_errno(s ? gs_gc(s, dry_run, report, arg) : err, saved);
 }
 
+GS_EXPORT int goshm_store_sync(goshm_store *store, int shmid)
+{
+	int err = 0, saved = errno;
+	struct goshm_store *s = store_or_default(store, &err);
+	if (shmid < -1)
+		return set_errno(-EINVAL, saved);
+	return set_errno(s ? gs_sync(s, shmid) : err, saved);
+}
+
+GS_EXPORT int goshm_sync(int shmid)
+{
+	return goshm_store_sync(NULL, shmid);
+}
+
 GS_EXPORT int goshm_shmget(key_t key, size_t size, int shmflg)
 {
 	return goshm_store_shmget(NULL, key, size, shmflg);

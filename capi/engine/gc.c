@@ -17,47 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 /* A temporary of a creation that may still be running is left alone for
  * this long (only where no registry exists yet, or for doctor's files). */
 #define GS_STRAY_AGE 60
-
-struct linux_dirent64 {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
-/* Call fn for every entry of directory dfd but . and ..; stops early when
- * fn returns non-zero. */
-static void each_entry(int dfd, int (*fn)(int dfd, const char *name, void *arg), void *arg)
-{
-	char buf[8192] __attribute__((aligned(8)));
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	for (;;) {
-		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-		if (n <= 0)
-			break;
-		for (long off = 0; off < n;) {
-			struct linux_dirent64 *e = (struct linux_dirent64 *)(void *)(buf + off);
-			off += e->d_reclen;
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			if (fn(fd, e->d_name, arg)) {
-				close(fd);
-				return;
-			}
-		}
-	}
-	close(fd);
-}
 
 /* The generation a file name of segments/ belongs to: seg-<gen>,
  * seg-<gen>.ns<k>.<tgen>, or .tmp-<gen>.<pid> (a temporary of goshm 0.1);
@@ -144,7 +109,7 @@ void gs_sweep_gen(struct gs_locked *l, uint64_t gen)
 	int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
 	if (dfd < 0)
 		return;
-	each_entry(dfd, sweep_one, &sw);
+	gs_each_file(dfd, sweep_one, &sw);
 	close(dfd);
 }
 
@@ -207,7 +172,7 @@ static int collect_dir(struct collect *c, const char *sub,
 		return gs_store_error(c->s, sub ? "cannot open its segments directory"
 		                                : "cannot open the store directory", dfd, NULL);
 	c->sub = sub;
-	each_entry(dfd, fn, c);
+	gs_each_file(dfd, fn, c);
 	close(dfd);
 	return 0;
 }

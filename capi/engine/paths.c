@@ -311,3 +311,37 @@ int gs_make_store_dirs(struct goshm_store *s)
 	close(dfd);
 	return 0;
 }
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* Call fn for every entry of directory dfd but . and ..; stops early when
+ * fn returns non-zero.  getdents64, not readdir: no allocation. */
+void gs_each_file(int dfd, int (*fn)(int dfd, const char *name, void *arg), void *arg)
+{
+	char buf[8192] __attribute__((aligned(8)));
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (;;) {
+		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *e = (struct linux_dirent64 *)(void *)(buf + off);
+			off += e->d_reclen;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (fn(fd, e->d_name, arg)) {
+				close(fd);
+				return;
+			}
+		}
+	}
+	close(fd);
+}

@@ -70,6 +70,8 @@ static void uncount(const struct gs_attach *a)
 {
 	gs_presence_detach(a->presence);
 	gs_account_detach(a);
+	if (gs_sync_mode() == GS_SYNC_DETACH)
+		gs_sync(a->seg.store, a->seg.shmid);
 }
 
 static int same_file(const struct gs_attach *a, const struct gs_attach *b)

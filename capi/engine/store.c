@@ -342,6 +342,11 @@ int gs_view(struct goshm_store *s, struct gs_view *v)
 	if (__atomic_load_n(&v->hdr->version, __ATOMIC_RELAXED) != GS_FORMAT_VERSION ||
 	    !header_valid(v->hdr))
 		return GS_SNAP_RETRY;
+	/* After a reboot the registry still names the namespaces and kernel
+	 * segments of the last boot: the locked path repairs it first. */
+	uint8_t boot[16];
+	if (gs_boot_id(boot) == 0 && memcmp((const void *)v->hdr->boot_id, boot, 16))
+		return GS_SNAP_RETRY;
 	return 0;
 }
 
@@ -411,6 +416,17 @@ static void recover(struct gs_locked *l)
 		for (unsigned i = 0; i < l->hdr->hi_water; i++)
 			if (l->state[i] != GS_FREE && (gs_slot_at(l, i)->mode & SHM_DEST))
 				l->hdr->dest_count++;
+	}
+	uint8_t boot[16];
+	static const uint8_t unknown[16];
+	if (gs_boot_id(boot) == 0 && memcmp(l->hdr->boot_id, boot, 16)) {
+		/* First use since the machine rebooted; a store that never
+		 * recorded a boot (new, or upgraded from format 1) is left as
+		 * it is: its processes may still run. */
+		if (memcmp(l->hdr->boot_id, unknown, 16))
+			gs_repair_after_boot(l);
+		gs_write(l);
+		memcpy(l->hdr->boot_id, boot, 16);
 	}
 	gs_apply_set(l);
 	uint64_t pending = l->hdr->pending_gen;

@@ -14,6 +14,7 @@ Commands:
 	stat     show every field of one segment, like ipcs -m -i
 	rm       remove segments, like ipcrm
 	gc       collect removed segments nobody attaches, and stray files
+	sync     flush segments to disk, so that they survive a power cut
 	doctor   check that the store, its file system and a program suit goshm
 	version  print goshm's version
 	help     print this text, or a command's: goshm help COMMAND
@@ -21,7 +22,7 @@ Commands:
 Global flags, also accepted after the command:
 
 	--dir DIR   the store (default: $GOSHM_DIR, else /var/lib/goshm)
-	--json      print JSON instead of text (ls, stat, rm, gc, doctor, version)
+	--json      print JSON instead of text (ls, stat, rm, gc, sync, doctor, version)
 	--help      print help and exit 0
 
 Exit status: 0 success, 1 failure (a message prefixed "goshm: " says
@@ -116,18 +117,42 @@ Example:
 
 Gc destroys the segments that are removed (dest) and attached nowhere --
 their last attach ended in an exit or a kill, where no detach ran -- and
-deletes files in the store that no segment owns: temporary files of
-creations that were interrupted and the token files of IPC namespaces
-(containers) that are gone.  It prints what it removes; with --dry-run it
-removes nothing.  It never touches a segment that is attached or not
-removed: goshm destroys those too whenever it next looks at them, so gc is
-housekeeping, never needed for correctness.
+deletes files in the store that no segment owns: files of creations that
+were interrupted, the token files of IPC namespaces (containers) that are
+gone, and a registry's temporary file left by a first use that a power cut
+interrupted.  In the IPC namespace it runs in, it also removes this
+store's one-byte presence segments (the kernel segments that count
+attaches) that no segment uses any more.  It prints what it removes; with
+--dry-run it removes nothing.  It never touches a segment that is attached
+or not removed: goshm destroys those too whenever it next looks at them,
+so gc is housekeeping, never needed for correctness.  A symbolic link
+planted in the store is an error, never followed.
 
 Example:
 
 	$ goshm gc --dry-run
 	would remove segment 5 (/var/lib/goshm/segments/seg-6)
-	would remove file /var/lib/goshm/segments/.tmp-9.311
+	would remove file /var/lib/goshm/segments/seg-9.ns0.12
+	would remove kernel segment 3 (an unused presence segment of this IPC namespace)
+
+# sync
+
+	goshm sync [--dir DIR] [--json] ID... | --all
+
+Sync flushes segments to disk: their bytes, and what the store needs to
+find them again (the registry and the directory entries).  Once it has
+printed "flushed", a power cut or a crash of the machine leaves those
+segments with the bytes they had when it ran.  Without it, the kernel
+writes the pages of a segment back when it chooses (about every 30 s); a
+program can flush its own segments with goshm_sync(), or have them flushed
+at every shmdt and at exit with GOSHM_SYNC=detach (docs/DURABILITY.md).
+An id that is not a segment's is an error ("invalid id"); the others are
+still flushed, and the exit status is 1.
+
+Example:
+
+	goshm sync 0 32769
+	goshm sync --all     # e.g. from a container's preStop hook
 
 # doctor
 

@@ -33,6 +33,7 @@ type cli struct {
 	// The commands' own flags.
 	keys   keyList // stat, rm: --key
 	dryRun bool    // gc
+	all    bool    // sync
 	lib    string  // run
 	binary string  // doctor
 }
@@ -97,6 +98,7 @@ func init() {
 		"stat":    {run: (*cli).cmdStat, flags: statFlags, interspersed: true},
 		"rm":      {run: (*cli).cmdRm, flags: rmFlags, interspersed: true},
 		"gc":      {run: (*cli).cmdGC, flags: gcFlags, interspersed: true},
+		"sync":    {run: (*cli).cmdSync, flags: syncFlags, interspersed: true},
 		"doctor":  {run: (*cli).cmdDoctor, flags: doctorFlags, interspersed: true},
 		"version": {run: (*cli).cmdVersion, interspersed: true},
 		"help":    {run: (*cli).cmdHelp, interspersed: true},
