@@ -1,6 +1,7 @@
 package goshm
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"syscall"
@@ -204,3 +205,16 @@ func (s *Store) SyncAll() error {
 
 // Version is the engine's version, e.g. "0.1.0".
 func Version() string { return engine.Version() }
+
+// Routing is what GOSHM_KEYS gives goshm in this process: the keys and
+// ranges it serves, and "private" when IPC_PRIVATE is among them; "" when
+// GOSHM_KEYS is unset and goshm serves every key.  Other keys go to the
+// kernel's System V calls in programs that use the preloaded library.
+// Package goshm's own calls always use the store.
+func Routing() (string, error) {
+	keys, err := engine.Routing()
+	if err != nil {
+		return "", fmt.Errorf("GOSHM_KEYS=%q: %w", os.Getenv("GOSHM_KEYS"), err)
+	}
+	return keys, nil
+}

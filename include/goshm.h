@@ -85,6 +85,15 @@ int goshm_store_gc(goshm_store *store, int dry_run, goshm_gc_report report,
 int goshm_sync(int shmid);
 int goshm_store_sync(goshm_store *store, int shmid);
 
+/*
+ * GOSHM_KEYS, as this process reads it: writes the keys and ranges goshm
+ * serves (and "private" if IPC_PRIVATE is among them) into buf, and returns
+ * its length; 0 when GOSHM_KEYS is unset (goshm serves everything); -1 with
+ * errno EINVAL when GOSHM_KEYS cannot be used (or len < 64).  Every other
+ * key goes to the kernel's System V calls unchanged.
+ */
+int goshm_routing(char *buf, size_t len);
+
 /* Version string of the library, e.g. "0.1.0". */
 const char *goshm_version(void);
 

@@ -337,6 +337,17 @@ func (s *Store) Sync(id int) error {
 	return nil
 }
 
+// Routing is goshm_routing: the keys GOSHM_KEYS gives goshm ("" when it is
+// unset and goshm serves every key), or an error when it cannot be used.
+func Routing() (string, error) {
+	buf := make([]byte, 4096)
+	r, err := C.goshm_routing((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if r < 0 {
+		return "", errnoOf(err)
+	}
+	return string(buf[:r]), nil
+}
+
 // Version is the engine's version, e.g. "0.1.0".
 func Version() string { return C.GoString(C.goshm_version()) }
 

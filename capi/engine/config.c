@@ -203,7 +203,9 @@ struct goshm_store *gs_store_intern(const char *dir, int *err)
  * process, when the store itself cannot be used.  Written with write(2) so
  * that it never touches the program's stdio buffers.
  */
-static void warn_line(const char *dir, const char *what, int err, const char *fix)
+/* "goshm: <kind><name>: <what>: <error>; <fix>" */
+static void warn_line2(const char *kind, const char *name, const char *what, int err,
+                       const char *fix)
 {
 	char line[PATH_MAX + 512];
 	const char *q = getenv("GOSHM_QUIET");
@@ -211,7 +213,7 @@ static void warn_line(const char *dir, const char *what, int err, const char *fi
 		return;
 	int saved = errno;
 	size_t n = 0;
-	const char *parts[] = {"goshm: store ", dir, ": ", what,
+	const char *parts[] = {"goshm: ", kind, name, ": ", what,
 	                       ": ", strerror(err < 0 ? -err : err), "; ", fix,
 	                       "\n"};
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
@@ -224,6 +226,17 @@ static void warn_line(const char *dir, const char *what, int err, const char *fi
 	ssize_t w = write(2, line, n);
 	(void)w;
 	errno = saved;
+}
+
+static void warn_line(const char *dir, const char *what, int err, const char *fix)
+{
+	warn_line2("store ", dir, what, err, fix);
+}
+
+/* The one line, about the configuration rather than a store. */
+void gs_warn_config(const char *var, const char *what, int err, const char *fix)
+{
+	warn_line2("", var, what, err, fix);
 }
 
 void gs_warn_store(const struct goshm_store *s, const char *what, int err,

@@ -46,6 +46,9 @@
 #define GS_MIN_CYCLE 64                       /* ipc_min_cycle */
 #define GS_NS_SLOTS 8                         /* IPC namespaces per segment */
 #define GS_TOMBS 32                           /* presence segments to remove */
+/* Index offset of the ids of segments made while GOSHM_KEYS routes other
+ * keys to the kernel: the kernel's own indexes stay below it (routing.c). */
+#define GS_ROUTED_BASE 16384u
 
 /* ---- The registry file (docs/FORMAT.md). ---- */
 
@@ -138,7 +141,7 @@ struct gs_slot {
 	int32_t key;
 	uint32_t uid, gid, cuid, cgid;
 	int32_t cpid, lpid;
-	uint32_t reserved0;
+	uint32_t id_base;         /* 0, or GS_ROUTED_BASE (routing.c) */
 	uint64_t segsz;
 	int64_t atime, dtime, ctime;
 	uint64_t last_ns_dev, last_ns_ino;   /* namespace of the last shmat/shmdt */
@@ -212,12 +215,23 @@ struct gs_locked {
 	uint64_t ns_dev, ns_ino;
 };
 
+/* The slot index that an id (or a SHM_STAT index) names, and the index
+ * base the segment must have been made with. */
+static inline unsigned gs_idx_of(int id, unsigned *base)
+{
+	unsigned low = (unsigned)id & (GS_IPCMNI - 1);
+	*base = low >= GS_ROUTED_BASE ? GS_ROUTED_BASE : 0;
+	return low - *base;
+}
+
 /* config.c */
 GS_HIDDEN struct goshm_store *gs_default_store(int *err);
 GS_HIDDEN struct goshm_store *gs_store_intern(const char *dir, int *err);
 GS_HIDDEN int gs_sparse(void);
 GS_HIDDEN void gs_warn_store(const struct goshm_store *s, const char *what,
                              int err, const char *fix);
+GS_HIDDEN void gs_warn_config(const char *var, const char *what, int err,
+                              const char *fix);
 GS_HIDDEN long gs_page_size(void);
 GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
 GS_HIDDEN int64_t gs_monotonic_ns(void);
@@ -311,6 +325,7 @@ GS_HIDDEN int gs_only_my_ns(const struct gs_slot *sl);
 GS_HIDDEN void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl);
 GS_HIDDEN void gs_tombs_sweep(struct gs_locked *l);
 GS_HIDDEN int gs_presence_tag(int id, uint64_t *store_id, uint64_t *gen);
+GS_HIDDEN int gs_is_presence(struct goshm_store *s, int id, const struct shmid_ds *d);
 
 /* token.c: per-namespace token files and their liveness. */
 GS_HIDDEN int gs_token_create(struct gs_locked *l, unsigned idx, unsigned k);
@@ -369,6 +384,13 @@ GS_HIDDEN int gs_vma_detach_rule(uintptr_t addr, const struct gs_attach *attache
                                  size_t n, struct gs_attach *first);
 GS_HIDDEN int gs_vma_has_fragment(const struct gs_attach *a);
 GS_HIDDEN int gs_vma_file_mapped(const struct gs_attach *a);
+
+/* routing.c: GOSHM_KEYS. */
+enum gs_route { GS_TO_GOSHM = 0, GS_TO_KERNEL = 1 };
+GS_HIDDEN int gs_routing_active(void);
+GS_HIDDEN int gs_route_key(key_t key);
+GS_HIDDEN int gs_routing_error(void);
+GS_HIDDEN int gs_routing_describe(char *buf, size_t len);
 
 /* shmget's errno for a store it cannot use: EPERM where others say EACCES. */
 GS_HIDDEN int gs_shmget_unusable(int r);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The engine's own system calls (open, mkdir, stat...) may leave errno
  * changed even when the call succeeds: give the caller back the errno it
@@ -118,6 +119,19 @@ GS_EXPORT int goshm_shmctl(int shmid, int cmd, struct shmid_ds *buf)
 	return goshm_store_shmctl(NULL, shmid, cmd, buf);
 }
 
+GS_EXPORT int goshm_routing(char *buf, size_t len)
+{
+	if (!buf || len < 64) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (gs_routing_error()) {
+		errno = EINVAL;
+		return -1;
+	}
+	return gs_routing_describe(buf, len);
+}
+
 GS_EXPORT const char *goshm_version(void)
 {
 #define GS_STR2(x) #x
@@ -126,11 +140,160 @@ GS_EXPORT const char *goshm_version(void)
 		GOSHM_VERSION_PATCH);
 }
 
-/* The interposed System V entry points. */
+/*
+ * The interposed System V entry points.  Without GOSHM_KEYS they are the
+ * goshm_* calls; with it, each call goes to goshm or to the kernel
+ * (routing.c): shmget by its key, shmat and shmctl by the id, shmdt by
+ * whether the address is one of goshm's attaches.
+ */
+static int kernel_ret(long r, int saved)
+{
+	return set_errno(r, saved);
+}
+
+/* An id below GS_ROUTED_BASE is the kernel's, unless the kernel has no
+ * such segment and goshm has one made before GOSHM_KEYS was set. */
+static int goshm_owns(int shmid)
+{
+	unsigned base;
+	gs_idx_of(shmid, &base);
+	if (base == GS_ROUTED_BASE)
+		return 1;
+	struct shmid_ds d;
+	return gs_sys_shmctl(shmid, IPC_STAT, &d) == -EINVAL;
+}
+
 GS_EXPORT int shmget(key_t key, size_t size, int shmflg)
-	__attribute__((alias("goshm_shmget")));
+{
+	if (gs_routing_error()) {
+		errno = EPERM;
+		return -1;
+	}
+	if (gs_route_key(key) == GS_TO_KERNEL) {
+		int saved = errno;
+		return kernel_ret(gs_sys_shmget(key, size, shmflg), saved);
+	}
+	return goshm_shmget(key, size, shmflg);
+}
+
 GS_EXPORT void *shmat(int shmid, const void *shmaddr, int shmflg)
-	__attribute__((alias("goshm_shmat")));
-GS_EXPORT int shmdt(const void *shmaddr) __attribute__((alias("goshm_shmdt")));
+{
+	if (gs_routing_active()) {
+		if (gs_routing_error()) {
+			errno = EACCES;
+			return (void *)-1;
+		}
+		if (shmid >= 0 && !goshm_owns(shmid)) {
+			int saved = errno;
+			long r = gs_sys_shmat(shmid, shmaddr, shmflg);
+			if (r < 0 && r > -4096) {
+				errno = (int)-r;
+				return (void *)-1;
+			}
+			errno = saved;
+			return (void *)r;
+		}
+	}
+	return goshm_shmat(shmid, shmaddr, shmflg);
+}
+
+GS_EXPORT int shmdt(const void *shmaddr)
+{
+	if (gs_routing_active()) {
+		struct gs_attach a;
+		if (gs_table_find((uintptr_t)shmaddr, &a) < 0) {
+			int saved = errno;
+			long r = gs_sys_shmdt(shmaddr);
+			if (r != -EINVAL)
+				return kernel_ret(r, saved);
+			/* Not the kernel's: a piece of one of goshm's (shmdt.c). */
+		}
+	}
+	return goshm_shmdt(shmaddr);
+}
+
+/* The kernel's SHM_INFO without goshm's presence segments, which are
+ * goshm's business, not the program's. */
+static void kernel_info_without_presence(struct shm_info *k, long max)
+{
+	uint64_t page = (uint64_t)gs_page_size();
+	int err = 0;
+	struct goshm_store *s = gs_default_store(&err);
+	for (long i = 0; i <= max; i++) {
+		struct shmid_ds d;
+		long id = gs_sys_shmctl((int)i, SHM_STAT_ANY, &d);
+		if (id < 0 || !gs_is_presence(s, (int)id, &d))
+			continue;
+		k->used_ids--;
+		k->shm_tot -= (d.shm_segsz + page - 1) / page;
+	}
+}
+
+/* IPC_INFO and SHM_INFO with both worlds: the highest index of either
+ * (goshm's routed indexes lie above the kernel's), and SHM_INFO's counts
+ * added up; IPC_INFO's limits are goshm's. */
+static int info_both(int cmd, struct shmid_ds *buf, int saved)
+{
+	union {
+		struct shminfo ipc;
+		struct shm_info shm;
+	} k, g;
+	long kr = gs_sys_shmctl(0, cmd, &k);
+	int gr = goshm_shmctl(0, cmd, (struct shmid_ds *)(void *)&g);
+	if (gr < 0)
+		return gr;
+	if (kr < 0)
+		return kernel_ret(kr, saved);
+	if (cmd == SHM_INFO) {
+		kernel_info_without_presence(&k.shm, kr);
+		g.shm.used_ids += k.shm.used_ids;
+		g.shm.shm_tot += k.shm.shm_tot;
+		g.shm.shm_rss += k.shm.shm_rss;
+		g.shm.shm_swp += k.shm.shm_swp;
+		g.shm.swap_attempts += k.shm.swap_attempts;
+		g.shm.swap_successes += k.shm.swap_successes;
+		memcpy(buf, &g.shm, sizeof g.shm);
+	} else {
+		memcpy(buf, &g.ipc, sizeof g.ipc);
+	}
+	errno = saved;
+	return gr > kr ? gr : (int)kr;
+}
+
 GS_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds *buf)
-	__attribute__((alias("goshm_shmctl")));
+{
+	if (!gs_routing_active())
+		return goshm_shmctl(shmid, cmd, buf);
+	int saved = errno;
+	if (gs_routing_error())
+		return set_errno(-EACCES, saved);
+	switch (cmd) {
+	case IPC_INFO:
+	case SHM_INFO:
+		if (!buf)
+			return set_errno(-EFAULT, saved);
+		return info_both(cmd, buf, saved);
+	case SHM_STAT:
+	case SHM_STAT_ANY: {
+		/* An index: goshm's routed ones lie at GS_ROUTED_BASE and up. */
+		unsigned base;
+		gs_idx_of(shmid, &base);
+		if (shmid >= 0 && base == GS_ROUTED_BASE)
+			return goshm_shmctl(shmid, cmd, buf);
+		struct shmid_ds d;
+		int err = 0;
+		long r = gs_sys_shmctl(shmid, cmd, &d);
+		if (r >= 0 && gs_is_presence(gs_default_store(&err), (int)r, &d))
+			r = -EINVAL; /* goshm's own: not the program's to see */
+		if (r >= 0) {
+			if (!buf)
+				return set_errno(-EFAULT, saved);
+			*buf = d;
+		}
+		return kernel_ret(r, saved);
+	}
+	}
+	if (shmid >= 0 && !goshm_owns(shmid))
+		return kernel_ret(gs_sys_shmctl(shmid, cmd, buf), saved);
+	return goshm_shmctl(shmid, cmd, buf);
+}

@@ -82,6 +82,30 @@ static int looks_like_presence(const struct shmid_ds *d)
 	       (d->shm_perm.mode & 0777) == GS_PRESENCE_MODE;
 }
 
+/* Is kernel segment id (d its IPC_STAT) a presence segment that a slot of
+ * store s names for the caller's namespace?  Routed calls hide those from
+ * SHM_STAT and SHM_INFO.  Read from the mapping, without attaching the
+ * segment (its shm_atime is part of a goshm segment's). */
+int gs_is_presence(struct goshm_store *s, int id, const struct shmid_ds *d)
+{
+	struct gs_view v;
+	uint64_t dev, ino;
+	if (!looks_like_presence(d) || !s || gs_view(s, &v) != 0)
+		return 0;
+	gs_ipc_ns(&dev, &ino, 0);
+	unsigned hi = __atomic_load_n(&v.hdr->hi_water, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < hi && i < GS_SHMMNI; i++) {
+		const struct gs_slot *sl = (const void *)(v.slots + (size_t)i * GS_SLOT_SIZE);
+		if (v.state[i] == GS_FREE)
+			continue;
+		for (unsigned k = 0; k < GS_NS_SLOTS; k++)
+			if (sl->ns[k].token_gen && sl->ns[k].native_id == id &&
+			    sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
+				return 1;
+	}
+	return 0;
+}
+
 /* Read the tag of kernel segment id: 0 and the store and generation it
  * counts attaches of, or -1 when it is not a tagged presence segment. */
 int gs_presence_tag(int id, uint64_t *store_id, uint64_t *gen)

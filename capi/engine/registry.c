@@ -24,7 +24,8 @@ struct gs_slot *gs_slot_at(struct gs_locked *l, unsigned idx)
 
 int gs_id_of(struct gs_locked *l, unsigned idx)
 {
-	return (int)((gs_slot_at(l, idx)->seq << GS_IPCMNI_SHIFT) | idx);
+	const struct gs_slot *sl = gs_slot_at(l, idx);
+	return (int)((sl->seq << GS_IPCMNI_SHIFT) | (idx + sl->id_base));
 }
 
 /* A live slot's numbers must be ones goshm can have written: a seq beyond
@@ -37,6 +38,7 @@ int gs_slot_damaged(struct gs_locked *l, unsigned idx)
 	const struct gs_slot *sl = gs_slot_at(l, idx);
 	if (st > GS_DYING ||
 	    (st != GS_FREE && (sl->seq > GS_SEQ_MAX || sl->segsz < GS_SHMMIN ||
+	                       (sl->id_base != 0 && sl->id_base != GS_ROUTED_BASE) ||
 	                       sl->segsz > GS_SHMMAX || sl->gen == 0 ||
 	                       sl->gen >= l->hdr->next_gen))) {
 		gs_warn_store(l->store, "the registry has a damaged slot", EIO,
@@ -49,13 +51,13 @@ int gs_slot_damaged(struct gs_locked *l, unsigned idx)
 /* Look up a live segment by the index part of an id (SHM_STAT). */
 int gs_find_index(struct gs_locked *l, int index, unsigned *idx)
 {
-	unsigned i = (unsigned)index & (GS_IPCMNI - 1);
+	unsigned base, i = gs_idx_of(index, &base);
 	if (index < 0 || i >= GS_SHMMNI)
 		return -EINVAL;
 	int st = gs_slot_damaged(l, i);
 	if (st < 0)
 		return st;
-	if (st != GS_LIVE || gs_destroy_if_unused(l, i))
+	if (st != GS_LIVE || gs_slot_at(l, i)->id_base != base || gs_destroy_if_unused(l, i))
 		return -EINVAL;
 	*idx = i;
 	return 0;
@@ -63,13 +65,14 @@ int gs_find_index(struct gs_locked *l, int index, unsigned *idx)
 
 int gs_find_id(struct gs_locked *l, int shmid, unsigned *idx)
 {
-	unsigned i = (unsigned)shmid & (GS_IPCMNI - 1);
+	unsigned base, i = gs_idx_of(shmid, &base);
 	if (shmid < 0 || i >= GS_SHMMNI)
 		return -EINVAL;
 	int st = gs_slot_damaged(l, i);
 	if (st < 0)
 		return st;
-	if (st != GS_LIVE || gs_slot_at(l, i)->seq != ((unsigned)shmid >> GS_IPCMNI_SHIFT))
+	const struct gs_slot *sl = gs_slot_at(l, i);
+	if (st != GS_LIVE || sl->seq != ((unsigned)shmid >> GS_IPCMNI_SHIFT) || sl->id_base != base)
 		return -EINVAL;
 	/* The last attach may have ended in an exit or a SIGKILL, where no
 	 * code of ours ran: a removed segment nobody attaches is gone. */
@@ -188,11 +191,15 @@ static void free_slot(struct gs_locked *l, unsigned idx)
 	memset(gs_slot_at(l, idx), 0, sizeof(struct gs_slot));
 }
 
+/* The highest index in use, as SHM_STAT takes it (with its base). */
 int gs_max_index(struct gs_locked *l)
 {
 	int max = -1;
-	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1))
-		max = i;
+	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1)) {
+		int index = i + (int)gs_slot_at(l, (unsigned)i)->id_base;
+		if (index > max)
+			max = index;
+	}
 	return max;
 }
 

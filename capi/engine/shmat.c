@@ -241,7 +241,7 @@ static void drop_replaced(struct gs_locked *l, uintptr_t lo, uintptr_t hi)
 	struct gs_attach old;
 	while (gs_table_take_covered(lo, hi, &old) == 0) {
 		gs_presence_detach(old.presence);
-		unsigned idx = (unsigned)old.seg.shmid & (GS_IPCMNI - 1);
+		unsigned base, idx = gs_idx_of(old.seg.shmid, &base);
 		if (old.seg.store != l->store || old.seg.store_id != l->hdr->store_id ||
 		    idx >= GS_SHMMNI || l->state[idx] != GS_LIVE ||
 		    gs_slot_at(l, idx)->gen != old.seg.gen)

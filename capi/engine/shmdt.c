@@ -29,7 +29,7 @@ void gs_account_detach(const struct gs_attach *a)
 {
 	struct gs_view v;
 	struct gs_snap sn;
-	unsigned idx = (unsigned)a->seg.shmid & (GS_IPCMNI - 1);
+	unsigned base, idx = gs_idx_of(a->seg.shmid, &base);
 	if (gs_view(a->seg.store, &v) == 0 && gs_snap_id(&v, a->seg.shmid, &sn) == 0 &&
 	    sn.store_id == a->seg.store_id && sn.slot.gen == a->seg.gen &&
 	    !(sn.slot.mode & SHM_DEST) && a->nsk < GS_NS_SLOTS &&

@@ -151,6 +151,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	sl->gid = sl->cgid = getegid();
 	sl->cpid = getpid();
 	sl->segsz = size;
+	sl->id_base = gs_routing_active() ? GS_ROUTED_BASE : 0;
 	sl->ctime = time(NULL);
 	sl->gen = gen;
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)

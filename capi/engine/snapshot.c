@@ -61,6 +61,7 @@ static int plausible(const struct gs_snap *s, uint64_t next_gen)
 {
 	const struct gs_slot *sl = &s->slot;
 	return sl->seq <= GS_SEQ_MAX && sl->segsz >= GS_SHMMIN &&
+	       (sl->id_base == 0 || sl->id_base == GS_ROUTED_BASE) &&
 	       sl->segsz <= GS_SHMMAX && sl->gen != 0 && sl->gen < next_gen;
 }
 
@@ -100,7 +101,7 @@ int gs_snap_key(struct gs_view *v, key_t key, struct gs_snap *out)
 		if (found < 0)
 			return -ENOENT;
 		out->idx = (unsigned)found;
-		out->id = (int)((out->slot.seq << GS_IPCMNI_SHIFT) | out->idx);
+		out->id = (int)((out->slot.seq << GS_IPCMNI_SHIFT) | (out->idx + out->slot.id_base));
 		return plausible(out, next_gen) ? 0 : GS_SNAP_RETRY;
 	}
 	return GS_SNAP_RETRY;
@@ -109,7 +110,7 @@ int gs_snap_key(struct gs_view *v, key_t key, struct gs_snap *out)
 /* The live segment shmid.  0, -EINVAL (no such id) or GS_SNAP_RETRY. */
 int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out)
 {
-	unsigned idx = (unsigned)shmid & (GS_IPCMNI - 1);
+	unsigned base, idx = gs_idx_of(shmid, &base);
 	if (shmid < 0 || idx >= GS_SHMMNI)
 		return -EINVAL;
 	for (int tries = 0; tries < GS_SNAP_TRIES; tries++) {
@@ -128,7 +129,7 @@ int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out)
 			return -EINVAL;
 		if (st != GS_LIVE)
 			return GS_SNAP_RETRY;
-		if (out->slot.seq != ((unsigned)shmid >> GS_IPCMNI_SHIFT))
+		if (out->slot.seq != ((unsigned)shmid >> GS_IPCMNI_SHIFT) || out->slot.id_base != base)
 			return -EINVAL;
 		out->idx = idx;
 		out->id = shmid;

@@ -61,6 +61,7 @@ func (c *cli) cmdDoctor(args []string) error {
 	d.checkKernelLimits()
 	d.checkSysV()
 	d.checkLeases()
+	d.checkRouting()
 	kind := d.checkLibrary()
 	if c.binary != "" {
 		d.checkBinary(kind)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/goshm/goshm/goshm"
 )
 
 // checkTrust looks for what the engine refuses to follow -- symbolic links,
@@ -115,5 +117,29 @@ func openParents(dir string) []string {
 		if p == "/" || p == "." {
 			return out
 		}
+	}
+}
+
+// checkRouting says which System V calls the library serves and which it
+// leaves to the kernel (GOSHM_KEYS), and what that means for processes
+// outside goshm that share segments with the program.
+func (d *doctor) checkRouting() {
+	keys, err := goshm.Routing()
+	switch {
+	case err != nil:
+		d.add("routing", statusFail, "%v: every call fails; write keys and ranges, "+
+			"e.g. GOSHM_KEYS=0x5000-0x5fff,5678,private", err)
+	case os.Getenv("GOSHM_KEYS") == "":
+		d.add("routing", statusOK, "GOSHM_KEYS is unset: goshm serves every key and IPC_PRIVATE. "+
+			"A process that does not use the store -- an X server attaching a client's "+
+			"IPC_PRIVATE MIT-SHM segment, a sidecar attaching by key -- cannot attach them; "+
+			"GOSHM_KEYS leaves the others to the kernel")
+	default:
+		private := "IPC_PRIVATE goes to the kernel (MIT-SHM works; those segments do not survive a restart)"
+		if strings.Contains(keys, "private") {
+			private = "IPC_PRIVATE is goshm's (an X server cannot attach those segments)"
+		}
+		d.add("routing", statusOK, "goshm serves keys %s; every other key goes to the kernel "+
+			"and is lost at a restart; %s", strings.TrimSuffix(strings.TrimSuffix(keys, "private"), ","), private)
 	}
 }
