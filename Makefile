@@ -51,6 +51,11 @@ $(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h t
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< -ldl
 
+# The MIT-SHM client needs Xlib (libx11-dev, libxext-dev).
+$(BUILD)/tests/x11_shm: tests/cprogs/x11_shm.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lXext -lX11
+
 # The write-up's experiment, natively and under goshm, with a "restart"
 # (a fresh IPC namespace) in between.
 demo: all
