@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -255,4 +256,33 @@ func TestPlantedHardLinkIsDamage(t *testing.T) {
 	assert.Equal(t, "0 nattch 0", got["stat "+id], r.String())
 	assertOneDiagnostic(t, r, store)
 	assert.Equal(t, before, treeState(t, target), "root's file is unchanged")
+}
+
+// Issue 14, defect 5: a FIFO planted as a data file.  Opening a FIFO for
+// reading waits for a writer, and the read-only attach waited there
+// holding the store's lock: every call on the store hung.  A data file
+// that is not a regular file is damage: shmat, read-only or not, fails
+// with EIO at once (a timeout only detects a hang), with one line on
+// stderr, and the other calls on the store go on working.
+func TestPlantedFIFOIsDamage(t *testing.T) {
+	testenv.RequireRoot(t)
+	store, id := segmentWithData(t)
+	r := storeOps(t, store, nil, "create", "0x1235", "4096")
+	require.Equal(t, 0, r.Code, r.String())
+	other := opResults(r.Stdout)["create 0x1235"]
+	require.Regexp(t, `^\d+$`, other, r.String())
+	data := dataFile(t, store)
+	require.NoError(t, os.Remove(data))
+	require.NoError(t, syscall.Mkfifo(data, 0o666))
+
+	o, argv := goshmOpts(t, asRoot, store, testenv.Artifact(t, "tests/conf_store_ops"),
+		"attach-ro", id, "attach", id, "stat", other, "attach", other, "detach", "stat", id)
+	o.Timeout = 30 * time.Second
+	r = testenv.Run(t, o, argv...)
+	require.NoError(t, r.Err, "no hang\n%s", r)
+	require.Equal(t, 0, r.Code, r.String())
+	want := map[string]string{"attach-ro " + id: "-1 EIO", "attach " + id: "-1 EIO",
+		"stat " + other: "0 nattch 0", "attach " + other: "0", "detach": "0", "stat " + id: "0 nattch 0"}
+	assert.Equal(t, want, pick(opResults(r.Stdout), want), r.String())
+	assertOneDiagnostic(t, r, store)
 }
