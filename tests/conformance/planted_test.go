@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -285,4 +286,38 @@ func TestPlantedFIFOIsDamage(t *testing.T) {
 		"stat " + other: "0 nattch 0", "attach " + other: "0", "detach": "0", "stat " + id: "0 nattch 0"}
 	assert.Equal(t, want, pick(opResults(r.Stdout), want), r.String())
 	assertOneDiagnostic(t, r, store)
+}
+
+// Issue 14, defect 14 (token files created with O_TRUNC): a namespace's
+// first attach of a segment makes its token file,
+// segments/seg-<gen>.ns<k>.<tgen>, where k is the first free namespace
+// slot (0 for a segment never attached) and tgen the registry header's
+// next_gen.  A file planted under that name was truncated and taken for
+// the token.  Whatever the attach then does, the planted file is not
+// truncated or written (it may be gone).
+func TestPlantedTokenFileIsNotTruncated(t *testing.T) {
+	testenv.RequireRoot(t)
+	store := newStore(t)
+	r := storeOps(t, store, nil, "create", "0x1410", "4096")
+	require.Equal(t, 0, r.Code, r.String())
+	id := opResults(r.Stdout)["create 0x1410"]
+	require.Regexp(t, `^\d+$`, id, r.String())
+
+	reg, err := os.ReadFile(filepath.Join(store, "registry"))
+	require.NoError(t, err)
+	nextGen := binary.LittleEndian.Uint64(reg[hdrNextGen:])
+	require.NotZero(t, uint32(nextGen), "the next token generation is not 0")
+	token := fmt.Sprintf("%s.ns0.%d", dataFile(t, store), uint32(nextGen))
+	const planted = "planted, not a token\n"
+	require.NoError(t, os.WriteFile(token, []byte(planted), 0o644))
+
+	r = storeOps(t, store, nil, "attach", id, "detach")
+	require.Equal(t, 0, r.Code, r.String())
+	t.Logf("the attach beside a planted token file: %s", strings.TrimSpace(r.Stdout))
+	got, err := os.ReadFile(token)
+	if !os.IsNotExist(err) {
+		require.NoError(t, err)
+		short := func(b []byte) string { return fmt.Sprintf("%d bytes: %.40q", len(b), b) }
+		assert.Equal(t, short([]byte(planted)), short(got), "the planted file was truncated or written")
+	}
 }
