@@ -185,3 +185,65 @@ func TestNoInodeForATokenFile(t *testing.T) {
 	assert.Equal(t, "0 nattch 0", got["stat $"], r.String())
 	assertOneDiagnostic(t, r, store)
 }
+
+// ipcsCount is the number of segments `ipcs -m` lists in the namespace
+// enter leads to.
+func ipcsCount(t *testing.T, enter []string) int {
+	t.Helper()
+	r := testenv.Run(t, testenv.Opts{}, append(append([]string{}, enter...), "ipcs", "-m")...)
+	require.Equal(t, 0, r.Code, r.String())
+	n := 0
+	for _, line := range strings.Split(r.Stdout, "\n") {
+		if strings.HasPrefix(line, "0x") {
+			n++
+		}
+	}
+	return n
+}
+
+// Issue 14, defect 10 (two namespaces with kills leak one-byte presence
+// segments), step by step.  A process of namespace A makes the presence
+// segment of A's first attach and is killed before it marks it IPC_RMID
+// (strace injects the SIGKILL at that call, or at its shmat before): the
+// one-byte segment stays in A, recorded in A's namespace slot so that the
+// next call made in A removes it.  But a call made in namespace B found
+// A's token unmapped and cleared A's slot, record and all: nothing could
+// find the segment any more, and it stayed in A for good.  After B's call
+// and goshm gc in A and in B, A must list no segment.
+func TestPresenceLeftByAKillIsNotForgotten(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, err := exec.LookPath("strace")
+	require.NoError(t, err, "strace (installed by .ci/run)")
+	prog := testenv.Artifact(t, "tests/conf_store_ops")
+	for _, call := range []string{"shmat", "shmctl"} {
+		t.Run("killed at its "+call, func(t *testing.T) {
+			store := newStore(t)
+			r := storeOps(t, store, nil, "create", "0x1411", "4096")
+			require.Equal(t, 0, r.Code, r.String())
+			id := opResults(r.Stdout)["create 0x1411"]
+			require.Regexp(t, `^\d+$`, id, r.String())
+			a, b := heldIPCNS(t), heldIPCNS(t)
+
+			// The first shmat and shmctl system calls of an attach are the
+			// presence segment's (the data file is mapped with mmap).
+			kill := append(append([]string{}, a...), "strace", "-f", "-qq", "-o", "/dev/null",
+				"-e", "trace="+call, "-e", "inject="+call+":signal=KILL:when=1",
+				"env", "LD_PRELOAD="+testenv.Lib(t), "GOSHM_DIR="+store, prog, "attach", id)
+			r = testenv.Run(t, testenv.Opts{}, kill...)
+			// strace ends by the signal that ended its tracee.
+			require.Error(t, r.Err, "the attach is killed\n%s", r)
+			require.Contains(t, r.Err.Error(), "signal: killed", "the attach is killed\n%s", r)
+			require.Equal(t, 1, ipcsCount(t, a), "the killed attach left its presence segment in A")
+
+			r = inNS(t, b, store, prog, "stat", id, "attach", id, "detach")
+			require.Equal(t, 0, r.Code, r.String())
+			assert.Equal(t, []string{"0 nattch 0", "0", "0"}, values(r.Stdout), r.String())
+			for _, ns := range [][]string{a, b} {
+				gc := testenv.Run(t, testenv.Opts{Store: store}, append(append([]string{}, ns...), testenv.Artifact(t, "goshm"), "gc")...)
+				require.Equal(t, 0, gc.Code, gc.String())
+			}
+			assert.Equal(t, 0, ipcsCount(t, a), "segments left in namespace A")
+			assert.Equal(t, 0, ipcsCount(t, b), "segments left in namespace B")
+		})
+	}
+}
