@@ -39,6 +39,14 @@ var knownDiffs = []knownDiff{
 	{Scenario: "dt_munmap_middle", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
 	{Scenario: "dt_mprotect_middle", Call: "nattch(id#0)", Native: "3", Goshm: "1", Why: whyFragments},
 	{Scenario: "dt_munmap_whole", Call: "nattch(id#0)", Native: "0", Goshm: "1", Why: whyMunmap},
+	// SHM_REMAP over the middle page of a three-page attach leaves two
+	// pieces of it (issue 14, defect 13; sc_remap.h).
+	{Scenario: "at_remap_middle_a", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
+	{Scenario: "at_remap_middle_b", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
+	{Scenario: "at_remap_middle_rmid", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
+	{Scenario: "at_remap_middle_rmid", Call: "shmctl(id#0, IPC_STAT, buf)", Field: "nattch",
+		Native: "2", Goshm: "1", Why: whyFragments},
+	{Scenario: "at_remap_middle_child", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
 
 	// SHM_HUGETLB: the kernel here has no huge pages (root) and uid 1000 is
 	// not in vm.hugetlb_shm_group; goshm uses normal pages.

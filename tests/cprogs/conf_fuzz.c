@@ -1,6 +1,6 @@
 /*
- * conf_fuzz SEED [ROUNDS] - random System V shm calls, every one logged in
- * the scenario runner's normalized form (conf/out.h).
+ * conf_fuzz SEED [ROUNDS [remap]] - random System V shm calls, every one
+ * logged in the scenario runner's normalized form (conf/out.h).
  *
  * Ids, keys, sizes, flags, commands and addresses are drawn from a seeded
  * generator, mixing valid and invalid values, so the same seed makes the
@@ -14,6 +14,17 @@
  * are slots of a region far from where the kernel places mappings, four
  * pages apart, and segments are at most one page, so attaches never cut
  * one another into pieces (VMA fragments are a documented difference).
+ *
+ * "remap" mode (issue 14, defect 13) cuts them on purpose: segments of up
+ * to three pages, attached at any page of the slots, SHM_REMAP over parts
+ * of other attaches, shmdt at any page.  Return values and what stays
+ * mapped must still be the kernel's; nattch may not be (the kernel counts
+ * pieces), and the test compares everything but nattch.  One thing is
+ * left out: a SHM_REMAP that would take away the last piece of an attach
+ * it does not wholly cover -- for the kernel that is the end of the attach
+ * (as a munmap() of a whole attach is, a documented difference), for goshm
+ * not until the next shmdt().  Such a call is made without SHM_REMAP
+ * (the same in both runs, since the layouts are the same).
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -39,6 +50,7 @@ static uint64_t rnd(void)
 
 static int pick(int n) { return (int)(rnd() % (uint64_t)n); }
 
+static int remap_mode;
 static int ids[64], nids;
 static char *attaches[MAX_ATTACHES];
 static int nattaches;
@@ -57,12 +69,131 @@ static void op_shmget(void)
 {
 	static const key_t keys[] = {IPC_PRIVATE, 0x100, 0x101, 0x102, 0x103, -7};
 	static const size_t sizes[] = {0, 1, 100, 4095, 4096, 1ul << 62, SIZE_MAX, 1ul << 63};
+	static const size_t remap_sizes[] = {0, 1, 4096, 4097, 8192, 12288, 10000, SIZE_MAX};
 	static const int how[] = {0, IPC_CREAT, IPC_CREAT | IPC_EXCL, IPC_EXCL};
 	int flg = how[pick(4)] | (int)(rnd() & 0777);
-	int id = G(keys[pick(6)], sizes[pick(8)], flg);
+	key_t key = keys[pick(6)];
+	size_t size = (remap_mode ? remap_sizes : sizes)[pick(8)];
+	int id = G(key, size, flg);
 	if (id >= 0 && nids < 64)
 		ids[nids++] = id;
 }
+
+/* ---- remap mode: what is mapped in the slots' region ---- */
+
+struct piece {
+	uintptr_t start, end, base; /* base: where its attach starts */
+	unsigned long long ino;
+	unsigned dev;
+};
+
+/* The shared file mappings in the slots' region (and just above it): the
+ * attaches and their pieces. */
+static int region_pieces(struct piece *out, int max)
+{
+	uintptr_t lo = HOLE, hi = HOLE + (SLOTS * SLOT_PAGES + 8) * 4096ul;
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	while (f && n < max && fgets(line, sizeof line, f)) {
+		unsigned long long start, end, off, ino;
+		unsigned maj, min;
+		char perms[8];
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &off,
+		           &maj, &min, &ino) != 7 || perms[3] != 's' || end <= lo || start >= hi)
+			continue;
+		out[n++] = (struct piece){(uintptr_t)start, (uintptr_t)end,
+		                          (uintptr_t)(start - off), ino, maj << 20 | min};
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Each segment's size in whole pages, by the identity of its mappings,
+ * noted at its attaches. */
+struct seg_len {
+	unsigned long long ino;
+	unsigned dev;
+	size_t len;
+};
+static struct seg_len seg_len[256];
+static int nseg_len;
+
+static void note_attach(const char *p)
+{
+	struct piece v[256];
+	int n = region_pieces(v, 256);
+	for (int i = 0; i < n; i++) {
+		if (v[i].start != (uintptr_t)p)
+			continue;
+		for (int j = 0; j < nseg_len; j++)
+			if (seg_len[j].ino == v[i].ino && seg_len[j].dev == v[i].dev)
+				return;
+		if (nseg_len < 256)
+			seg_len[nseg_len++] = (struct seg_len){v[i].ino, v[i].dev,
+			                                     v[i].end - v[i].start};
+		return;
+	}
+}
+
+static size_t len_of(const struct piece *v)
+{
+	for (int j = 0; j < nseg_len; j++)
+		if (seg_len[j].ino == v->ino && seg_len[j].dev == v->dev)
+			return seg_len[j].len;
+	return SIZE_MAX; /* unknown: never "wholly covered" */
+}
+
+/*
+ * Would a SHM_REMAP attach of id at addr take away the last piece of an
+ * attach that it does not wholly cover?  The pieces of one attach are
+ * those of one file with one base.  (An unlogged IPC_STAT gives the new
+ * attach's size; an id it fails for is one shmat fails for too.)
+ */
+static int remap_cuts_off(int id, uintptr_t addr, int flg)
+{
+	struct shmid_ds d;
+	if (shmctl(id, IPC_STAT, &d) < 0)
+		return 0;
+	if (addr & 4095) {
+		if (!(flg & SHM_RND))
+			return 0;
+		addr &= ~(uintptr_t)4095;
+	}
+	uintptr_t lo = addr, hi = addr + ((d.shm_segsz + 4095) & ~(size_t)4095);
+	struct piece v[256];
+	int n = region_pieces(v, 256);
+	for (int i = 0; i < n; i++) {
+		if (v[i].end <= lo || v[i].start >= hi)
+			continue;
+		int all_inside = 1;
+		for (int j = 0; j < n; j++)
+			if (v[j].ino == v[i].ino && v[j].dev == v[i].dev && v[j].base == v[i].base &&
+			    (v[j].start < lo || v[j].end > hi))
+				all_inside = 0;
+		size_t len = len_of(&v[i]);
+		int wholly = v[i].base >= lo && len != SIZE_MAX && v[i].base + len <= hi;
+		if (all_inside && !wholly)
+			return 1;
+	}
+	return 0;
+}
+
+/* Which pages of the region are mapped, one character each. */
+static void region_map(void)
+{
+	char m[SLOTS * SLOT_PAGES + 8 + 1];
+	size_t i;
+	for (i = 0; i < sizeof m - 1; i++) {
+		unsigned char v;
+		m[i] = mincore(slot(0) + i * 4096, 4096, &v) == 0 ? '1' : '.';
+	}
+	m[i] = 0;
+	out("region = %s", m);
+}
+
+static char *page_in_slot(void) { return slot(pick(SLOTS)) + pick(SLOT_PAGES) * 4096; }
 
 static void op_shmat(void)
 {
@@ -76,16 +207,18 @@ static void op_shmat(void)
 		flg |= SHM_REMAP;
 	if (pick(6) == 0)
 		flg |= SHM_EXEC;
+	if (remap_mode && pick(3) == 0)
+		flg |= SHM_REMAP;
 	switch (pick(6)) {
 	case 0:
 	case 1:
 		break;
 	case 2:
 	case 3:
-		addr = slot(pick(SLOTS));
+		addr = remap_mode ? page_in_slot() : slot(pick(SLOTS));
 		break;
 	case 4:
-		addr = slot(pick(SLOTS)) + 1 + pick(4095);
+		addr = (remap_mode ? page_in_slot() : slot(pick(SLOTS))) + 1 + pick(4095);
 		break;
 	default:
 		addr = pick(2) ? (char *)1 : (char *)(uintptr_t)0xfffffffffffff000ull;
@@ -94,7 +227,14 @@ static void op_shmat(void)
 		if (addr == (char *)1)
 			flg &= ~SHM_RND;
 	}
-	char *p = A(any_id(), addr, flg);
+	int id = any_id();
+	if (remap_mode && (flg & SHM_REMAP) && addr && remap_cuts_off(id, (uintptr_t)addr, flg))
+		flg &= ~SHM_REMAP;
+	char *p = A(id, addr, flg);
+	if (p != (char *)-1 && remap_mode) {
+		note_attach(p);
+		region_map();
+	}
 	if (p != (char *)-1 && nattaches < MAX_ATTACHES)
 		attaches[nattaches++] = p;
 }
@@ -121,8 +261,9 @@ static void op_shmdt(void)
 		addr = nattaches ? attaches[k] : NULL;
 		break;
 	case 2:
-		/* inside a slot attach, never another attach's start */
-		addr = slot(pick(SLOTS)) + 4096;
+		/* inside a slot attach, never another attach's start (in remap
+		 * mode: any page) */
+		addr = remap_mode ? page_in_slot() : slot(pick(SLOTS)) + 4096;
 		break;
 	case 3:
 		addr = slot(pick(SLOTS));
@@ -130,7 +271,8 @@ static void op_shmdt(void)
 	default:
 		addr = nattaches ? attaches[k] + 1 + pick(100) : NULL;
 	}
-	D(addr);
+	if (D(addr) == 0 && remap_mode)
+		region_map();
 	forget(addr);
 }
 
@@ -208,13 +350,14 @@ static void op_fork(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: conf_fuzz SEED [ROUNDS]\n");
+	if (argc < 2 || (argc > 3 && strcmp(argv[3], "remap"))) {
+		fprintf(stderr, "usage: conf_fuzz SEED [ROUNDS [remap]]\n");
 		return 64;
 	}
 	rng = strtoull(argv[1], NULL, 0) * 0x9e3779b97f4a7c15ull + 1;
 	int rounds = argc > 2 ? atoi(argv[2]) : 1500;
-	conf_init("fuzz");
+	remap_mode = argc > 3;
+	conf_init(remap_mode ? "fuzz-remap" : "fuzz");
 	/* the region of fixed addresses: nothing is mapped there */
 	char *hole = mmap((void *)HOLE, SLOTS * SLOT_PAGES * 4096, PROT_NONE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);

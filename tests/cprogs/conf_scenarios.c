@@ -22,6 +22,7 @@
 #include "conf/sc_dt.h"
 #include "conf/sc_ctl.h"
 #include "conf/sc_nat.h"
+#include "conf/sc_remap.h"
 
 struct scenario {
 	const char *name;
@@ -59,6 +60,14 @@ static const struct scenario scenarios[] = {
 	SC(at_remap_whole),
 	SC(at_remap_part),
 	SC(at_remap_rdonly),
+	SC(at_remap_first_a),
+	SC(at_remap_middle_a),
+	SC(at_remap_last_a),
+	SC(at_remap_first_b),
+	SC(at_remap_middle_b),
+	SC(at_remap_last_b),
+	SC(at_remap_middle_rmid),
+	SC(at_remap_middle_child),
 	SC(at_rdonly),
 	SC(at_exec),
 	SC(at_badid),

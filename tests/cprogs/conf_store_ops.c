@@ -8,6 +8,7 @@
  *   find KEY          shmget(KEY, 0, 0)
  *   attach ID         shmat(ID, NULL, 0); the address is kept
  *   attach-exec ID    shmat(ID, NULL, SHM_EXEC); the address is kept
+ *   attach-ro ID      shmat(ID, NULL, SHM_RDONLY); the address is kept
  *   write             write the first and last byte of the last attach
  *   read              print the text at the start of the last attach
  *   detach            shmdt() of the last attach
@@ -25,6 +26,9 @@
  *   store-fds         descriptors open on the store or on /proc/self/maps
  *   store-maps        mappings of the store's files or of System V segments
  *   settle MS         sleep MS milliseconds
+ *   as-limit KB       setrlimit(RLIMIT_AS) to the address space in use now
+ *                     plus KB kilobytes: the program goes on, but a larger
+ *                     mapping (the 2 MiB registry) fails
  *   ipcs              number of segments `ipcs -m` lists in this namespace
  *   exec OP...        run the rest in a fresh process (fork + exec)
  *
@@ -38,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/statvfs.h>
 #include <libgen.h>
@@ -168,6 +173,23 @@ static unsigned long long free_bytes(void)
 	return (unsigned long long)v.f_bavail * v.f_frsize;
 }
 
+/* RLIMIT_AS at what is mapped now (VmSize) plus kb kilobytes. */
+static int as_limit(long kb)
+{
+	char line[256];
+	long vm = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmSize: %ld kB", &vm) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (vm < 0)
+		return -1;
+	struct rlimit rl = {(rlim_t)(vm + kb) * 1024, (rlim_t)(vm + kb) * 1024};
+	return setrlimit(RLIMIT_AS, &rl);
+}
+
 static int cycles(int n)
 {
 	int failed = 0;
@@ -222,8 +244,11 @@ int main(int argc, char **argv)
 				last_id = (int)r;
 			say(op, a, r, errno);
 			i++;
-		} else if (!strcmp(op, "attach") || !strcmp(op, "attach-exec")) {
-			last_addr = shmat(id_arg(a), NULL, strcmp(op, "attach") ? SHM_EXEC : 0);
+		} else if (!strcmp(op, "attach") || !strcmp(op, "attach-exec") ||
+		           !strcmp(op, "attach-ro")) {
+			int flg = !strcmp(op, "attach-exec") ? SHM_EXEC :
+			          !strcmp(op, "attach-ro") ? SHM_RDONLY : 0;
+			last_addr = shmat(id_arg(a), NULL, flg);
 			say(op, a, last_addr == (char *)-1 ? -1 : 0, errno);
 			i++;
 		} else if (!strcmp(op, "write")) {
@@ -302,6 +327,10 @@ int main(int argc, char **argv)
 			printf("store-maps = %d\n", store_maps());
 		} else if (!strcmp(op, "settle")) {
 			usleep((useconds_t)atoi(a) * 1000);
+			i++;
+		} else if (!strcmp(op, "as-limit")) {
+			r = as_limit(atol(a));
+			say(op, a, r, errno);
 			i++;
 		} else if (!strcmp(op, "ipcs")) {
 			printf("ipcs = %d\n", ipcs_count());

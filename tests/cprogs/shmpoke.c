@@ -7,6 +7,8 @@
  *   w OFF TEXT          write TEXT at OFF in the last attach
  *   r OFF LEN           print LEN bytes at OFF of the last attach
  *   nattch ID           print shm_nattch from IPC_STAT
+ *   stat ID             print "nattch=N lpid=PID dtime=0|set mode=0OCTAL"
+ *   rm ID               shmctl IPC_RMID
  *   dt                  shmdt the last attach
  *
  * Each command answers one line: a value, "ok", or "ERR <errno>".
@@ -54,6 +56,19 @@ int main(void)
 				printf("ERR %d\n", errno);
 			else
 				printf("%lu\n", (unsigned long)ds.shm_nattch);
+		} else if (sscanf(line, "stat %li", &a) == 1) {
+			struct shmid_ds ds;
+			if (shmctl((int)a, IPC_STAT, &ds) < 0)
+				printf("ERR %d\n", errno);
+			else
+				printf("nattch=%lu lpid=%d dtime=%s mode=0%o\n",
+				       (unsigned long)ds.shm_nattch, (int)ds.shm_lpid,
+				       ds.shm_dtime ? "set" : "0", (unsigned)ds.shm_perm.mode);
+		} else if (sscanf(line, "rm %li", &a) == 1) {
+			if (shmctl((int)a, IPC_RMID, NULL) < 0)
+				printf("ERR %d\n", errno);
+			else
+				printf("ok\n");
 		} else if (strncmp(line, "dt", 2) == 0 && mem) {
 			if (shmdt(mem) < 0) {
 				printf("ERR %d\n", errno);

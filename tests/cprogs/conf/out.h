@@ -11,7 +11,8 @@
  *   - addresses become "@N" (attaches, in order) or "R<N>" (reserved
  *     regions), with offsets ("@1+4096");
  *   - pids become "self", "parent", "main", "child#N" or "0";
- *   - times become "0", "now", "past" or "future".
+ *   - times become "0", "now" (since the run started), "past" (before it)
+ *     or "future".
  *
  * Every process writes its lines with one write(2) each, so lines of a
  * parent and its children never mix inside a line, and the order is the
@@ -280,12 +281,27 @@ CONF_FN const char *pid_name(pid_t p)
 	return b;
 }
 
+/*
+ * When this run started: recorded once, before main, and inherited by
+ * every child the run forks.  A time is "now" when it lies between the
+ * start (less a second, for the clock's ticks) and a second from now:
+ * however long a run takes on a loaded machine -- 500 children can take
+ * more than a few seconds -- what it did is "now", and only what happened
+ * before it is "past".
+ */
+static time_t conf_run_start;
+
+__attribute__((constructor)) static void conf_record_start(void)
+{
+	conf_run_start = time(NULL);
+}
+
 CONF_FN const char *time_name(time_t t)
 {
 	time_t now = time(NULL);
 	if (t == 0)
 		return "0";
-	if (t >= now - 5 && t <= now + 1)
+	if (t >= conf_run_start - 1 && t <= now + 1)
 		return "now";
 	return t < now ? "past" : "future";
 }
