@@ -299,8 +299,9 @@ GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *
 /* segfile.c */
 GS_HIDDEN size_t gs_round_pages(uint64_t size);
 GS_HIDDEN int gs_create_data(struct gs_locked *l, uint64_t gen, uint64_t size);
+enum { GS_RDONLY = 1, GS_QUIET = 2 }; /* gs_open_data's flags */
 GS_HIDDEN int gs_open_data(struct goshm_store *s, const struct gs_slot *sl,
-                           int rdonly, struct stat *st);
+                           int flags, struct stat *st);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms(const struct gs_slot *sl, int flag);
@@ -317,6 +318,7 @@ GS_HIDDEN int gs_presence_fast(const struct gs_slot *sl, int *nsk,
 GS_HIDDEN void gs_presence_detach(void *presence);
 GS_HIDDEN long gs_presence_stat(const struct gs_ns_slot *ns, struct shmid_ds *d);
 GS_HIDDEN void gs_publish_local(struct gs_locked *l, unsigned idx);
+GS_HIDDEN void gs_publish_exact(struct gs_ns_slot *ns);
 GS_HIDDEN void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
                               int64_t *atime, int64_t *dtime, int32_t *lpid);
 GS_HIDDEN int gs_native_record(const struct gs_slot *sl, struct shmid_ds *d);

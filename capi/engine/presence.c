@@ -267,8 +267,9 @@ static unsigned long ns_count(struct gs_locked *l, unsigned idx, unsigned k)
 		return 0;
 	}
 	/* Another namespace that still has attaches, or one we cannot probe:
-	 * trust its last word. */
-	return ns->published;
+	 * trust its last word (read after the segment was marked dying, if it
+	 * is being destroyed: shmat.c publish_one). */
+	return __atomic_load_n(&ns->published, __ATOMIC_SEQ_CST);
 }
 
 unsigned long gs_nattch(struct gs_locked *l, unsigned idx)
@@ -458,21 +459,38 @@ void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl)
 	}
 }
 
+/*
+ * Set a namespace's published count to its presence segment's count (ns
+ * is the slot in the mapping).  A lock-free shmat of the namespace
+ * attaches the presence segment first and then adds one to the published
+ * count: a compare-and-swap from the value read before the kernel's count
+ * keeps such an increment from being overwritten by an older count, which
+ * another namespace would take for fewer attaches than there are.
+ */
+void gs_publish_exact(struct gs_ns_slot *ns)
+{
+	struct shmid_ds d;
+	for (int tries = 0; tries < 16; tries++) {
+		uint32_t before = __atomic_load_n(&ns->published, __ATOMIC_SEQ_CST);
+		uint32_t now = native_stat(ns, &d) == 0 ? (uint32_t)d.shm_nattch : 0;
+		if (__atomic_compare_exchange_n(&ns->published, &before, now, 0,
+		                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return;
+	}
+}
+
 /* After an attach or detach under the lock: record our namespace's count
  * and the namespace that did the last operation. */
 void gs_publish_local(struct gs_locked *l, unsigned idx)
 {
 	struct gs_slot *sl = gs_slot_at(l, idx);
-	struct shmid_ds d;
 	my_ns(l);
 	gs_write(l);
 	sl->last_ns_dev = l->ns_dev;
 	sl->last_ns_ino = l->ns_ino;
 	int k = find_my_slot(l, sl);
-	if (k < 0)
-		return;
-	sl->ns[k].published =
-		native_stat(&sl->ns[k], &d) == 0 ? (uint32_t)d.shm_nattch : 0;
+	if (k >= 0)
+		gs_publish_exact(&sl->ns[k]);
 }
 
 /*

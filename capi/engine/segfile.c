@@ -87,10 +87,28 @@ int gs_create_data(struct gs_locked *l, uint64_t gen, uint64_t size)
 /* Open the data file of slot sl and check that it is what the registry
  * says -- a regular file of one link and the segment's size -- so that a
  * damaged store gives EIO and never a SIGBUS, a hang on a FIFO, or a
- * mapping of a file hard-linked in from elsewhere. */
-int gs_open_data(struct goshm_store *s, const struct gs_slot *sl, int rdonly,
+ * mapping of a file hard-linked in from elsewhere.  GS_QUIET: a lock-free
+ * caller, whose segment may have been destroyed since its snapshot, gets
+ * -EAGAIN for anything wrong, says nothing, and asks again under the lock. */
+int gs_open_data(struct goshm_store *s, const struct gs_slot *sl, int flags,
                  struct stat *st)
 {
+	int rdonly = flags & GS_RDONLY;
+	if (flags & GS_QUIET) {
+		struct gs_name name;
+		gs_data_name(sl->gen, &name);
+		int fd = gs_open_in(s, GS_SEGMENT_DIR, name.s,
+		                    (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0);
+		if (fd < 0)
+			return fd == -EACCES || fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM
+			               ? gs_open_data(s, sl, flags & ~GS_QUIET, st)
+			               : -EAGAIN;
+		if (gs_check_file(fd, st) < 0 || (uint64_t)st->st_size != gs_round_pages(sl->segsz)) {
+			close(fd);
+			return -EAGAIN;
+		}
+		return fd;
+	}
 	struct gs_name name;
 	gs_data_name(sl->gen, &name);
 	int fd = gs_open_in(s, GS_SEGMENT_DIR, name.s,

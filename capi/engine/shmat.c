@@ -109,10 +109,11 @@ static void identify(struct gs_attach *a, const struct stat *st)
 	}
 }
 
-/* Open and map the data file of sl at *addr: 0, or -errno with nothing
- * left mapped. */
+/* Open and map the data file of sl at *addr: 0, or -errno (GS_SNAP_RETRY
+ * for a lock-free caller, quiet) with nothing left mapped. */
 static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fixed,
-                        uintptr_t *addr, int shmflg, struct want w, struct gs_attach *a)
+                        uintptr_t *addr, int shmflg, struct want w, struct gs_attach *a,
+                        int quiet)
 {
 	struct stat st;
 	/* do_shmat() checks the size asked for, not whole pages; an address
@@ -120,7 +121,9 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 	size_t len = gs_round_pages(sl->segsz);
 	if (*addr && !(shmflg & SHM_REMAP) && *addr + sl->segsz < *addr)
 		return -EINVAL;
-	int fd = gs_open_data(s, sl, w.rdonly, &st);
+	int fd = gs_open_data(s, sl, (w.rdonly ? GS_RDONLY : 0) | (quiet ? GS_QUIET : 0), &st);
+	if (fd == -EAGAIN && quiet)
+		return GS_SNAP_RETRY;
 	if (fd < 0)
 		return fd;
 	long r = map_data(fd, fixed, addr, len, w.prot, shmflg);
@@ -136,23 +139,44 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 
 /* ---- The lock-free path. ---- */
 
-/*
- * Record an attach in the slot with single stores: shm_atime, shm_lpid, the
- * last namespace and the namespace's published count are the registry's
- * only fields written without the lock (docs/FORMAT.md).  The count goes
- * up by one; the detach (shmdt.c) sets it to the kernel's exact count
- * again, forks and exits included.
- */
-static void note_attach(struct gs_view *v, unsigned idx, int nsk)
+static struct gs_slot *slot_in_view(struct gs_view *v, unsigned idx)
 {
-	struct gs_slot *sl = (struct gs_slot *)(void *)(v->slots + (size_t)idx * GS_SLOT_SIZE);
+	return (struct gs_slot *)(void *)(v->slots + (size_t)idx * GS_SLOT_SIZE);
+}
+
+/*
+ * Record an attach in the slot with single stores: shm_atime, shm_lpid and
+ * the last namespace are, with the published count (publish_one), the
+ * registry's only fields written without the lock (docs/FORMAT.md).
+ */
+static void note_attach(struct gs_view *v, unsigned idx)
+{
+	struct gs_slot *sl = slot_in_view(v, idx);
 	uint64_t dev, ino;
 	gs_ipc_ns(&dev, &ino, 0);
 	__atomic_store_n(&sl->atime, (int64_t)time(NULL), __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->lpid, (int32_t)gs_pid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&sl->ns[nsk].published, 1, __ATOMIC_RELAXED);
+}
+
+/* The namespace's published count goes up by one (-1: back down, for an
+ * attach undone), before the attach checks that the segment is still live:
+ * a destroyer in another namespace reads it after it marked the segment
+ * dying, so it either sees this attach counted or is seen by it.  The
+ * detach (shmdt.c) sets it to the kernel's exact count again, forks and
+ * exits included. */
+static void publish_one(struct gs_view *v, unsigned idx, int nsk, int delta)
+{
+	uint32_t *p = &slot_in_view(v, idx)->ns[nsk].published;
+	if (delta > 0) {
+		__atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST);
+		return;
+	}
+	uint32_t old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+	while (old && !__atomic_compare_exchange_n(p, &old, old - 1, 0, __ATOMIC_SEQ_CST,
+	                                           __ATOMIC_SEQ_CST))
+		;
 }
 
 /* After the presence attach: is the segment still there, and not being
@@ -194,18 +218,19 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 	struct gs_attach a;
 	void *presence = NULL;
 	int nsk;
-	r = map_segment(v->store, &sn.slot, fixed, &addr, shmflg, w, &a);
-	if (r == -EIO)
-		r = GS_SNAP_RETRY; /* destroyed meanwhile, or damage: ask again */
+	r = map_segment(v->store, &sn.slot, fixed, &addr, shmflg, w, &a, 1);
 	if (r == 0 && gs_presence_fast(&sn.slot, &nsk, &presence) != 0) {
 		munmap((void *)addr, a.len);
 		r = GS_SNAP_RETRY;
 	}
 	if (r == 0) {
+		publish_one(v, sn.idx, nsk, 1);
 		int live = still_live(v, &sn);
 		if (live != 1) {
 			gs_presence_detach(presence);
 			munmap((void *)addr, a.len);
+			if (live != 0)
+				publish_one(v, sn.idx, nsk, -1);
 			r = live == 0 ? -EINVAL : GS_SNAP_RETRY;
 		}
 	}
@@ -217,6 +242,7 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 		if (gs_table_add(&a) < 0) {
 			gs_presence_detach(presence);
 			munmap((void *)addr, a.len);
+			publish_one(v, sn.idx, nsk, -1);
 			r = -ENOMEM;
 		}
 	}
@@ -224,33 +250,59 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 		gs_table_unpin(&key, (unsigned)k, tgen);
 		return r;
 	}
-	note_attach(v, sn.idx, nsk);
+	note_attach(v, sn.idx);
 	*out = addr;
 	return 0;
 }
 
 /* ---- The locked path. ---- */
 
-/* Attaches that a SHM_REMAP attach replaced wholly are gone, as the
- * kernel's would be: uncount them, and record the detach as its
- * shm_close() does (shm_dtime, shm_lpid) when the segment is in the store
- * we hold locked.  A removed segment left unattached is destroyed at its
- * next lookup (gs_find_id), not here: it may be the one we attach. */
+/* The kernel's shm_close() of a piece of an attach: shm_dtime and
+ * shm_lpid, when the segment is in the store we hold locked. */
+static void note_closed(struct gs_locked *l, const struct gs_attach *a)
+{
+	unsigned base, idx = gs_idx_of(a->seg.shmid, &base);
+	if (a->seg.store != l->store || a->seg.store_id != l->hdr->store_id ||
+	    idx >= GS_SHMMNI || l->state[idx] != GS_LIVE ||
+	    gs_slot_at(l, idx)->gen != a->seg.gen)
+		return;
+	gs_write(l);
+	gs_slot_at(l, idx)->dtime = time(NULL);
+	gs_slot_at(l, idx)->lpid = gs_pid();
+	gs_publish_local(l, idx);
+}
+
+/* The kernel records a cut piece of an attach in the segment's shm_lpid
+ * and shm_dtime; our namespace's presence segment, whose record IPC_STAT
+ * prefers, must say so too: attach it once more and detach. */
+static void note_cut(struct gs_locked *l, const struct gs_attach *a)
+{
+	unsigned base, idx = gs_idx_of(a->seg.shmid, &base);
+	note_closed(l, a);
+	if (a->seg.store != l->store || idx >= GS_SHMMNI || a->nsk >= GS_NS_SLOTS ||
+	    l->state[idx] != GS_LIVE)
+		return;
+	long p = gs_sys_shmat(gs_slot_at(l, idx)->ns[a->nsk].native_id, NULL, SHM_RDONLY);
+	if (!(p < 0 && p > -4096))
+		gs_sys_shmdt((void *)p);
+}
+
+/* A SHM_REMAP attach over [lo, hi): attaches it replaced wholly are gone,
+ * as the kernel's would be, and are uncounted; attaches it cut lose a
+ * piece, which the kernel records as a detach of their segment.  A removed
+ * segment left unattached is destroyed at its next lookup (gs_find_id),
+ * not here: it may be the one we attach. */
 static void drop_replaced(struct gs_locked *l, uintptr_t lo, uintptr_t hi)
 {
-	struct gs_attach old;
+	struct gs_attach old, all[32];
 	while (gs_table_take_covered(lo, hi, &old) == 0) {
 		gs_presence_detach(old.presence);
-		unsigned base, idx = gs_idx_of(old.seg.shmid, &base);
-		if (old.seg.store != l->store || old.seg.store_id != l->hdr->store_id ||
-		    idx >= GS_SHMMNI || l->state[idx] != GS_LIVE ||
-		    gs_slot_at(l, idx)->gen != old.seg.gen)
-			continue;
-		gs_write(l);
-		gs_slot_at(l, idx)->dtime = time(NULL);
-		gs_slot_at(l, idx)->lpid = gs_pid();
-		gs_publish_local(l, idx);
+		note_closed(l, &old);
 	}
+	size_t n = gs_table_snapshot(all, 32);
+	for (size_t i = 0; i < n && i < 32; i++)
+		if (all[i].addr < hi && all[i].addr + all[i].len > lo)
+			note_cut(l, &all[i]);
 }
 
 /* This process's token for namespace slot nsk of segment idx, referenced. */
@@ -285,7 +337,7 @@ static long attach_locked(struct gs_locked *l, int shmid, int fixed,
 		return -EACCES;
 
 	struct gs_attach a;
-	r = map_segment(l->store, sl, fixed, &addr, shmflg, w, &a);
+	r = map_segment(l->store, sl, fixed, &addr, shmflg, w, &a, 0);
 	if (r < 0)
 		return r;
 	if (shmflg & SHM_REMAP)

@@ -37,6 +37,7 @@ void gs_account_detach(const struct gs_attach *a)
 		struct shmid_ds d;
 		long n = gs_presence_stat(&sn.slot.ns[a->nsk], &d);
 		struct gs_slot *sl = (struct gs_slot *)(void *)(v.slots + (size_t)idx * GS_SLOT_SIZE);
+		(void)n;
 		uint64_t dev, ino;
 		int same;
 		gs_ipc_ns(&dev, &ino, 0);
@@ -47,8 +48,7 @@ void gs_account_detach(const struct gs_attach *a)
 		                 __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
-		__atomic_store_n(&sl->ns[a->nsk].published, (uint32_t)(n < 0 ? 0 : n),
-		                 __ATOMIC_RELAXED);
+		gs_publish_exact(&sl->ns[a->nsk]);
 		return;
 	}
 	struct gs_locked l;

@@ -292,6 +292,20 @@ static int open_registry(struct goshm_store *s, struct stat *st)
 	return fd;
 }
 
+/* segments/ must be a directory, or not there yet (it is made again): a
+ * symlink planted there makes the whole store unusable, not only the calls
+ * that open a file in it (docs/SECURITY.md). */
+static int check_segments_dir(struct goshm_store *s)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (gs_path_of(s, GS_SEGMENT_DIR, NULL, path, sizeof path) < 0)
+		return 0;
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 static void fill_parts(struct goshm_store *s, void *map, struct gs_header **hdr,
                        uint8_t **state, int32_t **keys, char **slots)
 {
@@ -320,6 +334,8 @@ int gs_view(struct goshm_store *s, struct gs_view *v)
 			return r == -ENOENT ? r : GS_SNAP_RETRY;
 		if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return errno == ENOENT ? -ENOENT : GS_SNAP_RETRY;
+		if (check_segments_dir(s) < 0)
+			return GS_SNAP_RETRY; /* the locked path says what is wrong */
 		if (!map || st.st_dev != s->map_dev || st.st_ino != s->map_ino) {
 			/* Map under the call mutex: closing a descriptor of the
 			 * registry drops a POSIX lock another thread may hold. */
@@ -469,6 +485,12 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l, int create)
 		r = fd == -ENOENT && create == GS_EXISTING
 		            ? -ENOENT
 		            : fd == -EIO ? -EIO : store_error(s, "cannot open the registry", fd);
+		goto fail;
+	}
+	r = check_segments_dir(s);
+	if (r < 0) {
+		close(fd);
+		r = store_error(s, "its segments directory is not a directory", r);
 		goto fail;
 	}
 	r = lock_fd(fd);

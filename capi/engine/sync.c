@@ -29,7 +29,7 @@
 static int fsync_data(struct gs_locked *l, unsigned idx)
 {
 	struct stat st;
-	int fd = gs_open_data(l->store, gs_slot_at(l, idx), 1, &st);
+	int fd = gs_open_data(l->store, gs_slot_at(l, idx), GS_RDONLY, &st);
 	if (fd < 0)
 		return fd;
 	int r = fsync(fd) < 0 ? -errno : 0;

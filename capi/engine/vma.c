@@ -139,9 +139,12 @@ static int vma_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
 			out->shared = (q.vma_flags & PROCMAP_QUERY_VMA_SHARED) != 0;
 			return 0;
 		}
-		if (errno == ENOENT)
-			return -ENOENT;
-		__atomic_store_n(&maps_text, 1, __ATOMIC_RELAXED);
+		/* ENOENT should mean "nothing at or above addr", but 6.x kernels
+		 * answer it now and then for a mapped address while another
+		 * thread maps or unmaps a file (the query runs without the
+		 * mmap lock): the text, read under the lock, decides. */
+		if (errno != ENOENT)
+			__atomic_store_n(&maps_text, 1, __ATOMIC_RELAXED);
 	}
 	return text_next(m->fd, addr, out);
 }

@@ -187,7 +187,7 @@ func TestDoctorTrust(t *testing.T) {
 		require.NoError(t, os.Symlink(elsewhere, filepath.Join(dir, "segments")))
 		c := check(t, dir)
 		assert.Equal(t, statusFail, c.Status)
-		assert.Contains(t, c.Message, filepath.Join(dir, "segments")+" is a symbolic link (to "+elsewhere+")")
+		assert.Contains(t, c.Message, filepath.Join(dir, "segments")+" is a symlink (to "+elsewhere+")")
 	})
 	t.Run("registry is a symlink", func(t *testing.T) {
 		dir := made(t)
@@ -196,7 +196,7 @@ func TestDoctorTrust(t *testing.T) {
 		require.NoError(t, os.Symlink(reg+".real", reg))
 		c := check(t, dir)
 		assert.Equal(t, statusFail, c.Status)
-		assert.Contains(t, c.Message, reg+" is a symbolic link")
+		assert.Contains(t, c.Message, reg+" is a symlink")
 	})
 	t.Run("hard link and FIFO in segments", func(t *testing.T) {
 		dir := made(t)

@@ -20,7 +20,7 @@ func (d *doctor) checkTrust() {
 	}
 	var fails, warns []string
 	if fi, err := os.Lstat(d.dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		fails = append(fails, d.dir+" is a symbolic link")
+		fails = append(fails, d.dir+" is a symlink")
 	}
 	owners := map[string]uint32{}
 	if uid, ok := ownerOf(d.dir); ok {
@@ -35,7 +35,7 @@ func (d *doctor) checkTrust() {
 		switch {
 		case fi.Mode()&os.ModeSymlink != 0:
 			target, _ := os.Readlink(p)
-			fails = append(fails, fmt.Sprintf("%s is a symbolic link (to %s)", p, target))
+			fails = append(fails, fmt.Sprintf("%s is a symlink (to %s)", p, target))
 		case name == "segments" && !fi.IsDir():
 			fails = append(fails, p+" is not a directory")
 		case name == "registry" && !fi.Mode().IsRegular():
@@ -89,7 +89,7 @@ func strangeFiles(dir string) []string {
 		}
 		switch st := fi.Sys().(*syscall.Stat_t); {
 		case fi.Mode()&os.ModeSymlink != 0:
-			out = append(out, p+" is a symbolic link")
+			out = append(out, p+" is a symlink")
 		case !fi.Mode().IsRegular():
 			out = append(out, fmt.Sprintf("%s is not a regular file (%v)", p, fi.Mode().Type()))
 		case st.Nlink > 1:

@@ -56,7 +56,8 @@ func le64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 // segment was given generation 1 too, and its creation replaced the
 // existing segment's data file: two segments, one file.  The new shmget
 // must fail with EIO (one line on stderr) and the existing segment's
-// bytes must stay.  An idr_next at or above 4096 (the number of slots),
+// bytes must stay.  An idr_next above 4096 (the number of slots: 4096 is
+// where the cyclic allocator stands after giving out the last index),
 // or a page_size that is not this machine's, is damage too: every call
 // fails with EIO, as for a header of another version.
 func TestImpossibleRegistryHeader(t *testing.T) {
@@ -73,7 +74,7 @@ func TestImpossibleRegistryHeader(t *testing.T) {
 	}{
 		{"next_gen back to 1", hdrNextGen, le64(1),
 			func(string) []string { return []string{"create 0x5678"} }},
-		{"idr_next 4096", hdrIdrNext, le32(4096), every},
+		{"idr_next 4097", hdrIdrNext, le32(4097), every},
 		{"idr_next 70000", hdrIdrNext, le32(70000), every},
 		{"page_size of another machine", hdrPageSize, le32(page * 16), every},
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,11 +23,16 @@ func TestGCRemovesTemporaries(t *testing.T) {
 	const regTemp = ".registry.4242.0123456789abcdef.tmp"
 	const dataTemp = ".tmp-77.4242"
 
-	// plant writes a file of arbitrary content into the store.
+	// plant writes a file of arbitrary content into the store, as a power
+	// cut during a first use left it: some time ago (gc leaves a registry
+	// temporary younger than a minute alone while no registry is there:
+	// its maker may still be at work).
 	plant := func(t *testing.T, path string) {
 		t.Helper()
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o777))
 		require.NoError(t, os.WriteFile(path, []byte("half a registry, cut short\n"), 0o666))
+		old := time.Now().Add(-10 * time.Minute)
+		require.NoError(t, os.Chtimes(path, old, old))
 	}
 	// gc runs goshm gc and checks that it removed path and said so.
 	gc := func(t *testing.T, store, path string) {

@@ -212,6 +212,12 @@ func TestPlantedSymlinkIsNotFollowed(t *testing.T) {
 			require.Equal(t, 0, r.Code, r.String())
 			want := map[string]string{"create 0x1402": "-1 EPERM", "private 4096": "-1 EPERM",
 				"find 0x1499": "-1 EPERM"}
+			if c.name == "segments before first use of a root-made store" {
+				// No registry: a store that holds no segment yet, where
+				// a lookup is ENOENT without touching the store (only
+				// shmget with IPC_CREAT makes a store, and refuses).
+				want["find 0x1499"] = "-1 ENOENT"
+			}
 			if id != "" {
 				want["attach "+id], want["stat "+id], want["rm "+id] = "-1 EACCES", "-1 EACCES", "-1 EACCES"
 			}

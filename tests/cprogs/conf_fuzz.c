@@ -127,9 +127,14 @@ static void note_attach(const char *p)
 	for (int i = 0; i < n; i++) {
 		if (v[i].start != (uintptr_t)p)
 			continue;
+		/* The latest attach names the segment: a file system may give a
+		 * destroyed segment's inode number to a new one (goshm's data
+		 * files on ext4 do). */
 		for (int j = 0; j < nseg_len; j++)
-			if (seg_len[j].ino == v[i].ino && seg_len[j].dev == v[i].dev)
+			if (seg_len[j].ino == v[i].ino && seg_len[j].dev == v[i].dev) {
+				seg_len[j].len = v[i].end - v[i].start;
 				return;
+			}
 		if (nseg_len < 256)
 			seg_len[nseg_len++] = (struct seg_len){v[i].ino, v[i].dev,
 			                                     v[i].end - v[i].start};
