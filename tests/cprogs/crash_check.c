@@ -25,7 +25,9 @@
  *
  *   stat INDEX SHMID KEY SEGSZ MODE     (MODE in octal)
  *
- * and "end".
+ * Then it uses the store: every key found absent is created, written,
+ * detached and removed again, as a program starting after the reboot
+ * would; a failure is "err KEY CALL ERRNO".  Last, "end".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,14 +39,38 @@
 #include "crash_page.h"
 
 static uint64_t nonce;
+static int32_t absent[1024];
+static int nabsent;
+
+/* A key the repair left free can be used again. */
+static void use_key(int32_t key)
+{
+	int id = shmget(key, 3 * CRASH_PAGE, IPC_CREAT | IPC_EXCL | 0600);
+	if (id < 0) {
+		printf("err %d create %s\n", key, strerrorname_np(errno));
+		return;
+	}
+	char *p = shmat(id, NULL, 0);
+	if (p == (void *)-1) {
+		printf("err %d attach-new %s\n", key, strerrorname_np(errno));
+	} else {
+		memset(p, 0x5a, 3 * CRASH_PAGE);
+		if (shmdt(p) < 0)
+			printf("err %d detach-new %s\n", key, strerrorname_np(errno));
+	}
+	if (shmctl(id, IPC_RMID, NULL) < 0)
+		printf("err %d remove-new %s\n", key, strerrorname_np(errno));
+}
 
 static void check_key(int32_t key)
 {
 	int id = shmget(key, 0, 0);
 	if (id < 0) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
 			printf("absent %d\n", key);
-		else
+			if (nabsent < 1024)
+				absent[nabsent++] = key;
+		} else
 			printf("err %d shmget %s\n", key, strerrorname_np(errno));
 		return;
 	}
@@ -124,10 +150,8 @@ int main(int argc, char **argv)
 	}
 	struct shm_info info;
 	int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info);
-	if (maxidx < 0) {
+	if (maxidx < 0)
 		printf("err 0 SHM_INFO %s\n", strerrorname_np(errno));
-		return 0;
-	}
 	for (int idx = 0; idx <= maxidx; idx++) {
 		struct shmid_ds ds;
 		int id = shmctl(idx, SHM_STAT, &ds);
@@ -139,6 +163,8 @@ int main(int argc, char **argv)
 		printf("stat %d %d %d %zu %o\n", idx, id, ds.shm_perm.__key, (size_t)ds.shm_segsz,
 		       (unsigned)ds.shm_perm.mode);
 	}
+	for (int i = 0; i < nabsent; i++)
+		use_key(absent[i]);
 	printf("end\n");
 	return 0;
 }

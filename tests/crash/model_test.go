@@ -92,10 +92,14 @@ func parseCheck(out string) (storeSeen, error) {
 			if len(f) != 4 {
 				return st, bad
 			}
-			if f[2] == "SHM_INFO" || f[2] == "SHM_STAT" || f[2] == "shmdt" {
-				st.errs = append(st.errs, line)
-			} else {
+			switch f[2] {
+			case "shmget", "IPC_STAT", "shmat":
+				if st.keys[key] != nil {
+					return st, bad
+				}
 				st.keys[key] = &seen{err: f[2] + " " + f[3]}
+			default: // shmdt, SHM_INFO, SHM_STAT, and using the store afterwards
+				st.errs = append(st.errs, "crash_check: "+line)
 			}
 		case "seg":
 			if len(f) < 6 {

@@ -123,13 +123,15 @@ func TestCheckStoreListing(t *testing.T) {
 
 func TestParseCheck(t *testing.T) {
 	st, err := parseCheck("seg 7 32769 8000 0 3 2 2-3\nabsent 8\nseg 9 5 4096 0 1 bad\n" +
-		"bad 9 0 17 0001000200000000\nerr 10 shmat EIO\nstat 1 32769 7 8000 600\nend\n")
+		"bad 9 0 17 0001000200000000\nerr 10 shmat EIO\nstat 1 32769 7 8000 600\n" +
+		"err 8 create EEXIST\nend\n")
 	require.NoError(t, err)
 	assert.Equal(t, &seen{shmid: 32769, segsz: 8000, inc: 3, pages: []pageSeen{pg(2, 2), pg(2, 3)}}, st.keys[7])
 	assert.True(t, st.keys[8].absent)
 	assert.Equal(t, "page 0 word 17 = 0x0001000200000000", st.keys[9].bad)
 	assert.Equal(t, "shmat EIO", st.keys[10].err)
 	assert.Equal(t, []statSeen{{idx: 1, shmid: 32769, key: 7, segsz: 8000, mode: 0o600}}, st.stats)
+	assert.Equal(t, []string{"crash_check: err 8 create EEXIST"}, st.errs, "an absent key that is not free")
 
 	_, err = parseCheck("absent 8\n")
 	assert.Error(t, err, "no end: crash_check died")
