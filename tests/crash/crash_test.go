@@ -385,8 +385,10 @@ func keepCopy(t *testing.T, image string) {
 	t.Logf("the disk as the cut left it (before e2fsck): %s", dst)
 }
 
-// tokenFile is a namespace's token file of a segment (docs/FORMAT.md).
-var tokenFile = regexp.MustCompile(`/segments/seg-\d+\.ns\d+\.\d+$`)
+// What goshm gc may find in a repaired store (docs/FORMAT.md): token files
+// of crash_check's namespace, which has ended, and the temporary registry
+// of a first use the cut interrupted, which the repair leaves to gc.
+var collectable = regexp.MustCompile(`/segments/seg-\d+\.ns\d+\.\d+$|/\.registry\.\d+\.[0-9a-f]+\.tmp$`)
 
 // storeResult is what checkStore found in one store of a cut.
 type storeResult struct {
@@ -473,8 +475,7 @@ func (r *run) checkStore(store string, m *model, keys []int32) (res storeResult)
 		return res // a cut before the first shmget: nothing to collect or check
 	}
 
-	// goshm gc: the repair left nothing to collect but the token files of
-	// crash_check's namespace, which has ended.
+	// goshm gc: the repair left nothing to collect but the collectable.
 	gc := testenv.Run(t, testenv.Opts{Store: store, NewIPC: true}, r.goshmTool, "gc", "--json")
 	var items []struct {
 		Kind    string `json:"kind"`
@@ -485,7 +486,7 @@ func (r *run) checkStore(store string, m *model, keys []int32) (res storeResult)
 		res.errs = append(res.errs, "goshm gc: "+gc.String())
 	}
 	for _, it := range items {
-		if it.Kind != "file" || !it.Removed || !tokenFile.MatchString(it.Path) {
+		if it.Kind != "file" || !it.Removed || !collectable.MatchString(it.Path) {
 			res.errs = append(res.errs, fmt.Sprintf("goshm gc found %s %s (removed: %v) after the repair",
 				it.Kind, it.Path, it.Removed))
 		}
