@@ -194,6 +194,24 @@ func (s *Store) GC(dryRun bool) ([]GCItem, error) {
 	return out, nil
 }
 
+// Health is what the store's registry says about itself.
+type Health struct {
+	FormatVersion int   // of the registry (docs/FORMAT.md)
+	Repairs       int   // repairs made by the first use after a reboot, ever
+	RepairedSlots int   // at the last repair: segments that did not survive
+	RepairedFiles int   // and files removed
+	RepairedAt    int64 // when, seconds since the epoch; 0 = never
+}
+
+// Health reads it (docs/DURABILITY.md, "After a power cut").
+func (s *Store) Health() (Health, error) {
+	h, err := s.e.Health()
+	if err != nil {
+		return Health{}, s.opErr("health", -1, err)
+	}
+	return Health(h), nil
+}
+
 // SyncAll flushes every segment of the store to disk, as Segment.Sync does
 // for one.
 func (s *Store) SyncAll() error {

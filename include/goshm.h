@@ -86,6 +86,20 @@ int goshm_sync(int shmid);
 int goshm_store_sync(goshm_store *store, int shmid);
 
 /*
+ * What a store's registry records about itself: its format, and the
+ * repairs its first use after a reboot made (docs/DURABILITY.md).  Returns
+ * 0, or -1 with errno (ENOENT: no store there yet; the store's errors).
+ */
+struct goshm_store_health {
+	unsigned format_version;
+	unsigned repairs;           /* repairs after a reboot, ever */
+	unsigned repaired_slots;    /* the last one: segments freed */
+	unsigned repaired_files;    /* and files removed */
+	long long repaired_at;      /* when (seconds since the epoch; 0: never) */
+};
+int goshm_store_health(goshm_store *store, struct goshm_store_health *out);
+
+/*
  * GOSHM_KEYS, as this process reads it: writes the keys and ranges goshm
  * serves (and "private" if IPC_PRIVATE is among them) into buf, and returns
  * its length; 0 when GOSHM_KEYS is unset (goshm serves everything); -1 with

@@ -337,6 +337,31 @@ func (s *Store) Sync(id int) error {
 	return nil
 }
 
+// Health is goshm_store_health: the store's format, and the repairs made
+// after reboots.
+type Health struct {
+	FormatVersion                int
+	Repairs                      int
+	RepairedSlots, RepairedFiles int
+	RepairedAt                   int64 // seconds since the epoch, 0 = never
+}
+
+// Health reads the store's health record.
+func (s *Store) Health() (Health, error) {
+	var h C.struct_goshm_store_health
+	r, err := C.goshm_store_health(s.p, &h)
+	if r < 0 {
+		return Health{}, errnoOf(err)
+	}
+	return Health{
+		FormatVersion: int(h.format_version),
+		Repairs:       int(h.repairs),
+		RepairedSlots: int(h.repaired_slots),
+		RepairedFiles: int(h.repaired_files),
+		RepairedAt:    int64(h.repaired_at),
+	}, nil
+}
+
 // Routing is goshm_routing: the keys GOSHM_KEYS gives goshm ("" when it is
 // unset and goshm serves every key), or an error when it cannot be used.
 func Routing() (string, error) {

@@ -119,6 +119,28 @@ GS_EXPORT int goshm_shmctl(int shmid, int cmd, struct shmid_ds *buf)
 	return goshm_store_shmctl(NULL, shmid, cmd, buf);
 }
 
+GS_EXPORT int goshm_store_health(goshm_store *store, struct goshm_store_health *out)
+{
+	int err = 0, saved = errno;
+	struct goshm_store *s = store_or_default(store, &err);
+	if (!s)
+		return set_errno(err, saved);
+	if (!out)
+		return set_errno(-EFAULT, saved);
+	struct gs_locked l;
+	int r = gs_lock(s, &l, GS_EXISTING);
+	if (r < 0)
+		return set_errno(r, saved);
+	memset(out, 0, sizeof *out);
+	out->format_version = l.hdr->version;
+	out->repairs = l.hdr->repairs;
+	out->repaired_slots = l.hdr->repaired_slots;
+	out->repaired_files = l.hdr->repaired_files;
+	out->repaired_at = l.hdr->repaired_at;
+	gs_unlock(&l);
+	return set_errno(0, saved);
+}
+
 GS_EXPORT int goshm_routing(char *buf, size_t len)
 {
 	if (!buf || len < 64) {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -185,8 +186,18 @@ func (d *doctor) checkRegistry() {
 		d.add("registry", statusFail, "%v", err)
 		return
 	}
-	d.add("registry", statusOK, "%d segment(s) (highest index %d) of at most %d",
+	msg := fmt.Sprintf("%d segment(s) (highest index %d) of at most %d",
 		info.UsedIDs, info.MaxIndex, info.Shmmni)
+	if h, err := st.Health(); err == nil {
+		msg += fmt.Sprintf("; format %d", h.FormatVersion)
+		if h.Repairs > 0 {
+			msg += fmt.Sprintf("; repaired after a reboot %d time(s), last at %s: "+
+				"%d segment(s) that did not survive freed, %d file(s) removed",
+				h.Repairs, time.Unix(h.RepairedAt, 0).UTC().Format(time.RFC3339),
+				h.RepairedSlots, h.RepairedFiles)
+		}
+	}
+	d.add("registry", statusOK, "%s", msg)
 }
 
 // fsNames are the statfs(2) magic numbers the checks care about.

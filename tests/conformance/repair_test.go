@@ -73,6 +73,9 @@ func TestRepairAfterReboot(t *testing.T) {
 	assert.NotEqual(t, "an earlier boot!", string(reg[regBootIDOff:regBootIDOff+16]))
 	assert.Len(t, bootID, 37)
 	assert.NoFileExists(t, filepath.Join(store, "segments", "seg-999"))
+	doc := goshmCLI(t, store, "doctor")
+	assert.Regexp(t, `registry .*format 2; repaired after a reboot 1 time\(s\), last at \S+: `+
+		`1 segment\(s\) that did not survive freed, [3-9] file\(s\) removed`, doc.Stdout)
 	for _, tok := range tokens {
 		assert.NoFileExists(t, tok, "the last boot's token files")
 	}
