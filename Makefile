@@ -29,7 +29,7 @@ GO_SRC     := $(shell find goshm cmd -name '*.go' 2>/dev/null) go.mod
 LEGACY     := systemv_shm_wr systemv_shm_rd mmap_shm_wr mmap_shm_rd
 CPROGS     := $(patsubst tests/cprogs/%.c,%,$(wildcard tests/cprogs/*.c))
 
-.PHONY: all lib tools c-programs demo test check bench clean
+.PHONY: all lib tools c-programs demo test test-deps check bench clean
 
 all: lib tools c-programs
 
@@ -74,10 +74,10 @@ $(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h t
 demo: all
 	./scripts/demo.sh
 
-# Every test.  Tests that need root, Docker, PostgreSQL... are part of it;
-# .ci/run installs what they need.  The real programs' tests run verbosely:
-# what they print (the version they ran, what they checked) is part of
-# their result.
+# Every test, as root.  scripts/test-deps.sh first installs what the tests
+# need (Debian packages, Go modules) when it is missing.  The real
+# programs' tests run verbosely: what they print (the version they ran,
+# what they checked) is part of their result.
 #
 # Everything runs under build/libgoshm.so, the default library; then the
 # suites that prove the engine (conformance, interop, real programs) run
@@ -87,7 +87,7 @@ demo: all
 ENGINE_SUITES := ./tests/conformance ./tests/interop
 GO_LIB_RUN    := GOSHM_TEST_LIB=libgoshm-go.so
 
-test: all
+test: test-deps all
 	@unformatted=$$(gofmt -l capi goshm cmd tests 2>/dev/null); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -97,6 +97,11 @@ test: all
 	@echo "== conformance, interop and real programs again, under build/libgoshm-go.so (Go c-shared build)"
 	$(GO_LIB_RUN) $(GO) test $(TEST_FLAGS) $(ENGINE_SUITES)
 	$(GO_LIB_RUN) $(GO) test $(TEST_FLAGS) -v ./tests/realprog
+	@if [ "$$GOSHM_TEST_NO_DOCKER" = 1 ]; then \
+	  echo "== NOTE: tests/container were SKIPPED (GOSHM_TEST_NO_DOCKER=1: no Docker engine here)"; fi
+
+test-deps:
+	GO=$(GO) ./scripts/test-deps.sh
 
 bench: all
 	./scripts/bench.sh
