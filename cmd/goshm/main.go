@@ -33,7 +33,7 @@ type cli struct {
 	// The commands' own flags.
 	keys   keyList // stat, rm: --key
 	dryRun bool    // gc
-	lib    string  // run
+	lib    string  // run, doctor, version
 	binary string  // doctor
 }
 
@@ -92,13 +92,13 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"run":     {run: (*cli).cmdRun, flags: runFlags},
+		"run":     {run: (*cli).cmdRun, flags: libFlag},
 		"ls":      {run: (*cli).cmdLs, interspersed: true},
 		"stat":    {run: (*cli).cmdStat, flags: statFlags, interspersed: true},
 		"rm":      {run: (*cli).cmdRm, flags: rmFlags, interspersed: true},
 		"gc":      {run: (*cli).cmdGC, flags: gcFlags, interspersed: true},
 		"doctor":  {run: (*cli).cmdDoctor, flags: doctorFlags, interspersed: true},
-		"version": {run: (*cli).cmdVersion, interspersed: true},
+		"version": {run: (*cli).cmdVersion, flags: libFlag, interspersed: true},
 		"help":    {run: (*cli).cmdHelp, interspersed: true},
 	}
 }
