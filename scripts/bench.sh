@@ -124,7 +124,7 @@ echo "goshm benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "  machine: $cpu, $(nproc) CPUs, $mem RAM; $os; Linux $(uname -r) $(uname -m)"
 echo "  library: $LIB ($(stat -c %s "$LIB") bytes, the C compiler's build)"
 echo "  Go build: $GO_LIB ($(stat -c %s "$GO_LIB") bytes, go -buildmode=c-shared)"
-echo "  store:   $work/store ($store_fs)"
+echo "  stores:  $work/store-* ($store_fs)"
 [ "${GOSHM_BENCH_QUICK:-}" = 1 ] && echo "  QUICK MODE: one iteration of everything, the numbers mean nothing"
 echo
 
