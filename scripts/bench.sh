@@ -100,6 +100,26 @@ in_mode() { # in_mode MODE STORE CMD...
 	if [ "$mode" = native ]; then native "$@"; else goshm_with "${mode_lib[$mode]}" "$store" "$@"; fi
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 2) / 2)] }'; }
+# take_turns ROUNDS FN ARGS...: runs `FN MODE ARGS...` ROUNDS times in
+# every mode, the modes taking turns round by round so that a burst of
+# background load cannot fall on one mode's rounds only, and sets
+# MEDIAN[MODE] to the median of the numbers FN printed.
+declare -A MEDIAN
+take_turns() {
+	local rounds=$1 fn=$2 r mode v
+	shift 2
+	local -A got=()
+	for ((r = 0; r < rounds; r++)); do
+		for mode in "${modes[@]}"; do
+			v=$("$fn" "$mode" "$@")
+			[ -n "$v" ] || die "$fn $mode $* printed nothing"
+			got[$mode]+="$v"$'\n'
+		done
+	done
+	for mode in "${modes[@]}"; do
+		MEDIAN[$mode]=$(median <<<"${got[$mode]}")
+	done
+}
 
 # Human units for a number of nanoseconds, bytes or kB.
 fmt_ns() { awk -v v="$1" 'BEGIN {
@@ -119,7 +139,7 @@ row5_head() { row5 "$1" "$2" "libgoshm.so" "libgoshm-go.so" ".so/$2" "-go.so/$2"
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 os=$(. /etc/os-release && echo "$PRETTY_NAME")
-store_fs=$(findmnt -no FSTYPE,SOURCE -T "$work" | awk '{ print $1 " on " $2 }')
+store_fs=$(findmnt -no FSTYPE,SOURCE -T "$work" | awk '{ print $1 " on " $2 }') || store_fs="file system unknown"
 echo "goshm benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "  machine: $cpu, $(nproc) CPUs, $mem RAM; $os; Linux $(uname -r) $(uname -m)"
 echo "  library: $LIB ($(stat -c %s "$LIB") bytes, the C compiler's build)"
@@ -142,23 +162,18 @@ declare -A label=(
 	[fork_0]="fork + _exit + wait, no attach"
 	[fork_4]="fork + _exit + wait, 4 attaches of 1 MiB"
 )
-# One process per round and mode, the modes taking turns, so that a burst
-# of background load cannot fall on one mode's rounds only; each process
-# warms the operation up (and calibrates it) before its round.
+# One process per round and mode; each warms the operation up (and
+# calibrates it) before its round.
 shmops_args=(-r 1)
 [ -n "$ITERS" ] && shmops_args+=(-i "$ITERS")
+shmops_round() { # shmops_round MODE OP: ns per operation
+	in_mode "$1" "$work/store-$1" "$BIN/shmops" "${shmops_args[@]}" "$2" | awk '{ print $3 }'
+}
 echo "System V calls: time per operation, median of $ROUNDS rounds (the modes take turns)"
 row5_head "operation" "native"
 for op in "${ops[@]}"; do
-	declare -A samples=([native]="" [c]="" [go]="")
-	for ((r = 0; r < ROUNDS; r++)); do
-		for mode in "${modes[@]}"; do
-			v=$(in_mode "$mode" "$work/store-$mode" "$BIN/shmops" "${shmops_args[@]}" "$op" | awk '{ print $3 }')
-			[ -n "$v" ] || die "shmops $op ($mode) printed nothing"
-			samples[$mode]+="$v"$'\n'
-		done
-	done
-	n=$(median <<<"${samples[native]}") c=$(median <<<"${samples[c]}") g=$(median <<<"${samples[go]}")
+	take_turns "$ROUNDS" shmops_round "$op"
+	n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
 	row5 "${label[$op]}" "$(fmt_ns "$n")" "$(fmt_ns "$c")" "$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
 done
 echo
@@ -278,7 +293,7 @@ pg_start() { # pg_start MODE: a server of that mode, pid in servers[]
 pgbench_tps() { # pgbench_tps MODE ARGS...: transactions per second
 	local mode=$1
 	shift
-	"$PG_BIN/pgbench" -h "$pg/$mode/sock" -U postgres -n "$@" postgres 2>"$pg/pgbench.err" |
+	"$PG_BIN/pgbench" -h "$pg/$mode/sock" -U postgres -n "$@" postgres |
 		awk '/^tps = / { print $3; exit }'
 }
 for mode in "${modes[@]}"; do pg_start "$mode"; done
@@ -301,15 +316,8 @@ row5_head "" "native"
 for kind in connect persistent; do
 	args=(-S -T "$PG_SECONDS" -c "$pg_clients" -j "$pg_threads")
 	[ "$kind" = connect ] && args+=(-C)
-	declare -A samples=([native]="" [c]="" [go]="")
-	for ((r = 0; r < PG_ROUNDS; r++)); do
-		for mode in "${modes[@]}"; do
-			v=$(pgbench_tps "$mode" "${args[@]}")
-			[ -n "$v" ] || die "pgbench ($mode, $kind) printed no tps: $(tail -3 "$pg/pgbench.err")"
-			samples[$mode]+="$v"$'\n'
-		done
-	done
-	n=$(median <<<"${samples[native]}") c=$(median <<<"${samples[c]}") g=$(median <<<"${samples[go]}")
+	take_turns "$PG_ROUNDS" pgbench_tps "${args[@]}"
+	n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
 	label="a new connection per transaction (-C)"
 	[ "$kind" = persistent ] && label="persistent connections"
 	row5 "$label" "$(printf %.0f "$n")" "$(printf %.0f "$c")" "$(printf %.0f "$g")" \
