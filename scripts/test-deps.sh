@@ -63,3 +63,10 @@ docker info >/dev/null 2>&1 ||
 		"or set GOSHM_TEST_NO_DOCKER=1 to skip those tests on a machine that cannot run one"
 
 ${GO:-go} mod download || die "go mod download failed"
+
+# The tests run programs from build/ as an ordinary user (uid 1000), so
+# every user must be able to reach the checkout: not so under /root.
+if [ "$(id -u)" = 0 ] && ! setpriv --reuid=1000 --regid=1000 --clear-groups test -x "$PWD"; then
+	die "uid 1000 cannot enter $PWD, and the tests run programs from it as that user:" \
+		"put the checkout where every user may enter (not under /root), or chmod o+x its parents"
+fi
