@@ -57,7 +57,7 @@ done
 for tool in unshare setpriv losetup mkfs.ext4 mount gcc; do
 	command -v "$tool" >/dev/null || die "needs $tool (util-linux, e2fsprogs, gcc)"
 done
-for tool in initdb postgres pg_ctl pg_isready pgbench; do
+for tool in initdb postgres pg_isready pgbench; do
 	[ -x "$PG_BIN/$tool" ] || die "needs $PG_BIN/$tool (postgresql-15)"
 done
 id postgres >/dev/null 2>&1 || die "needs the postgres account (postgresql-15)"
