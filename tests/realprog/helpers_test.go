@@ -56,7 +56,7 @@ func copyLib(t *testing.T, dir string) string {
 	t.Helper()
 	b, err := os.ReadFile(testenv.Lib(t))
 	require.NoError(t, err)
-	p := filepath.Join(dir, "libgoshm.so")
+	p := filepath.Join(dir, testenv.LibName())
 	require.NoError(t, os.WriteFile(p, b, 0o755))
 	return p
 }
