@@ -1,5 +1,8 @@
 # goshm build and test entry points.  `make` puts everything in build/:
-#   build/libgoshm.so   the engine as a shared library (LD_PRELOAD or -lgoshm)
+#   build/libgoshm.so   the engine as a shared library (LD_PRELOAD or -lgoshm),
+#                       built by the C compiler alone: no Go runtime
+#   build/libgoshm-go.so  the same engine built by go -buildmode=c-shared
+#                       (docs/DESIGN.md: which to pick)
 #   build/goshm         the operator's tool
 #   build/shmdemo       the write-up's demos in Go
 #   build/legacy/*      the write-up's C programs, built normally
@@ -13,21 +16,36 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -Wall -Wextra -Werror
 TEST_FLAGS ?= -count=1 -timeout 80m
 
-ENGINE_SRC := $(wildcard capi/*.go capi/engine/*.c capi/engine/*.h capi/engine/*.go) include/goshm.h
+# The engine's C sources, and the version script that exports only the
+# public symbols (both libraries use it).
+ENGINE_C   := $(wildcard capi/engine/*.c)
+ENGINE_H   := $(wildcard capi/engine/*.h) include/goshm.h
+EXPORTS    := capi/engine/exports.map
+ENGINE_SRC := $(ENGINE_C) $(ENGINE_H) $(EXPORTS) \
+              $(wildcard capi/*.go capi/*.c capi/*.h capi/engine/*.go)
+LIB_CFLAGS  := -shared -fPIC $(CFLAGS) -fvisibility=hidden -std=gnu11 -Iinclude
+LIB_LDFLAGS := -Wl,--version-script=$(EXPORTS) -Wl,-z,defs
 GO_SRC     := $(shell find goshm cmd -name '*.go' 2>/dev/null) go.mod
 LEGACY     := systemv_shm_wr systemv_shm_rd mmap_shm_wr mmap_shm_rd
 CPROGS     := $(patsubst tests/cprogs/%.c,%,$(wildcard tests/cprogs/*.c))
 
-.PHONY: all lib tools c-programs demo test check bench clean
+.PHONY: all lib tools c-programs demo test test-deps check bench clean
 
 all: lib tools c-programs
 
-lib: $(BUILD)/libgoshm.so
+lib: $(BUILD)/libgoshm.so $(BUILD)/libgoshm-go.so
 
-$(BUILD)/libgoshm.so: $(ENGINE_SRC)
+# The default library: the engine and nothing else.
+$(BUILD)/libgoshm.so: $(ENGINE_C) $(ENGINE_H) $(EXPORTS)
 	@mkdir -p $(BUILD)
-	$(GO) build -buildmode=c-shared -o $@ ./capi
-	@rm -f $(BUILD)/libgoshm.h   # cgo's generated header; ours is include/goshm.h
+	$(CC) $(LIB_CFLAGS) $(LIB_LDFLAGS) -o $@ $(ENGINE_C)
+
+# The Go-built library: the same engine, a dormant Go runtime, and
+# capi/runtime_*.c, which keep that runtime out of the program's signals.
+$(BUILD)/libgoshm-go.so: $(ENGINE_SRC)
+	@mkdir -p $(BUILD)
+	$(GO) build -buildmode=c-shared -ldflags='-extldflags=-Wl,--version-script=$(abspath $(EXPORTS))' -o $@ ./capi
+	@rm -f $(BUILD)/libgoshm-go.h   # cgo's generated header; ours is include/goshm.h
 
 tools: $(GO_SRC) $(ENGINE_SRC)
 	@mkdir -p $(BUILD)
@@ -61,16 +79,34 @@ $(BUILD)/tests/x11_shm: tests/cprogs/x11_shm.c
 demo: all
 	./scripts/demo.sh
 
-# Every test.  Tests that need root, Docker, PostgreSQL... are part of it;
-# .ci/run installs what they need.  The real programs' tests run verbosely:
-# what they print (the version they ran, what they checked) is part of
-# their result.
-test: all
+# Every test, as root.  scripts/test-deps.sh first installs what the tests
+# need (Debian packages, Go modules) when it is missing.  The real
+# programs' tests run verbosely: what they print (the version they ran,
+# what they checked) is part of their result.
+#
+# Everything runs under build/libgoshm.so, the default library; then the
+# suites that prove the engine (conformance, interop, real programs) run
+# again under build/libgoshm-go.so, so that the two builds never drift.
+# Those that only concern one build (tests/integration: the Go runtime's
+# threads and signals, which library has none) choose it themselves.
+ENGINE_SUITES := ./tests/conformance ./tests/interop
+GO_LIB_RUN    := GOSHM_TEST_LIB=libgoshm-go.so
+
+test: test-deps all
 	@unformatted=$$(gofmt -l capi goshm cmd tests 2>/dev/null); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@echo "== every test, under build/libgoshm.so (C build, the default)"
 	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -v '/tests/realprog$$')
 	$(GO) test $(TEST_FLAGS) -v ./tests/realprog
+	@echo "== conformance, interop and real programs again, under build/libgoshm-go.so (Go c-shared build)"
+	$(GO_LIB_RUN) $(GO) test $(TEST_FLAGS) $(ENGINE_SUITES)
+	$(GO_LIB_RUN) $(GO) test $(TEST_FLAGS) -v ./tests/realprog
+	@if [ "$$GOSHM_TEST_NO_DOCKER" = 1 ]; then \
+	  echo "== NOTE: tests/container were SKIPPED (GOSHM_TEST_NO_DOCKER=1: no Docker engine here)"; fi
+
+test-deps:
+	GO=$(GO) ./scripts/test-deps.sh
 
 bench: all
 	./scripts/bench.sh

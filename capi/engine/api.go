@@ -71,8 +71,8 @@ static int gs_go_gc(goshm_store *s, int dry_run, struct gs_go_gc_buf *b)
 import "C"
 
 // No fmt (nor os, reflect...): every package linked here is initialised
-// in every process libgoshm.so is preloaded into, before the program runs
-// (runtime_threads.c waits for the runtime's init).
+// in every process libgoshm-go.so is preloaded into, before the program
+// runs (capi/runtime_threads.c waits for the runtime's init).
 import (
 	"bytes"
 	"errors"

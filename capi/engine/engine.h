@@ -420,10 +420,4 @@ GS_HIDDEN long gs_sys_shmat(int id, const void *addr, int flg);
 GS_HIDDEN long gs_sys_shmdt(const void *addr);
 GS_HIDDEN long gs_sys_shmctl(int id, int cmd, void *buf);
 
-/* The dormant Go runtime of libgoshm.so and the program's signals
- * (runtime_signals.c, runtime_threads.c). */
-GS_HIDDEN void gs_runtime_threads_note_loader(void);
-GS_HIDDEN void gs_runtime_threads_quiet(void);
-GS_HIDDEN void gs_runtime_started(void);
-
 #endif /* GOSHM_ENGINE_H */

@@ -30,7 +30,7 @@ why), 2 usage error.  --help exits 0.
 
 # run
 
-	goshm run [--dir DIR] [--lib PATH] -- COMMAND [ARGS...]
+	goshm run [--dir DIR] [--lib PATH|NAME] -- COMMAND [ARGS...]
 
 Run replaces itself (execve: no goshm process stays behind) with COMMAND,
 with libgoshm.so put in front of LD_PRELOAD (anything already preloaded
@@ -39,6 +39,11 @@ PATH like a shell does.
 
 The library is --lib, else $GOSHM_LIB, else libgoshm.so next to the goshm
 binary (same directory, or ../lib/), else /usr/local/lib, else /usr/lib.
+libgoshm.so is the C build, which brings nothing into the program but the
+engine.  A --lib or GOSHM_LIB without a slash is a file name looked for in
+those same places: --lib libgoshm-go.so picks the Go c-shared build
+installed beside it, which carries a Go runtime (docs/DESIGN.md says
+when to prefer it).
 
 Run refuses, with exit status 1, what LD_PRELOAD cannot reach: a statically
 linked program (no ELF interpreter; relink it with -lgoshm instead), a
@@ -55,6 +60,7 @@ Example:
 	CMD ["goshm", "run", "--", "/app/server", "--port", "8080"]
 
 	goshm run --dir /data/goshm -- ./legacy-server
+	goshm run --lib libgoshm-go.so -- ./legacy-server
 
 # ls
 
@@ -156,7 +162,7 @@ Example:
 
 # doctor
 
-	goshm doctor [--dir DIR] [--json] [--binary PATH]
+	goshm doctor [--dir DIR] [--json] [--binary PATH] [--lib PATH|NAME]
 
 Doctor checks what goshm needs and prints one line per check, OK, WARN or
 FAIL:
@@ -173,7 +179,9 @@ FAIL:
 	             attaches with it
 	leases       file leases work on the store: goshm counts the attaches
 	             of other containers with them
-	library      libgoshm.so is found (as run would find it)
+	library      libgoshm.so is found (as run would find it, --lib as
+	             for run), and which build it is: C build (no Go runtime)
+	             or Go c-shared build (carries a Go runtime)
 	binary       with --binary: LD_PRELOAD can reach the program (as run checks)
 
 The exit status is 0 when no check FAILs, 1 otherwise.
@@ -189,14 +197,18 @@ Example:
 
 # version
 
-	goshm version [--json]
+	goshm version [--json] [--lib PATH|NAME]
 
-Version prints goshm's version (the engine's, which libgoshm.so of the same
-build shares) and the Go version it was built with.
+Version prints goshm's version (the engine's, which the libraries of the
+same build share) and the Go version it was built with, then the library
+run would preload (--lib as for run) and which build it is: "C build (no
+Go runtime)" or "Go c-shared build (carries a Go runtime)", from its ELF
+file.
 
 Example:
 
 	$ goshm version
 	goshm 0.1.0 (go1.26.8 linux/amd64)
+	library /usr/local/lib/libgoshm.so: C build (no Go runtime)
 */
 package main

@@ -18,6 +18,7 @@ import (
 
 func doctorFlags(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&c.binary, "binary", "", "a program to check for goshm run")
+	libFlag(c, fs)
 }
 
 // A check's outcome.
@@ -380,7 +381,12 @@ func (d *doctor) checkLibrary() elfKind {
 		d.add("library", statusFail, "%v", err)
 		return kind
 	}
-	d.add("library", statusOK, "%s (%v)", lib, lk)
+	build, err := libBuild(lib)
+	if err != nil {
+		d.add("library", statusFail, "%v", err)
+		return kind
+	}
+	d.add("library", statusOK, "%s (%v): %s", lib, lk, build)
 	return lk
 }
 

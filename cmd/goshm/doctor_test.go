@@ -50,6 +50,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 	assert.Contains(t, checks["registry"].Message, "1 segment(s)")
 	assert.Contains(t, checks["space"].Message, "the segments hold 12.0 KiB")
 	assert.Contains(t, checks["kernel"].Message, "goshm does not use them")
+	assert.Equal(t, builtLib(t)+" (ELFCLASS64 EM_X86_64): C build (no Go runtime)", checks["library"].Message)
 	kernelMax, err := os.ReadFile("/proc/sys/kernel/shmmax")
 	require.NoError(t, err)
 	assert.Contains(t, checks["kernel"].Message, "shmmax="+strings.TrimSpace(string(kernelMax)))
@@ -120,6 +121,13 @@ func TestDoctorFindsProblems(t *testing.T) {
 		assert.Equal(t, 1, r.code)
 		assert.Equal(t, statusFail, checks["binary"].Status)
 		assert.Contains(t, checks["binary"].Message, "is statically linked")
+	})
+	t.Run("the Go-built library", func(t *testing.T) {
+		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": newStoreDir(t)}, "--lib", builtGoLib(t))
+		assert.Equal(t, 0, r.code)
+		assert.Equal(t, statusOK, checks["library"].Status)
+		assert.Contains(t, checks["library"].Message, builtGoLib(t)+" (")
+		assert.Contains(t, checks["library"].Message, "): Go c-shared build (carries a Go runtime)")
 	})
 	t.Run("no library", func(t *testing.T) {
 		if fileExists("/usr/local/lib/libgoshm.so") || fileExists("/usr/lib/libgoshm.so") {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -69,12 +71,25 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	r := goshmCmd(t, nil, "version")
+	lib := builtLib(t)
+	r := goshmCmd(t, map[string]string{"GOSHM_LIB": lib}, "version")
 	assert.Equal(t, 0, r.code)
 	v := goshm.Version() // the engine's, from include/goshm.h
 	require.Regexp(t, `^\d+\.\d+\.\d+$`, v)
-	assert.Regexp(t, `^goshm `+regexp.QuoteMeta(v)+` \(go1\.\d+\S* linux/\w+\)\n$`, r.stdout)
-	r = goshmCmd(t, nil, "version", "--json")
+	assert.Regexp(t, `^goshm `+regexp.QuoteMeta(v)+` \(go1\.\d+\S* linux/\w+\)\n`+
+		`library `+regexp.QuoteMeta(lib)+`: C build \(no Go runtime\)\n$`, r.stdout)
+	r = goshmCmd(t, nil, "version", "--json", "--lib", builtGoLib(t))
 	assert.Equal(t, 0, r.code)
-	assert.Contains(t, r.stdout, `"version": "`+v+`"`)
+	var out map[string]string
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
+	assert.Equal(t, v, out["version"])
+	assert.Equal(t, builtGoLib(t), out["library"])
+	assert.Equal(t, "Go c-shared build (carries a Go runtime)", out["library_build"])
+
+	// No library found is said, and is no failure of version.
+	r = goshmCmdSelf(t, filepath.Join(t.TempDir(), "goshm"), nil, "version")
+	assert.Equal(t, 0, r.code)
+	if !fileExists("/usr/local/lib/libgoshm.so") && !fileExists("/usr/lib/libgoshm.so") {
+		assert.Contains(t, r.stdout, "\nlibrary: libgoshm.so not found (looked in ")
+	}
 }

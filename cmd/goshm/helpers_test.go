@@ -64,9 +64,14 @@ func fileExists(p string) bool {
 }
 
 // builtLib is build/libgoshm.so; make builds it before the tests run.
-func builtLib(t *testing.T) string {
+func builtLib(t *testing.T) string { return built(t, "libgoshm.so") }
+
+// builtGoLib is build/libgoshm-go.so, the Go-built library.
+func builtGoLib(t *testing.T) string { return built(t, "libgoshm-go.so") }
+
+func built(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "build", "libgoshm.so")
+	p := filepath.Join(repoRoot(t), "build", name)
 	require.FileExists(t, p, "run make first")
 	return p
 }

@@ -34,7 +34,7 @@ type cli struct {
 	keys   keyList // stat, rm: --key
 	dryRun bool    // gc
 	all    bool    // sync
-	lib    string  // run
+	lib    string  // run, doctor, version
 	binary string  // doctor
 }
 
@@ -93,14 +93,14 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"run":     {run: (*cli).cmdRun, flags: runFlags},
+		"run":     {run: (*cli).cmdRun, flags: libFlag},
 		"ls":      {run: (*cli).cmdLs, interspersed: true},
 		"stat":    {run: (*cli).cmdStat, flags: statFlags, interspersed: true},
 		"rm":      {run: (*cli).cmdRm, flags: rmFlags, interspersed: true},
 		"gc":      {run: (*cli).cmdGC, flags: gcFlags, interspersed: true},
 		"sync":    {run: (*cli).cmdSync, flags: syncFlags, interspersed: true},
 		"doctor":  {run: (*cli).cmdDoctor, flags: doctorFlags, interspersed: true},
-		"version": {run: (*cli).cmdVersion, interspersed: true},
+		"version": {run: (*cli).cmdVersion, flags: libFlag, interspersed: true},
 		"help":    {run: (*cli).cmdHelp, interspersed: true},
 	}
 }

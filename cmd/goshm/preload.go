@@ -37,6 +37,27 @@ func libKind(lib string) (elfKind, error) {
 	return elfKind{f.Class, f.Machine}, nil
 }
 
+// The two builds of the library (docs/DESIGN.md), as version and doctor
+// name them.
+const (
+	buildC  = "C build (no Go runtime)"
+	buildGo = "Go c-shared build (carries a Go runtime)"
+)
+
+// libBuild says which build the library at lib is: the Go linker gives
+// every binary it links a .go.buildinfo section, the C compiler none.
+func libBuild(lib string) (string, error) {
+	f, err := elf.Open(lib)
+	if err != nil {
+		return "", fmt.Errorf("library %s: %w", lib, err)
+	}
+	defer f.Close()
+	if f.Section(".go.buildinfo") != nil {
+		return buildGo, nil
+	}
+	return buildC, nil
+}
+
 // checkPreloadable says why LD_PRELOAD of a library of kind lib cannot
 // reach the program at path, or returns nil.  Scripts are judged by their
 // #! interpreter (through env(1) too), up to the kernel's four levels.

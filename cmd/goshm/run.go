@@ -10,8 +10,10 @@ import (
 	"strings"
 )
 
-func runFlags(c *cli, fs *flag.FlagSet) {
-	fs.StringVar(&c.lib, "lib", "", "libgoshm.so to preload")
+// libFlag is --lib, for run and for the commands that report the library
+// run would preload (doctor, version).
+func libFlag(c *cli, fs *flag.FlagSet) {
+	fs.StringVar(&c.lib, "lib", "", "the library to preload: a path, or a file name looked for where libgoshm.so is")
 }
 
 // cmdRun execs the command with the library preloaded; it returns only
@@ -71,18 +73,22 @@ func runEnv(environ []string, lib, dir string) []string {
 	return append(env, "LD_PRELOAD="+preload, "GOSHM_DIR="+dir)
 }
 
-// libCandidates are the places run looks for the library, in order.
-func (c *cli) libCandidates() []string {
+// defaultLib is the library run preloads unless told otherwise: the C
+// compiler's build, which brings no Go runtime into the program.
+const defaultLib = "libgoshm.so"
+
+// libCandidates are the places run looks for the library file name, in
+// order: beside the goshm binary, in ../lib, /usr/local/lib, /usr/lib.
+func (c *cli) libCandidates(name string) []string {
 	var out []string
 	if self, err := c.executable(); err == nil {
 		if real, err := filepath.EvalSymlinks(self); err == nil {
 			self = real
 		}
 		d := filepath.Dir(self)
-		out = append(out, filepath.Join(d, "libgoshm.so"),
-			filepath.Join(d, "..", "lib", "libgoshm.so"))
+		out = append(out, filepath.Join(d, name), filepath.Join(d, "..", "lib", name))
 	}
-	return append(out, "/usr/local/lib/libgoshm.so", "/usr/lib/libgoshm.so")
+	return append(out, "/usr/local/lib/"+name, "/usr/lib/"+name)
 }
 
 // findLib is --lib, else $GOSHM_LIB, else the first candidate that exists,
@@ -102,8 +108,17 @@ func (c *cli) locateLib() (string, error) {
 	for _, explicit := range []struct{ what, path string }{
 		{"--lib", c.lib}, {"GOSHM_LIB", c.getenv("GOSHM_LIB")},
 	} {
-		if explicit.path == "" {
+		switch {
+		case explicit.path == "":
 			continue
+		case !strings.Contains(explicit.path, "/"):
+			// A file name, such as libgoshm-go.so: where the default
+			// library would be.
+			p, err := c.searchLib(explicit.path)
+			if err != nil {
+				return "", fmt.Errorf("library from %s: %w", explicit.what, err)
+			}
+			return p, nil
 		}
 		p, err := filepath.Abs(explicit.path)
 		if err != nil {
@@ -114,7 +129,16 @@ func (c *cli) locateLib() (string, error) {
 		}
 		return p, nil
 	}
-	cands := c.libCandidates()
+	p, err := c.searchLib(defaultLib)
+	if err != nil {
+		return "", fmt.Errorf("%w; give --lib PATH or set GOSHM_LIB", err)
+	}
+	return p, nil
+}
+
+// searchLib returns the first of libCandidates(name) that exists.
+func (c *cli) searchLib(name string) (string, error) {
+	cands := c.libCandidates(name)
 	for _, p := range cands {
 		if _, err := os.Stat(p); err == nil {
 			return filepath.Clean(p), nil
@@ -122,8 +146,7 @@ func (c *cli) locateLib() (string, error) {
 			return "", fmt.Errorf("library %s: %w", p, err)
 		}
 	}
-	return "", fmt.Errorf("libgoshm.so not found (looked in %s); give --lib PATH or set GOSHM_LIB",
-		strings.Join(cands, ", "))
+	return "", fmt.Errorf("%s not found (looked in %s)", name, strings.Join(cands, ", "))
 }
 
 // executablePath finds the goshm binary, to look for the library beside

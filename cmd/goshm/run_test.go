@@ -88,6 +88,25 @@ func TestRunFindsTheLibrary(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, beside, envMap(r.exec.env)["LD_PRELOAD"], "--lib before all")
 
+	// A file name is looked for where the default library is.
+	goLib := filepath.Join(root, "lib", "libgoshm-go.so")
+	require.NoError(t, os.WriteFile(goLib, data, 0o755))
+	r = try(filepath.Join(root, "bin", "goshm"), nil, "--lib", "libgoshm-go.so")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, goLib, envMap(r.exec.env)["LD_PRELOAD"], "--lib NAME in ../lib")
+	r = try(filepath.Join(root, "bin", "goshm"), map[string]string{"GOSHM_LIB": "libgoshm-go.so"})
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, goLib, envMap(r.exec.env)["LD_PRELOAD"], "GOSHM_LIB=NAME in ../lib")
+	elsewhere := filepath.Join(t.TempDir(), "bin")
+	r = try(filepath.Join(elsewhere, "goshm"), nil, "--lib", "libgoshm-go.so")
+	if !fileExists("/usr/local/lib/libgoshm-go.so") && !fileExists("/usr/lib/libgoshm-go.so") {
+		assert.Equal(t, 1, r.code)
+		assert.Nil(t, r.exec)
+		assert.Equal(t, "goshm: run: library from --lib: libgoshm-go.so not found (looked in "+
+			filepath.Join(elsewhere, "libgoshm-go.so")+", "+filepath.Join(elsewhere, "..", "lib", "libgoshm-go.so")+
+			", /usr/local/lib/libgoshm-go.so, /usr/lib/libgoshm-go.so)\n", r.stderr)
+	}
+
 	r = try(filepath.Join(root, "bin", "goshm"), map[string]string{"GOSHM_LIB": root + "/missing.so"})
 	assert.Equal(t, 1, r.code)
 	assert.Nil(t, r.exec)

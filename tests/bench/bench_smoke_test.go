@@ -21,20 +21,21 @@ import (
 
 func TestBenchScriptRunsEveryBenchmark(t *testing.T) {
 	testenv.RequireRoot(t)
-	for _, tool := range []string{"gcc", "unshare", "losetup", "mkfs.ext4", "valgrind"} {
+	for _, tool := range []string{"gcc", "unshare", "setpriv", "losetup", "mkfs.ext4", "valgrind",
+		"/usr/lib/postgresql/15/bin/pgbench"} {
 		_, err := exec.LookPath(tool)
-		require.NoError(t, err, "the benchmark needs %s (gcc, util-linux, e2fsprogs, valgrind)", tool)
+		require.NoError(t, err, "the benchmark needs %s (gcc, util-linux, e2fsprogs, valgrind, postgresql-15)", tool)
 	}
 	root := testenv.Root(t)
-	lib := testenv.Lib(t)
 
 	cmd := exec.Command(filepath.Join(root, "scripts", "bench.sh"))
 	cmd.Env = append(os.Environ(),
 		"GOSHM_BENCH_QUICK=1",
 		"GOSHM_BENCH_CALLGRIND=1",
-		"GOSHM_BENCH_LIB="+lib,
+		"GOSHM_BENCH_LIB="+testenv.CLib(t),
+		"GOSHM_BENCH_GO_LIB="+testenv.GoLib(t),
 		"GOSHM_BENCH_BIN="+t.TempDir(), // not build/bench: others may be running make bench
-		"TMPDIR="+t.TempDir())
+		"TMPDIR="+reachableTempDir(t))
 	out, err := cmd.CombinedOutput()
 	report := string(out)
 	require.NoError(t, err, "scripts/bench.sh:\n%s", report)
@@ -43,21 +44,30 @@ func TestBenchScriptRunsEveryBenchmark(t *testing.T) {
 		duration = `\d+(\.\d+)? (ns|us|ms|s)`
 		size     = `\d+(\.\d+)? (B|KiB|MiB)`
 		ratio    = `\d+\.\d\dx`
+		count    = `\d+`
 	)
+	// Native (or plain), libgoshm.so, libgoshm-go.so, then the ratios of
+	// the two libraries to the first.
+	three := func(value string) string {
+		return value + ` +` + value + ` +` + value + ` +` + ratio + ` +` + ratio
+	}
 	rows := map[string]string{
-		"shmget of an existing key":                duration + ` +` + duration + ` +` + ratio,
-		"shmget(IPC_PRIVATE, 4 KiB) + IPC_RMID":    duration + ` +` + duration + ` +` + ratio,
-		"shmat + shmdt, 4 KiB segment":             duration + ` +` + duration + ` +` + ratio,
-		"shmat + shmdt, 64 MiB segment":            duration + ` +` + duration + ` +` + ratio,
-		"shmctl(IPC_STAT), attached once":          duration + ` +` + duration + ` +` + ratio,
-		"memset of 64 MiB through an attach":       duration + ` +` + duration + ` +` + ratio,
-		"create, attach, fault in 64 MiB, destroy": duration + ` +` + duration + ` +` + ratio,
-		"fork + _exit + wait, no attach":           duration + ` +` + duration + ` +` + ratio,
-		"fork + _exit + wait, 4 attaches of 1 MiB": duration + ` +` + duration + ` +` + ratio,
-		"threads":                               `\d+ +\d+ +\+-?\d+`,
-		"VmRSS":                                 size + ` +` + size + ` +\+-?` + size,
-		"Private_Dirty":                         size + ` +` + size + ` +\+-?` + size,
-		"/bin/true, fork to exit (median of 3)": duration + ` +` + duration + ` +` + ratio,
+		"shmget of an existing key":                three(duration),
+		"shmget(IPC_PRIVATE, 4 KiB) + IPC_RMID":    three(duration),
+		"shmat + shmdt, 4 KiB segment":             three(duration),
+		"shmat + shmdt, 64 MiB segment":            three(duration),
+		"shmctl(IPC_STAT), attached once":          three(duration),
+		"memset of 64 MiB through an attach":       three(duration),
+		"create, attach, fault in 64 MiB, destroy": three(duration),
+		"fork + _exit + wait, no attach":           three(duration),
+		"fork + _exit + wait, 4 attaches of 1 MiB": three(duration),
+		"threads":                               three(count),
+		"VmRSS":                                 three(size),
+		"Pss":                                   three(size),
+		"Private_Dirty":                         three(size),
+		"/bin/true, fork to exit (median of 3)": three(duration),
+		"a new connection per transaction (-C)": three(count),
+		"persistent connections":                three(count),
 		"counter only":                          size + ` +` + size,
 		"segment initialised (memset), then counter": size + ` +` + size,
 	}
@@ -74,4 +84,15 @@ func TestBenchScriptRunsEveryBenchmark(t *testing.T) {
 		assert.Regexp(t, re, cg, "callgrind row %q", label)
 	}
 	assert.Contains(t, report, "counter increments per second: native ")
+}
+
+// reachableTempDir is a temporary directory that every user may enter:
+// the benchmark's PostgreSQL servers run as the postgres account.
+func reachableTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "goshm-bench-smoke-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	return dir
 }

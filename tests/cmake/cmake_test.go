@@ -1,7 +1,8 @@
 // Package cmaketest checks goshm's packaging for C projects: the root
-// CMakeLists.txt builds and installs libgoshm, and a small C project
-// (consumer/) links it through find_package(goshm), add_subdirectory and
-// pkg-config, then uses the store with no LD_PRELOAD.
+// CMakeLists.txt builds and installs libgoshm with no Go toolchain in
+// sight, and a small C project (consumer/) links it through
+// find_package(goshm), add_subdirectory and pkg-config, then uses the
+// store with no LD_PRELOAD.
 package cmaketest
 
 import (
@@ -24,11 +25,33 @@ import (
 // cleanly under them.
 var consumerCFlags = []string{"-Wall", "-Wextra", "-Werror", "-Wpedantic"}
 
-// run runs a build tool and fails the test with its output if it fails.
+// withoutGo is the environment with every directory that holds a `go`
+// command removed from PATH: CMake builds libgoshm for C developers who
+// have no Go toolchain, and must not need one.
+func withoutGo() []string {
+	var keep []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, "go")); err != nil {
+			keep = append(keep, dir)
+		}
+	}
+	env := []string{"PATH=" + strings.Join(keep, string(filepath.ListSeparator))}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "GOROOT=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// run runs a build tool, without Go on PATH, and fails the test with its
+// output if it fails.
 func run(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	path, err := exec.LookPath(name)
+	require.NoError(t, err)
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(withoutGo(), env...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
 	return string(out)
@@ -38,7 +61,7 @@ func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		_, err := exec.LookPath(tool)
-		require.NoError(t, err, "this test needs %s (Debian packages cmake, pkg-config, build-essential; Go on PATH)", tool)
+		require.NoError(t, err, "this test needs %s (Debian packages cmake, pkg-config, build-essential)", tool)
 	}
 }
 
@@ -48,7 +71,6 @@ type installed struct {
 }
 
 // installGoshm configures, builds and installs the repository with cmake.
-// The Go build cache makes the go build inside it take seconds.
 func installGoshm(t *testing.T) installed {
 	t.Helper()
 	root := testenv.Root(t)
@@ -133,7 +155,7 @@ func roundTrip(t *testing.T, bin string) {
 
 func TestCMakeAndPkgConfigConsumers(t *testing.T) {
 	testenv.RequireRoot(t)
-	requireTools(t, "cmake", "pkg-config", "go", "gcc", "ldd")
+	requireTools(t, "cmake", "pkg-config", "gcc", "ldd")
 	root := testenv.Root(t)
 	consumer := filepath.Join(root, "tests", "cmake", "consumer")
 	inst := installGoshm(t)
@@ -154,6 +176,7 @@ func TestCMakeAndPkgConfigConsumers(t *testing.T) {
 		soname, err := f.DynString(elf.DT_SONAME)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"libgoshm.so.0"}, soname)
+		assert.Nil(t, f.Section(".go.buildinfo"), "the C compiler's build, no Go runtime")
 		syms, err := f.DynamicSymbols()
 		require.NoError(t, err)
 		exported := map[string]bool{}
@@ -189,6 +212,7 @@ func TestCMakeAndPkgConfigConsumers(t *testing.T) {
 		build := filepath.Join(t.TempDir(), "build")
 		cmd := exec.Command("cmake", "-S", consumer, "-B", build,
 			"-DCMAKE_PREFIX_PATH="+inst.prefix, "-DGOSHM_WANT_VERSION=1.0")
+		cmd.Env = withoutGo()
 		out, err := cmd.CombinedOutput()
 		require.Error(t, err, "configuring against goshm 1.0 should fail:\n%s", out)
 		assert.Contains(t, string(out), `requested version "1.0"`)

@@ -29,7 +29,7 @@ func TestNoLeaks(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/conf_store_ops")
 	// The first cycle maps the registry; settling lets the dormant Go
-	// runtime of libgoshm.so finish starting its threads.
+	// runtime of libgoshm-go.so finish starting its threads.
 	snapshot := []string{"fds", "maps", "store-fds", "store-maps"}
 	ops := []string{"settle", "200"}
 	ops = append(ops, snapshot...)
@@ -64,7 +64,8 @@ func TestNoLeaks(t *testing.T) {
 				assert.Equal(t, "0", v[14], "%s: segments listed by ipcs -m while the process lives\n%s", under, r)
 				if under == "goshm" {
 					// Loading the library opens no descriptor of its own
-					// (the Go runtime's cgroup files, capi/main.go).
+					// (for libgoshm-go.so: the Go runtime's cgroup files,
+					// capi/main.go).
 					assert.Equal(t, nativeFds, before[0], "descriptors of a preloaded program vs a native one\n%s", r)
 					assert.Equal(t, "1", after[3], "goshm: mappings of the store: the registry only\n%s", r)
 					assert.Empty(t, segmentFiles(t, store), "goshm: files left in segments/")

@@ -36,12 +36,13 @@ func (w who) String() string {
 // goshmOpts are the options to run argv under goshm with store, as w, in a
 // fresh IPC namespace.  It returns the argv to run.
 //
-// As another user the library is preloaded by `env` after setpriv instead
-// of through testenv's Preload: setpriv changes its uid, re-raises
-// CAP_SETGID in its own thread with capset(2) and then calls setresgid(2),
-// which glibc applies to every thread -- and the Go runtime's threads that
-// libgoshm.so brings along no longer have that capability, so glibc
-// aborts the process.
+// As another user the library (testenv.Lib: either build) is preloaded by
+// `env` after setpriv, so that only the program under test carries it.
+// Under libgoshm-go.so setpriv itself could not: it changes its uid,
+// re-raises CAP_SETGID in its own thread with capset(2) and then calls
+// setresgid(2), which glibc applies to every thread -- and the Go
+// runtime's threads that library brings along no longer have that
+// capability, so glibc aborts the process.
 func goshmOpts(t *testing.T, w who, store string, argv ...string) (testenv.Opts, []string) {
 	t.Helper()
 	o := testenv.Opts{NewIPC: true, Store: store, Timeout: 2 * time.Minute}

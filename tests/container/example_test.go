@@ -35,7 +35,7 @@ func TestDockerExample(t *testing.T) {
 	ctx := t.TempDir()
 	for dst, src := range map[string]string{
 		"Dockerfile":    filepath.Join(root, "examples/docker/Dockerfile"),
-		"libgoshm.so":   testenv.Lib(t),
+		"libgoshm.so":   testenv.CLib(t),
 		"goshm":         testenv.Artifact(t, "goshm"),
 		"legacy-server": testenv.Artifact(t, "tests/ctr_counter"),
 	} {

@@ -13,10 +13,13 @@ import (
 const alphabet = "a b c d e f g h i j k l m n o p q r s t u v w x y z"
 
 // underGoshm returns the `docker run` options that put every process of a
-// container under goshm (LD_PRELOAD) with its store in dir.  `docker exec`
-// processes inherit the container's environment.
-func underGoshm(dir string) []string {
-	return []string{"-e", "LD_PRELOAD=" + imageLib, "-e", "GOSHM_DIR=" + dir}
+// container under goshm (LD_PRELOAD of the default library) with its store
+// in dir.  `docker exec` processes inherit the container's environment.
+func underGoshm(dir string) []string { return underGoshmWith(imageLib, dir) }
+
+// underGoshmWith is underGoshm with the library lib of the image.
+func underGoshmWith(lib, dir string) []string {
+	return []string{"-e", "LD_PRELOAD=" + lib, "-e", "GOSHM_DIR=" + dir}
 }
 
 // withVolume mounts volume vol on dir.

@@ -16,13 +16,15 @@ import (
 
 // Paths inside the test image.
 const (
-	imageLib   = "/usr/local/lib/libgoshm.so"
-	imageStore = "/var/lib/goshm" // the default GOSHM_DIR, 1777 in the image
+	imageLib   = "/usr/local/lib/libgoshm.so"    // the default, as deployed
+	imageGoLib = "/usr/local/lib/libgoshm-go.so" // for the Go runtime's tests
+	imageStore = "/var/lib/goshm"                // the default GOSHM_DIR, 1777 in the image
 )
 
-// The image every test uses: our programs, libgoshm.so, build/goshm, a
-// shell and two tools, and the shared libraries they load.  Its command is
-// ctr_init, which waits so that the tests can `docker exec` into it.
+// The image every test uses: our programs, both builds of the library,
+// build/goshm, a shell and a few tools, and the shared libraries they load.
+// Its command is ctr_init, which waits so that the tests can `docker exec`
+// into it.
 var shared struct {
 	once sync.Once
 	tag  string
@@ -78,11 +80,13 @@ func buildTestImage(root, tag string) error {
 			return err
 		}
 	}
-	if err := r.AddFile(imageLib, build("libgoshm.so"), 0o755); err != nil {
-		return err
-	}
-	if err := r.AddLibrariesOf(build("libgoshm.so")); err != nil {
-		return err
+	for dst, src := range map[string]string{imageLib: build("libgoshm.so"), imageGoLib: build("libgoshm-go.so")} {
+		if err := r.AddFile(dst, src, 0o755); err != nil {
+			return err
+		}
+		if err := r.AddLibrariesOf(src); err != nil {
+			return err
+		}
 	}
 	// Like /dev/shm; a fresh volume mounted here inherits the mode.
 	r.AddDir(imageStore, 0o777|fs.ModeSticky)

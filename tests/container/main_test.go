@@ -4,7 +4,10 @@
 // container's SHMMAX, and the examples/docker recipe.
 //
 // No image is pulled: the images are built from what `make` built (see
-// image_test.go).  The tests skip only when no Docker engine answers.
+// image_test.go).  They use build/libgoshm.so, the library a deployment
+// uses by default, and libgoshm-go.so where its Go runtime matters
+// (signals_test.go).  Without a Docker engine they fail, unless
+// GOSHM_TEST_NO_DOCKER=1 says the machine cannot have one (testenv.RequireDocker).
 package container
 
 import (

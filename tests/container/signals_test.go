@@ -16,10 +16,11 @@ import (
 // `docker stop` sends SIGTERM to the container's PID 1 (with --init, to
 // docker-init, which passes it on to the server).  A server that takes it
 // through a signalfd, SIGTERM blocked, must get it under goshm exactly as
-// natively: the threads of the library's Go runtime must not take the
-// signal.  If one does, its default action runs: a server under --init is
-// killed (exit 143); a PID 1 drops it (default actions of a container's
-// init are ignored) and is killed after the grace period (exit 137).
+// natively.  libgoshm.so starts no thread; under libgoshm-go.so the
+// threads of its Go runtime must not take the signal.  If one does, its
+// default action runs: a server under --init is killed (exit 143); a PID 1
+// drops it (default actions of a container's init are ignored) and is
+// killed after the grace period (exit 137).
 func TestDockerStopReachesSignalfdServer(t *testing.T) {
 	t.Parallel()
 	img := testImage(t)
@@ -33,6 +34,10 @@ func TestDockerStopReachesSignalfdServer(t *testing.T) {
 		{"goshm run", []string{img, "goshm", "run", "--", "ctr_signalfd"}},
 		{"natively under --init", []string{"--init", img, "ctr_signalfd"}},
 		{"goshm run under --init", []string{"--init", img, "goshm", "run", "--", "ctr_signalfd"}},
+		{"LD_PRELOAD of libgoshm-go.so", append(underGoshmWith(imageGoLib, imageStore), img, "ctr_signalfd")},
+		{"goshm run --lib libgoshm-go.so", []string{img, "goshm", "run", "--lib", imageGoLib, "--", "ctr_signalfd"}},
+		{"goshm run --lib libgoshm-go.so under --init",
+			[]string{"--init", img, "goshm", "run", "--lib", imageGoLib, "--", "ctr_signalfd"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -56,34 +61,48 @@ func TestDockerStopReachesSignalfdServer(t *testing.T) {
 	}
 }
 
-// Loading libgoshm.so leaves the program's signal mask as it was (the
-// library blocks signals only while its Go runtime creates its first
-// thread), and the Go runtime's threads block SIGTERM and SIGCHLD, so that the kernel
-// never picks one of them for a signal the program blocks.
+// Loading the library leaves the program's signal mask as it was.  With
+// libgoshm.so, the default, PID 1 stays the one thread it is natively.
+// libgoshm-go.so blocks signals only while its Go runtime creates its
+// first thread, and the runtime's threads block SIGTERM and SIGCHLD, so
+// that the kernel never picks one of them for a signal the program blocks.
 func TestDockerPreloadSignalMasks(t *testing.T) {
 	t.Parallel()
-	ctr := startIdle(t, underGoshm(imageStore)...)
+	for _, c := range []struct{ name, lib string }{
+		{"libgoshm.so", imageLib},
+		{"libgoshm-go.so", imageGoLib},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctr := startIdle(t, underGoshmWith(c.lib, imageStore)...)
 
-	status := []string{"cat", "/proc/self/status"}
-	assert.Equal(t, "0000000000000000", sigBlk(t, dexecWith(t, native, ctr, status...)))
-	assert.Equal(t, "0000000000000000", sigBlk(t, dexec(t, ctr, status...)))
+			status := []string{"cat", "/proc/self/status"}
+			assert.Equal(t, "0000000000000000", sigBlk(t, dexecWith(t, native, ctr, status...)))
+			assert.Equal(t, "0000000000000000", sigBlk(t, dexec(t, ctr, status...)))
 
-	// ctr_init, PID 1, preloaded: its main thread blocks nothing, every
-	// other thread (the Go runtime's) blocks SIGTERM.
-	tasks := dexecWith(t, native, ctr, "ls", "/proc/1/task")
-	require.Equal(t, 0, tasks.Code, tasks.String())
-	ids := strings.Fields(tasks.Stdout)
-	require.Greater(t, len(ids), 1, "libgoshm.so brings threads: %s", tasks)
-	for _, id := range ids {
-		m := sigBlk(t, dexecWith(t, native, ctr, "cat", "/proc/1/task/"+id+"/status"))
-		if id == "1" {
-			assert.Equal(t, "0000000000000000", m, "main thread")
-			continue
-		}
-		v, err := strconv.ParseUint(m, 16, 64)
-		require.NoError(t, err)
-		assert.NotZero(t, v&(1<<(15-1)), "thread %s does not block SIGTERM: %s", id, m)
-		assert.NotZero(t, v&(1<<(17-1)), "thread %s does not block SIGCHLD: %s", id, m)
+			// ctr_init, PID 1, preloaded: its main thread blocks
+			// nothing, every other thread (the Go runtime's) blocks
+			// SIGTERM.
+			tasks := dexecWith(t, native, ctr, "ls", "/proc/1/task")
+			require.Equal(t, 0, tasks.Code, tasks.String())
+			ids := strings.Fields(tasks.Stdout)
+			if c.lib == imageLib {
+				assert.Equal(t, []string{"1"}, ids, "threads of PID 1 under libgoshm.so")
+			} else {
+				require.Greater(t, len(ids), 1, "libgoshm-go.so brings threads: %s", tasks)
+			}
+			for _, id := range ids {
+				m := sigBlk(t, dexecWith(t, native, ctr, "cat", "/proc/1/task/"+id+"/status"))
+				if id == "1" {
+					assert.Equal(t, "0000000000000000", m, "main thread")
+					continue
+				}
+				v, err := strconv.ParseUint(m, 16, 64)
+				require.NoError(t, err)
+				assert.NotZero(t, v&(1<<(15-1)), "thread %s does not block SIGTERM: %s", id, m)
+				assert.NotZero(t, v&(1<<(17-1)), "thread %s does not block SIGCHLD: %s", id, m)
+			}
+		})
 	}
 }
 

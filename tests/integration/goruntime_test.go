@@ -16,11 +16,13 @@ import (
 	"github.com/goshm/goshm/tests/internal/testenv"
 )
 
-// The dormant Go runtime inside libgoshm.so must leave a program's signals
-// and processes as the kernel gives them: these tests run the gort_*
-// programs (tests/cprogs) natively and with the library preloaded, and
-// compare.  capi/engine/runtime_signals.c and runtime_threads.c are what
+// The dormant Go runtime inside libgoshm-go.so must leave a program's
+// signals and processes as the kernel gives them: these tests run the
+// gort_* programs (tests/cprogs) natively and with that library preloaded,
+// and compare.  capi/runtime_signals.c and capi/runtime_threads.c are what
 // makes them equal; docs/DIFFERENCES.md lists what remains (threads).
+// libgoshm.so has no runtime: builds_test.go checks that it changes
+// nothing of the kind.
 
 // outcome is what a program did, in terms that must not depend on the
 // library: its output, and how it ended.
@@ -32,7 +34,8 @@ type outcome struct {
 func runBoth(t *testing.T, argv ...string) (native, preloaded outcome) {
 	t.Helper()
 	run := func(preload bool) outcome {
-		o := testenv.Opts{Preload: preload, Store: testenv.NewStore(t), Timeout: 30 * time.Second}
+		o := testenv.Opts{Preload: preload, Lib: testenv.GoLib(t), Store: testenv.NewStore(t),
+			Timeout: 30 * time.Second}
 		r := testenv.Run(t, o, argv...)
 		return outcome{Stdout: r.Stdout, Ended: howEnded(t, r)}
 	}
@@ -148,7 +151,8 @@ func TestGoRuntimeLeavesDefaultActions(t *testing.T) {
 		t.Run(c.arg, func(t *testing.T) {
 			t.Parallel()
 			for _, preload := range []bool{false, true} {
-				r := testenv.Run(t, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog, c.arg)
+				o := testenv.Opts{Preload: preload, Lib: testenv.GoLib(t), Store: testenv.NewStore(t)}
+				r := testenv.Run(t, o, prog, c.arg)
 				assert.Equal(t, c.ended, howEnded(t, r), "preload=%v\n%s", preload, r)
 				assert.Empty(t, r.Stderr, "preload=%v", preload)
 			}
@@ -157,7 +161,8 @@ func TestGoRuntimeLeavesDefaultActions(t *testing.T) {
 	t.Run("term", func(t *testing.T) {
 		t.Parallel()
 		for _, preload := range []bool{false, true} {
-			_, err := sigtermWhenReady(t, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog, "wait")
+			o := testenv.Opts{Preload: preload, Lib: testenv.GoLib(t), Store: testenv.NewStore(t)}
+			_, err := sigtermWhenReady(t, o, prog, "wait")
 			r := testenv.Result{Err: err}
 			assert.Equal(t, "killed by SIGTERM", howEnded(t, r), "preload=%v", preload)
 		}
@@ -207,7 +212,7 @@ var runtimeThreads = regexp.MustCompile(`(?m)^runtime threads: (\d+)\nruntime th
 // a thread of its own it cannot tell the runtime's threads from the
 // program's and leaves them (docs/DIFFERENCES.md).
 func TestGoRuntimeUnderDlopen(t *testing.T) {
-	prog, lib := testenv.Artifact(t, "tests/gort_dlopen"), testenv.Lib(t)
+	prog, lib := testenv.Artifact(t, "tests/gort_dlopen"), testenv.GoLib(t)
 	t.Run("single-threaded", func(t *testing.T) {
 		r := testenv.Run(t, testenv.Opts{Store: testenv.NewStore(t)}, prog, lib)
 		require.Equal(t, 0, r.Code, r.String())

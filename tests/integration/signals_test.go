@@ -17,16 +17,20 @@ import (
 )
 
 // A program that blocks SIGTERM to read it from a signalfd must get it
-// with the library preloaded too: the dormant Go runtime's threads block
-// every signal a program can take (capi/engine/runtime_threads.c), so the kernel cannot
-// hand the signal to one of them, where its default action would kill the
-// program.
+// with either library preloaded.  libgoshm.so starts no thread; the
+// dormant Go runtime's threads of libgoshm-go.so block every signal a
+// program can take (capi/runtime_threads.c), so the kernel cannot hand the
+// signal to one of them, where its default action would kill the program.
 func TestPreloadedSignalfdServerGetsSIGTERM(t *testing.T) {
 	prog := testenv.Artifact(t, "tests/ctr_signalfd")
-	for _, preload := range []bool{false, true} {
-		name := map[bool]string{false: "native", true: "preloaded"}[preload]
-		t.Run(name, func(t *testing.T) {
-			rest, err := sigtermWhenReady(t, testenv.Opts{Preload: preload, Store: testenv.NewStore(t)}, prog)
+	for _, c := range []struct{ name, lib string }{
+		{"native", ""},
+		{testenv.CLibName, testenv.CLib(t)},
+		{testenv.GoLibName, testenv.GoLib(t)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := testenv.Opts{Preload: c.lib != "", Lib: c.lib, Store: testenv.NewStore(t)}
+			rest, err := sigtermWhenReady(t, o, prog)
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
 				t.Fatalf("exit status %v (killed by the signal instead of reading it)", ee.ProcessState)

@@ -25,6 +25,18 @@ import (
 
 func goshmBin(t *testing.T) string { return testenv.Artifact(t, "goshm") }
 
+// goshmRun is the argv of `goshm run` with the library under test, up to
+// the options: with the default library nothing is added, so that run
+// finds build/libgoshm.so beside build/goshm as it finds an installed one;
+// with another (GOSHM_TEST_LIB) it is given with --lib.
+func goshmRun(t *testing.T, args ...string) []string {
+	argv := []string{goshmBin(t), "run"}
+	if testenv.LibName() != testenv.CLibName {
+		argv = append(argv, "--lib", testenv.Lib(t))
+	}
+	return append(argv, args...)
+}
+
 var unpriv = testenv.Opts{UID: testenv.UnprivUID, GID: testenv.UnprivGID}
 
 // rm and stat refuse an ordinary user what the kernel refuses: the native
@@ -129,8 +141,8 @@ func TestCLIGCAfterAKill(t *testing.T) {
 func TestCLIRunExecs(t *testing.T) {
 	testenv.RequireRoot(t)
 	store := testenv.NewStore(t)
-	cmd := testenv.Command(t, t.Context(), testenv.Opts{}, goshmBin(t), "run", "--dir", store, "--",
-		"sh", "-c", `echo $$; echo "$LD_PRELOAD"; echo "$GOSHM_DIR"; cat /proc/$$/comm`)
+	cmd := testenv.Command(t, t.Context(), testenv.Opts{}, goshmRun(t, "--dir", store, "--",
+		"sh", "-c", `echo $$; echo "$LD_PRELOAD"; echo "$GOSHM_DIR"; cat /proc/$$/comm`)...)
 	cmd.Env = append(cmd.Env, "LD_PRELOAD="+extraLib(t))
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -148,11 +160,11 @@ func TestCLIRunExecs(t *testing.T) {
 	assert.Equal(t, "sh", got[3])
 
 	// The write-up's programs under goshm run, across a "restart".
-	w := testenv.Run(t, testenv.Opts{NewIPC: true}, goshmBin(t), "run", "--dir", store, "--",
-		testenv.Artifact(t, "legacy/systemv_shm_wr"))
+	w := testenv.Run(t, testenv.Opts{NewIPC: true}, goshmRun(t, "--dir", store, "--",
+		testenv.Artifact(t, "legacy/systemv_shm_wr"))...)
 	require.Equal(t, 0, w.Code, w.String())
-	rd := testenv.Run(t, testenv.Opts{NewIPC: true}, goshmBin(t), "run", "--dir", store, "--",
-		testenv.Artifact(t, "legacy/systemv_shm_rd"))
+	rd := testenv.Run(t, testenv.Opts{NewIPC: true}, goshmRun(t, "--dir", store, "--",
+		testenv.Artifact(t, "legacy/systemv_shm_rd"))...)
 	require.Equal(t, 0, rd.Code, rd.String())
 	assert.Equal(t, letters+"SystemV Share Memory Create and Read Ok\n", rd.Stdout)
 }
@@ -198,7 +210,8 @@ int main(void) { puts("static ran"); return 0; }
 }
 
 // build/goshm and build/shmdemo contain the engine; with LD_PRELOAD set
-// they have it twice (and two Go runtimes).  Both must work.
+// they have it twice (and, under libgoshm-go.so, two Go runtimes).  Both
+// must work.
 func TestCLIUnderLDPreload(t *testing.T) {
 	testenv.RequireRoot(t)
 	store := testenv.NewStore(t)
@@ -222,7 +235,7 @@ func TestCLIUnderLDPreload(t *testing.T) {
 		r := testenv.Run(t, o, append([]string{goshmBin(t)}, args...)...)
 		assert.Equal(t, 0, r.Code, "%v: %s", args, r)
 	}
-	run := testenv.Run(t, o, goshmBin(t), "run", "--", "sh", "-c", `echo "$LD_PRELOAD"`)
+	run := testenv.Run(t, o, goshmRun(t, "--", "sh", "-c", `echo "$LD_PRELOAD"`)...)
 	require.Equal(t, 0, run.Code, run.String())
 	assert.Equal(t, testenv.Lib(t)+"\n", run.Stdout, "not preloaded twice")
 

@@ -11,7 +11,7 @@ import (
 	"github.com/goshm/goshm/tests/internal/testenv"
 )
 
-// This Go process (package goshm) and a C process under libgoshm.so in
+// This Go process (package goshm) and a C process under the library in
 // another IPC namespace share a segment: each sees the other's writes at
 // once, with no call in between, and each counts the other's attach.
 func TestGoAndCSeeEachOthersWrites(t *testing.T) {

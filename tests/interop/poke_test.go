@@ -27,10 +27,10 @@ func startPoke(t *testing.T, o testenv.Opts) *poke {
 	ctx, cancel := context.WithCancel(context.Background())
 	argv := []string{testenv.Artifact(t, "tests/shmpoke")}
 	if o.Preload && o.UID != 0 {
-		// Preload shmpoke only, not setpriv: under libgoshm.so setpriv
-		// aborts (glibc's setxid broadcast reaches the library's Go
-		// runtime threads, which lack the capabilities setpriv restored
-		// on its own thread only).
+		// Preload shmpoke only, not setpriv: under libgoshm-go.so
+		// setpriv aborts (glibc's setxid broadcast reaches the library's
+		// Go runtime threads, which lack the capabilities setpriv
+		// restored on its own thread only).
 		o.Preload = false
 		argv = append([]string{"env", "LD_PRELOAD=" + testenv.Lib(t)}, argv...)
 	}

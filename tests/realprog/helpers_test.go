@@ -36,11 +36,11 @@ func workDir(t *testing.T) string {
 	return dir
 }
 
-// shimEnv is the argv prefix that runs a program under goshm with store.
-// It is applied with env(1) right before the program, after nsenter and
-// setpriv: those must not run with the library preloaded (setpriv aborts
-// when the preloaded Go runtime's threads are present, see
-// docs/TESTED-PROGRAMS.md).
+// shimEnv is the argv prefix that runs a program under goshm (the library
+// under test, testenv.Lib) with store.  It is applied with env(1) right
+// before the program, after nsenter and setpriv: only the program is under
+// test, and setpriv aborts when the Go runtime's threads of libgoshm-go.so
+// are present (docs/TESTED-PROGRAMS.md).
 func shimEnv(t *testing.T, store string) []string {
 	return shimEnvWith(testenv.Lib(t), store)
 }
@@ -49,13 +49,14 @@ func shimEnvWith(lib, store string) []string {
 	return []string{"env", "LD_PRELOAD=" + lib, "GOSHM_DIR=" + store}
 }
 
-// copyLib copies build/libgoshm.so into dir, for programs that run as
-// another user: the checkout (and its build/) may not be readable by them.
+// copyLib copies the library under test into dir, for programs that run
+// as another user: the checkout (and its build/) may not be readable by
+// them.
 func copyLib(t *testing.T, dir string) string {
 	t.Helper()
 	b, err := os.ReadFile(testenv.Lib(t))
 	require.NoError(t, err)
-	p := filepath.Join(dir, "libgoshm.so")
+	p := filepath.Join(dir, testenv.LibName())
 	require.NoError(t, os.WriteFile(p, b, 0o755))
 	return p
 }

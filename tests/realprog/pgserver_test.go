@@ -31,7 +31,7 @@ type pgCluster struct {
 	data  string
 	sock  string
 	store string
-	lib   string // a copy of libgoshm.so that the postgres user can read
+	lib   string // a copy of the library under test that the postgres user can read
 	port  int
 	pg    account
 }

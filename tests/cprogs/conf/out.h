@@ -281,27 +281,35 @@ CONF_FN const char *pid_name(pid_t p)
 	return b;
 }
 
-/*
- * When this run started: recorded once, before main, and inherited by
- * every child the run forks.  A time is "now" when it lies between the
- * start (less a second, for the clock's ticks) and a second from now:
- * however long a run takes on a loaded machine -- 500 children can take
- * more than a few seconds -- what it did is "now", and only what happened
- * before it is "past".
- */
-static time_t conf_run_start;
+/* When the run began: the first process of a scenario program notes it,
+ * and its children inherit it through fork and, in CONF_T0, through exec.
+ * A time set during the run is "now" however long the run takes -- 500
+ * forked children take seconds on a loaded machine, more under
+ * libgoshm-go.so, and a window of a few seconds before the call turned
+ * such times into "past" on one side only. */
+static time_t conf_t0;
 
-__attribute__((constructor)) static void conf_record_start(void)
+__attribute__((constructor)) static void conf_note_t0(void)
 {
-	conf_run_start = time(NULL);
+	const char *inherited = getenv("CONF_T0");
+	if (inherited != NULL) {
+		conf_t0 = (time_t)strtoll(inherited, NULL, 10);
+		return;
+	}
+	char b[32];
+	conf_t0 = time(NULL);
+	snprintf(b, sizeof b, "%lld", (long long)conf_t0);
+	setenv("CONF_T0", b, 1);
 }
 
+/* "now": during the run (a second of slack for clocks that tick apart);
+ * "past": before it began; "future": later than now. */
 CONF_FN const char *time_name(time_t t)
 {
 	time_t now = time(NULL);
 	if (t == 0)
 		return "0";
-	if (t >= conf_run_start - 1 && t <= now + 1)
+	if (t >= conf_t0 - 1 && t <= now + 1)
 		return "now";
 	return t < now ? "past" : "future";
 }

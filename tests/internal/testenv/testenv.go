@@ -46,9 +46,6 @@ func Artifact(t testing.TB, name string) string {
 	return p
 }
 
-// Lib is the path of build/libgoshm.so.
-func Lib(t testing.TB) string { return Artifact(t, "libgoshm.so") }
-
 // RequireRoot fails unless the test runs as root.  On goshm's machines the
 // tests run as root; a skip would hide a missing check.
 func RequireRoot(t testing.TB) {
@@ -81,7 +78,8 @@ const (
 
 // Opts says how to run a program.
 type Opts struct {
-	Preload bool          // LD_PRELOAD=build/libgoshm.so
+	Preload bool          // LD_PRELOAD=Lib, the library under test
+	Lib     string        // the library Preload preloads instead of Lib
 	Store   string        // GOSHM_DIR (set whenever non-empty)
 	NewIPC  bool          // in a fresh IPC namespace (unshare --ipc)
 	UID     int           // run as this uid/gid when non-zero (setpriv)
@@ -115,10 +113,15 @@ func Command(t testing.TB, ctx context.Context, o Opts, argv ...string) *exec.Cm
 			fmt.Sprintf("--regid=%d", o.GID), "--clear-groups")
 	}
 	// The shim is preloaded into the program only, not into unshare or
-	// setpriv: the library carries a Go runtime whose threads break
-	// setpriv's per-thread capability juggling (docs/DIFFERENCES.md).
+	// setpriv: that is what is under test, and libgoshm-go.so carries a
+	// Go runtime whose threads break setpriv's per-thread capability
+	// juggling (docs/DIFFERENCES.md).
 	if o.Preload {
-		wrap = append(wrap, "env", "LD_PRELOAD="+Lib(t))
+		lib := o.Lib
+		if lib == "" {
+			lib = Lib(t)
+		}
+		wrap = append(wrap, "env", "LD_PRELOAD="+lib)
 	}
 	args := append(wrap, argv...)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)

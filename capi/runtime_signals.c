@@ -1,8 +1,8 @@
 /*
- * runtime_signals.c - keep the dormant Go runtime out of the program's
- * signals.
+ * runtime_signals.c - keep the dormant Go runtime of libgoshm-go.so out of
+ * the program's signals.
  *
- * libgoshm.so is a Go c-shared library: loading it starts a Go runtime
+ * libgoshm-go.so is a Go c-shared library: loading it starts a Go runtime
  * whose threads never run goshm code but do exist, and whose start installs
  * signal handlers.  Natively a program owns its signals; with the library
  * loaded it must still own them, in two ways.
@@ -35,12 +35,14 @@
  * a priority runs before every ordinary .init_array entry, and an ordinary
  * constructor runs after the Go entry (the linker places the C objects
  * after Go's): the first saves the program's mask and dispositions and
- * blocks every signal, the second restores them.  In a Go program that
- * links the engine through package goshm both run before the runtime
- * starts, and find nothing to restore.
+ * blocks every signal, the second restores them.  This file is in package
+ * main (capi), so only libgoshm-go.so has it: libgoshm.so starts no
+ * runtime, and a Go program that imports package goshm owns its runtime's
+ * signals.
  */
-#include "engine.h"
+#include "runtime.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 

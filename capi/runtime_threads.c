@@ -24,7 +24,7 @@
  * unblocks it there, so it ends with the right mask too.  Passes over
  * /proc/self/task repeat until two in a row find no new thread.
  *
- * When it is done depends on the runtime: its init (capi/main.go) reports
+ * When it is done depends on the runtime: its init (main.go) reports
  * through gs_runtime_started once the runtime has started, and the
  * constructor waits for that, a millisecond or so.  Threads the runtime
  * created later would take the runtime's mask again; a runtime that runs
@@ -36,7 +36,7 @@
  * thread could not tell the runtime's threads from the program's, nor
  * under valgrind (below).
  */
-#include "engine.h"
+#include "runtime.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -58,12 +58,6 @@
 #define MAX_PASSES 100
 #define MAX_THREADS 64                        /* the runtime starts ~5 */
 
-/* Defined in capi/main.go, so only in libgoshm.so, whose runtime's init
- * calls gs_runtime_started.  Any other Go library built with the engine
- * (a c-shared or c-archive that imports package goshm) has no such report
- * to wait for, and leaves its runtime's masks alone. */
-extern const int gs_runtime_reports_start __attribute__((weak));
-
 static pid_t loader_tid;           /* 0: the loader was not alone */
 static atomic_int runtime_started; /* set by the runtime's init */
 static atomic_int answers;         /* handlers that ran, */
@@ -71,7 +65,7 @@ static atomic_int answered[MAX_THREADS]; /* and in which threads */
 
 /* The runtime's init reports that the runtime has started, and wakes the
  * constructor waiting for it. */
-GS_HIDDEN void gs_runtime_started(void)
+GS_RT_HIDDEN void gs_runtime_started(void)
 {
 	atomic_store(&runtime_started, 1);
 	syscall(SYS_futex, &runtime_started, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -97,7 +91,7 @@ static int thread_count(void)
 	return p == NULL ? -1 : atoi(p + 1);
 }
 
-GS_HIDDEN void gs_runtime_threads_note_loader(void)
+GS_RT_HIDDEN void gs_runtime_threads_note_loader(void)
 {
 	loader_tid = thread_count() == 1 ? (pid_t)syscall(SYS_gettid) : 0;
 }
@@ -224,10 +218,8 @@ static int under_valgrind(void)
 	return preload != NULL && strstr(preload, "/vgpreload_") != NULL;
 }
 
-GS_HIDDEN void gs_runtime_threads_quiet(void)
+GS_RT_HIDDEN void gs_runtime_threads_quiet(void)
 {
-	if (&gs_runtime_reports_start == NULL)
-		return; /* not libgoshm.so */
 	if (loader_tid == 0 || under_valgrind())
 		return; /* the program's threads would be touched, or valgrind */
 	for (long deadline = now_ns() + WAIT_FOR_RUNTIME_NS; !atomic_load(&runtime_started);) {
