@@ -46,6 +46,7 @@
 #define GS_MIN_CYCLE 64                       /* ipc_min_cycle */
 #define GS_NS_SLOTS 8                         /* IPC namespaces per segment */
 #define GS_TOMBS 32                           /* presence segments to remove */
+#define GS_POOL 16                            /* data files kept for reuse */
 /* Index offset of the ids of segments made while GOSHM_KEYS routes other
  * keys to the kernel: the kernel's own indexes stay below it (routing.c). */
 #define GS_ROUTED_BASE 16384u
@@ -121,7 +122,10 @@ struct gs_header {
 	uint32_t repaired_slots;  /* and at the last one: slots freed */
 	int64_t repaired_at;      /* when (0: never) */
 	uint32_t repaired_files;  /* files removed */
-	uint32_t reserved1;
+	/* Data files of destroyed segments kept for reuse, named
+	 * segments/free-<gen> (freepool.c). */
+	uint32_t nfree;
+	uint64_t free_gens[GS_POOL];
 	uint64_t reserved[4];
 };
 
@@ -161,6 +165,8 @@ _Static_assert(sizeof(struct gs_header) <= GS_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct gs_slot) <= GS_SLOT_SIZE, "slot size");
 _Static_assert(offsetof(struct gs_header, wseq) == 80, "format 1 fields stay put");
 _Static_assert(offsetof(struct gs_header, boot_id) == 1144, "docs/FORMAT.md offsets");
+_Static_assert(offsetof(struct gs_header, nfree) == 1180, "docs/FORMAT.md offsets");
+_Static_assert(offsetof(struct gs_header, free_gens) == 1184, "docs/FORMAT.md offsets");
 
 /* ---- Stores. ---- */
 
@@ -182,6 +188,7 @@ struct goshm_store {
 	dev_t map_dev;
 	ino_t map_ino;
 	int64_t checked_ns;
+	int64_t checked_dir_ns;   /* segments/ last seen a directory (store.c) */
 	int lockfree;             /* local file system: lock-free reads allowed */
 	/* Serializes this process's locked calls: the registry lock is a
 	 * POSIX record lock, which belongs to the process (store.c). */
@@ -295,6 +302,13 @@ GS_HIDDEN int gs_snap_key(struct gs_view *v, key_t key, struct gs_snap *out);
 GS_HIDDEN int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out);
 GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *same);
 #define GS_SNAP_RETRY 1 /* > 0: ask the locked path */
+
+/* freepool.c: data files of destroyed segments, reused. */
+GS_HIDDEN int gs_pool_put(struct gs_locked *l, uint64_t gen, uint64_t segsz);
+GS_HIDDEN int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen);
+GS_HIDDEN int gs_pool_holds(struct gs_locked *l, const char *name);
+GS_HIDDEN void gs_pool_check(struct gs_locked *l);
+GS_HIDDEN void gs_pool_drain(struct gs_locked *l);
 
 /* segfile.c */
 GS_HIDDEN size_t gs_round_pages(uint64_t size);

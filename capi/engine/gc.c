@@ -141,7 +141,7 @@ static int collect_segment_file(int dfd, const char *name, void *arg)
 {
 	struct collect *c = arg;
 	if (!strncmp(name, ".doctor-", 8) ? older_than(dfd, name, GS_STRAY_AGE)
-	                                  : !owned(c->l, name))
+	                                  : !owned(c->l, name) && !gs_pool_holds(c->l, name))
 		collect_file(c, dfd, name);
 	return 0;
 }
@@ -253,6 +253,8 @@ int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 		r = collect_dir(&c, NULL, collect_store_file);
 	if (r == 0)
 		collect_presence(&c);
+	if (r == 0 && !dry_run)
+		gs_pool_drain(&l);
 	gs_unlock(&l);
 	return r < 0 ? r : c.n;
 }

@@ -250,8 +250,10 @@ static void destroy(struct gs_locked *l, unsigned idx)
 		l->hdr->dest_count--;
 	free_slot(l, idx);
 	gs_presence_release(l, &copy);
-	gs_data_name(copy.gen, &name);
-	gs_unlink_in(l->store, name.s);
+	if (gs_pool_put(l, copy.gen, copy.segsz) < 0) {
+		gs_data_name(copy.gen, &name);
+		gs_unlink_in(l->store, name.s);
+	}
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
 		if (copy.ns[k].token_gen)
 			gs_token_unlink(l, &copy, k);

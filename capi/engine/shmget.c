@@ -82,6 +82,8 @@ static int next_gen_sane(struct gs_locked *l)
  * stray no pending_gen covered) is skipped, never written over. */
 static int new_data_file(struct gs_locked *l, uint64_t size, uint64_t *gen)
 {
+	if (gs_pool_take(l, size, gen) == 0)
+		return 0; /* a destroyed segment's file, zeroed (freepool.c) */
 	for (int tries = 0; tries < 16; tries++) {
 		gs_write(l);
 		*gen = l->hdr->next_gen++;
@@ -149,7 +151,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	sl->mode = (uint32_t)shmflg & S_IRWXUGO;
 	sl->uid = sl->cuid = geteuid();
 	sl->gid = sl->cgid = getegid();
-	sl->cpid = getpid();
+	sl->cpid = gs_pid();
 	sl->segsz = size;
 	sl->id_base = gs_routing_active() ? GS_ROUTED_BASE : 0;
 	sl->ctime = time(NULL);

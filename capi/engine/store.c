@@ -224,7 +224,7 @@ static int header_valid(const struct gs_header *h)
 	       h->idr_next <= GS_SHMMNI && h->seq >= 0 && h->seq <= GS_SEQ_MAX &&
 	       h->next_gen >= 1 && h->hi_water <= GS_SHMMNI &&
 	       h->dest_count <= GS_SHMMNI && h->ntomb <= GS_TOMBS &&
-	       h->redo_set.idx_plus1 <= GS_SHMMNI;
+	       h->redo_set.idx_plus1 <= GS_SHMMNI && h->nfree <= GS_POOL;
 }
 
 /* Shared mappings are not coherent between hosts on network file
@@ -334,8 +334,10 @@ int gs_view(struct goshm_store *s, struct gs_view *v)
 			return r == -ENOENT ? r : GS_SNAP_RETRY;
 		if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return errno == ENOENT ? -ENOENT : GS_SNAP_RETRY;
-		if (check_segments_dir(s) < 0)
+		if (check_segments_dir(s) < 0) {
+			__atomic_store_n(&s->checked_dir_ns, 0, __ATOMIC_RELAXED);
 			return GS_SNAP_RETRY; /* the locked path says what is wrong */
+		}
 		if (!map || st.st_dev != s->map_dev || st.st_ino != s->map_ino) {
 			/* Map under the call mutex: closing a descriptor of the
 			 * registry drops a POSIX lock another thread may hold. */
@@ -487,7 +489,12 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l, int create)
 		            : fd == -EIO ? -EIO : store_error(s, "cannot open the registry", fd);
 		goto fail;
 	}
-	r = check_segments_dir(s);
+	/* As often as lock-free readers look (gs_view), not at every call. */
+	int64_t now = gs_monotonic_ns();
+	r = now - __atomic_load_n(&s->checked_dir_ns, __ATOMIC_RELAXED) > GS_RECHECK_NS
+	            ? check_segments_dir(s) : 0;
+	if (r == 0)
+		__atomic_store_n(&s->checked_dir_ns, now, __ATOMIC_RELAXED);
 	if (r < 0) {
 		close(fd);
 		r = store_error(s, "its segments directory is not a directory", r);

@@ -224,7 +224,8 @@ type storeFile struct {
 }
 
 // storeFiles lists segments/ of a store: the data files, and the rest
-// (token files, temporary files).
+// (token files, temporary files) -- not the data files of destroyed
+// segments the store keeps for reuse (free-<gen>, freepool.c).
 func storeFiles(t *testing.T, store string) (data, other []storeFile) {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(store, "segments"))
@@ -238,6 +239,9 @@ func storeFiles(t *testing.T, store string) (data, other []storeFile) {
 			continue // removed meanwhile
 		}
 		f := storeFile{name: e.Name(), size: info.Size()}
+		if strings.HasPrefix(e.Name(), "free-") {
+			continue
+		}
 		if dataFileRE.MatchString(e.Name()) {
 			data = append(data, f)
 		} else {
