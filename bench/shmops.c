@@ -17,6 +17,7 @@
  * failing call ends the program with exit 1 (see DIE). */
 #include "clock.h"
 
+#include <dlfcn.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
@@ -129,6 +130,43 @@ static void op_attach_detach(struct ctx *c, long n)
 		detach(attach(c->ids[0]));
 }
 
+/* shmat + shmdt of the segment of ids[0] while the process holds another
+ * attach of it (addrs[1]): what a server that attaches per request pays. */
+static void setup_4k_held(struct ctx *c)
+{
+	one_segment(c, IPC_PRIVATE, 4 * KIB, 1);
+	c->addrs[1] = c->addrs[0];
+	c->addrs[0] = NULL;
+}
+
+/* Attach, change a byte, detach: under GOSHM_SYNC=detach the detach
+ * flushes the segment to disk. */
+static void op_attach_write_detach(struct ctx *c, long n)
+{
+	for (long i = 0; i < n; i++) {
+		char *p = attach(c->ids[0]);
+		p[0] = (char)i;
+		detach(p);
+	}
+}
+
+/* A byte changed, then goshm_sync() of the segment: the cost of a flush
+ * called by the program (the library's, found at run time: natively
+ * there is none, and this operation says so). */
+static void op_write_sync(struct ctx *c, long n)
+{
+	int (*sync_fn)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "goshm_sync");
+	if (!sync_fn) {
+		errno = ENOSYS;
+		DIE("goshm_sync (the library is not loaded)");
+	}
+	for (long i = 0; i < n; i++) {
+		c->addrs[0][0] = (char)i;
+		if (sync_fn(c->ids[0]) < 0)
+			DIE("goshm_sync");
+	}
+}
+
 static void op_ipc_stat(struct ctx *c, long n)
 {
 	struct shmid_ds ds;
@@ -181,6 +219,9 @@ static const struct op ops[] = {
 	{ "create_destroy", NULL, op_create_destroy },
 	{ "attach_detach_4k", setup_4k, op_attach_detach },
 	{ "attach_detach_64m", setup_64m, op_attach_detach },
+	{ "attach_detach_4k_held", setup_4k_held, op_attach_detach },
+	{ "attach_write_detach", setup_4k, op_attach_write_detach },
+	{ "write_sync", setup_4k_attached, op_write_sync },
 	{ "ipc_stat", setup_4k_attached, op_ipc_stat },
 	{ "write_64m", setup_64m_attached, op_write },
 	{ "create_touch_destroy_64m", NULL, op_create_touch_destroy },

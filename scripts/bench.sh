@@ -149,12 +149,13 @@ echo "  stores:  $work/store-* ($store_fs)"
 echo
 
 # ---- 1. The System V calls. ----
-ops=(shmget_existing create_destroy attach_detach_4k attach_detach_64m ipc_stat
-	write_64m create_touch_destroy_64m fork_0 fork_4)
+ops=(shmget_existing create_destroy attach_detach_4k attach_detach_4k_held attach_detach_64m
+	ipc_stat write_64m create_touch_destroy_64m fork_0 fork_4)
 declare -A label=(
 	[shmget_existing]="shmget of an existing key"
 	[create_destroy]="shmget(IPC_PRIVATE, 4 KiB) + IPC_RMID"
 	[attach_detach_4k]="shmat + shmdt, 4 KiB segment"
+	[attach_detach_4k_held]="shmat + shmdt, 4 KiB, another attach held"
 	[attach_detach_64m]="shmat + shmdt, 64 MiB segment"
 	[ipc_stat]="shmctl(IPC_STAT), attached once"
 	[write_64m]="memset of 64 MiB through an attach"
@@ -239,6 +240,43 @@ read -r -d '' s0 s1 s2 <<<"$starts" || true
 row5 "/bin/true, fork to exit (median of $STARTS)" "$(fmt_ns "$s0")" "$(fmt_ns "$s1")" "$(fmt_ns "$s2")" \
 	"$(ratio "$s1" "$s0")" "$(ratio "$s2" "$s0")"
 echo
+
+# ---- 3b. Flushing to disk (docs/DURABILITY.md), under libgoshm.so. ----
+# What GOSHM_SYNC=detach adds to an attach, a write and a detach, and what
+# a goshm_sync() of a segment with a changed page costs; both wait for the
+# store's disk (an fsync).  Native System V has nothing to flush.
+flush_round() { # flush_round MODE: ns per attach+write+detach
+	case $1 in
+	native) native "$BIN/shmops" "${shmops_args[@]}" attach_write_detach ;;
+	c) goshm_in "$work/store-c" "$BIN/shmops" "${shmops_args[@]}" attach_write_detach ;;
+	go) goshm_in "$work/store-c" env GOSHM_SYNC=detach "$BIN/shmops" "${shmops_args[@]}" attach_write_detach ;;
+	esac | awk '{ print $3 }'
+}
+echo "Flushing: shmat + change a byte + shmdt, median of $ROUNDS rounds (libgoshm.so)"
+printf '  %-44s %12s %12s %14s %11s %14s\n' "" "native" "default" "GOSHM_SYNC=" "default/nat" "detach/nat"
+take_turns "$ROUNDS" flush_round
+n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
+printf '  %-44s %12s %12s %14s %11s %14s\n' "attach + write + detach" "$(fmt_ns "$n")" "$(fmt_ns "$c")" \
+	"$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
+w=$(goshm_in "$work/store-c" "$BIN/shmops" "${shmops_args[@]}" write_sync | awk '{ print $3 }')
+printf '  %-44s %12s %12s\n' "change a byte + goshm_sync()" "-" "$(fmt_ns "$w")"
+echo
+
+# ---- 3c. stress-ng --shm-sysv: bogo operations per second. ----
+stressng_round() { # stressng_round MODE: bogo ops/s
+	in_mode "$1" "$work/store-$1" stress-ng --shm-sysv 1 --timeout "$STRESS_SECONDS" \
+		--metrics-brief 2>&1 | awk '$4 == "shm-sysv" && NF == 10 { print $9 }'
+}
+if command -v stress-ng >/dev/null; then
+	STRESS_SECONDS=${GOSHM_BENCH_STRESS_SECONDS:-5}
+	[ "${GOSHM_BENCH_QUICK:-}" = 1 ] && STRESS_SECONDS=1
+	echo "stress-ng --shm-sysv 1 for ${STRESS_SECONDS} s: bogo ops/s (real time), median of $ROUNDS runs"
+	row5_head "" "native"
+	take_turns "$ROUNDS" stressng_round
+	n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
+	row5 "bogo ops/s (higher is better)" "$n" "$c" "$g" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
+	echo
+fi
 
 # ---- 4. PostgreSQL: pgbench against a server of each mode. ----
 # Three clusters made from one initdb, each served in its own IPC
