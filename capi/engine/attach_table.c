@@ -196,22 +196,6 @@ static void remove_at(size_t i, struct gs_attach *out)
 		unref(r);
 }
 
-/* Remove the most recent attach at addr (SHM_REMAP can stack several). */
-int gs_table_take(uintptr_t addr, struct gs_attach *out)
-{
-	int r = -EINVAL;
-	gs_table_lock();
-	for (size_t i = table_len; i-- > 0;) {
-		if (table[i].addr == addr) {
-			remove_at(i, out);
-			r = 0;
-			break;
-		}
-	}
-	gs_table_unlock();
-	return r;
-}
-
 /* Remove the attach a, found earlier by gs_table_find or _snapshot:
  * -ENOENT if another thread removed it meanwhile. */
 int gs_table_take_exact(const struct gs_attach *a)

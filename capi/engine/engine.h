@@ -330,7 +330,6 @@ GS_HIDDEN int gs_presence_attach(struct gs_locked *l, unsigned idx,
 GS_HIDDEN int gs_presence_fast(const struct gs_slot *sl, int *nsk,
                                void **presence);
 GS_HIDDEN void gs_presence_detach(void *presence);
-GS_HIDDEN long gs_presence_stat(const struct gs_ns_slot *ns, struct shmid_ds *d);
 GS_HIDDEN void gs_publish_local(struct gs_locked *l, unsigned idx);
 GS_HIDDEN void gs_publish_exact(struct gs_ns_slot *ns);
 GS_HIDDEN void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
@@ -378,7 +377,6 @@ GS_HIDDEN void *gs_table_add_token(const struct gs_segkey *k, unsigned nsk,
 GS_HIDDEN void gs_table_unpin(const struct gs_segkey *k, unsigned nsk,
                               uint32_t tgen);
 GS_HIDDEN int gs_table_add(const struct gs_attach *a);
-GS_HIDDEN int gs_table_take(uintptr_t addr, struct gs_attach *out);
 GS_HIDDEN int gs_table_take_exact(const struct gs_attach *a);
 GS_HIDDEN int gs_table_find(uintptr_t addr, struct gs_attach *out);
 GS_HIDDEN size_t gs_table_snapshot(struct gs_attach *out, size_t max);

@@ -177,13 +177,6 @@ static int native_stat(const struct gs_ns_slot *ns, struct shmid_ds *d)
 	return 0;
 }
 
-/* The count of a namespace's presence segment (and its record in d), or
- * -1 when the slot names none that is there. */
-long gs_presence_stat(const struct gs_ns_slot *ns, struct shmid_ds *d)
-{
-	return native_stat(ns, d) == 0 ? (long)d->shm_nattch : -1;
-}
-
 /* ---- Tombstones. ---- */
 
 static void tomb_add(struct gs_locked *l, const struct gs_ns_slot *ns)

@@ -34,18 +34,14 @@ void gs_account_detach(const struct gs_attach *a)
 	    sn.store_id == a->seg.store_id && sn.slot.gen == a->seg.gen &&
 	    !(sn.slot.mode & SHM_DEST) && a->nsk < GS_NS_SLOTS &&
 	    sn.slot.ns[a->nsk].token_gen) {
-		struct shmid_ds d;
-		long n = gs_presence_stat(&sn.slot.ns[a->nsk], &d);
 		struct gs_slot *sl = (struct gs_slot *)(void *)(v.slots + (size_t)idx * GS_SLOT_SIZE);
-		(void)n;
 		uint64_t dev, ino;
 		int same;
 		gs_ipc_ns(&dev, &ino, 0);
 		if (gs_snap_state(&v, idx, a->seg.gen, &same) != GS_LIVE || !same)
 			return; /* destroyed meanwhile: nothing to record */
 		__atomic_store_n(&sl->dtime, (int64_t)time(NULL), __ATOMIC_RELAXED);
-		__atomic_store_n(&sl->lpid, n < 0 ? (int32_t)gs_pid() : (int32_t)d.shm_lpid,
-		                 __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->lpid, (int32_t)gs_pid(), __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
 		gs_publish_exact(&sl->ns[a->nsk]);
