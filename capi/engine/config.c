@@ -26,8 +26,6 @@ static struct goshm_store *stores;
 static struct goshm_store *default_store;
 static pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
 static int warned;
-static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-static void register_fork_handlers(void);
 
 /*
  * The caller's IPC namespace, cached: reading /proc/self/ns/ipc costs
@@ -169,7 +167,6 @@ static int normalize(const char *dir, char *out, size_t len)
 
 struct goshm_store *gs_store_intern(const char *dir, int *err)
 {
-	pthread_once(&fork_handlers_once, register_fork_handlers);
 	char path[PATH_MAX];
 	struct goshm_store *s;
 	int n = normalize(dir, path, sizeof s->dir);
@@ -301,10 +298,10 @@ static void postfork_child(void)
 	pthread_mutex_unlock(&stores_mu);
 }
 
-/* Registered at the first use of a store, not at load: a process that
- * never calls goshm -- most of those a preloaded library finds itself in
- * -- forks without handlers, which cost page faults at every fork. */
-static void register_fork_handlers(void)
+/* Registered at load: registered at a first call instead, a fork by one
+ * thread while another makes that call could copy a mutex held into a
+ * child that has no handler to release it. */
+__attribute__((constructor)) static void gs_register_fork_handlers(void)
 {
 	pthread_atfork(prefork, postfork_parent, postfork_child);
 }

@@ -440,15 +440,17 @@ void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl)
 {
 	struct shmid_ds d;
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
-		const struct gs_ns_slot *ns = &sl->ns[k];
-		if (!ns->token_gen)
+		struct gs_ns_slot ns = sl->ns[k];
+		if (!ns.token_gen)
 			continue;
-		if (!is_mine(l, ns))
-			tomb_add(l, ns);
-		else if (native_stat(ns, &d) == 0)
-			gs_sys_shmctl(ns->native_id, IPC_RMID, NULL);
-		else if (ns->native_id == GS_NATIVE_CREATING)
-			remove_made_by(ns->creator);
+		if (!is_mine(l, &ns)) {
+			tomb_add(l, &ns);
+			continue;
+		}
+		/* One a killed maker left half recorded is found first. */
+		settle_creating(l, &ns);
+		if (native_stat(&ns, &d) == 0)
+			gs_sys_shmctl(ns.native_id, IPC_RMID, NULL);
 	}
 }
 

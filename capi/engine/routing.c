@@ -42,14 +42,15 @@ struct range {
 };
 
 static struct {
-	int parsed;        /* 1 once GOSHM_KEYS was read */
 	int active;        /* GOSHM_KEYS is set */
 	int error;         /* it cannot be used: every call fails */
 	int private_ok;    /* "private" is listed */
 	int n;
 	struct range r[GS_MAX_RANGES];
 } routes;
-static pthread_mutex_t routes_mu = PTHREAD_MUTEX_INITIALIZER;
+/* pthread_once, not a mutex: a fork while another thread reads GOSHM_KEYS
+ * leaves the child a once it runs again, never a mutex held for ever. */
+static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
 
 /* A key as C writes it: decimal, 0x hex or 0 octal, up to 32 bits (a key
  * above INT_MAX is the negative key_t it becomes). */
@@ -117,30 +118,24 @@ static long namespace_shmmni(void)
 	return strtol(buf, NULL, 10);
 }
 
+static void read_keys(void)
+{
+	const char *spec = getenv("GOSHM_KEYS");
+	routes.active = spec != NULL;
+	if (spec && parse(spec) < 0) {
+		routes.error = 1;
+		gs_warn_config("GOSHM_KEYS", "cannot be read", EINVAL,
+		               "write keys and ranges, e.g. GOSHM_KEYS=0x5000-0x5fff,5678,private");
+	} else if (spec && namespace_shmmni() > GS_KERNEL_SHMMNI_MAX) {
+		routes.error = 1;
+		gs_warn_config("GOSHM_KEYS", "needs kernel.shmmni <= 10922 in this IPC namespace",
+		               EINVAL, "lower kernel.shmmni, or unset GOSHM_KEYS (docs/DIFFERENCES.md)");
+	}
+}
+
 static void load(void)
 {
-	if (__atomic_load_n(&routes.parsed, __ATOMIC_ACQUIRE))
-		return;
-	pthread_mutex_lock(&routes_mu);
-	if (!routes.parsed) {
-		const char *spec = getenv("GOSHM_KEYS");
-		routes.active = spec != NULL;
-		if (spec && parse(spec) < 0) {
-			routes.error = 1;
-			gs_warn_config("GOSHM_KEYS", "cannot be read", EINVAL,
-			              "write keys and ranges, e.g. GOSHM_KEYS=0x5000-0x5fff,5678,private");
-		} else if (spec) {
-			long mni = namespace_shmmni();
-			if (mni > GS_KERNEL_SHMMNI_MAX) {
-				routes.error = 1;
-				gs_warn_config("GOSHM_KEYS", "needs kernel.shmmni <= 10922 in this "
-				               "IPC namespace", EINVAL,
-				               "lower kernel.shmmni, or unset GOSHM_KEYS (docs/DIFFERENCES.md)");
-			}
-		}
-		__atomic_store_n(&routes.parsed, 1, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&routes_mu);
+	pthread_once(&routes_once, read_keys);
 }
 
 int gs_routing_active(void)
