@@ -341,6 +341,7 @@ GS_HIDDEN void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl
 GS_HIDDEN void gs_tombs_sweep(struct gs_locked *l);
 GS_HIDDEN int gs_presence_tag(int id, uint64_t *store_id, uint64_t *gen);
 GS_HIDDEN int gs_is_presence(struct goshm_store *s, int id, const struct shmid_ds *d);
+GS_HIDDEN int gs_names_my_presence(const struct gs_slot *sl, long id);
 
 /* token.c: per-namespace token files and their liveness. */
 GS_HIDDEN int gs_token_create(struct gs_locked *l, unsigned idx, unsigned k);

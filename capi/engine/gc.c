@@ -184,16 +184,10 @@ static int collect_dir(struct collect *c, const char *sub,
  * it makes another. */
 static int named_here(struct gs_locked *l, long id, uint64_t gen)
 {
-	uint64_t dev, ino;
-	gs_ipc_ns(&dev, &ino, 0);
 	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1)) {
 		const struct gs_slot *sl = gs_slot_at(l, (unsigned)i);
-		if (sl->gen != gen)
-			continue;
-		for (unsigned k = 0; k < GS_NS_SLOTS; k++)
-			if (sl->ns[k].token_gen && sl->ns[k].native_id == id &&
-			    sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
-				return 1;
+		if (sl->gen == gen && gs_names_my_presence(sl, id))
+			return 1;
 	}
 	return 0;
 }

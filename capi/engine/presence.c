@@ -82,6 +82,19 @@ static int looks_like_presence(const struct shmid_ds *d)
 	       (d->shm_perm.mode & 0777) == GS_PRESENCE_MODE;
 }
 
+/* Does slot sl name kernel segment id as the caller's namespace's
+ * presence segment? */
+int gs_names_my_presence(const struct gs_slot *sl, long id)
+{
+	uint64_t dev, ino;
+	gs_ipc_ns(&dev, &ino, 0);
+	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
+		if (sl->ns[k].token_gen && sl->ns[k].native_id == id &&
+		    sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
+			return 1;
+	return 0;
+}
+
 /* Is kernel segment id (d its IPC_STAT) a presence segment that a slot of
  * store s names for the caller's namespace?  Routed calls hide those from
  * SHM_STAT and SHM_INFO.  Read from the mapping, without attaching the
@@ -89,20 +102,13 @@ static int looks_like_presence(const struct shmid_ds *d)
 int gs_is_presence(struct goshm_store *s, int id, const struct shmid_ds *d)
 {
 	struct gs_view v;
-	uint64_t dev, ino;
 	if (!looks_like_presence(d) || !s || gs_view(s, &v) != 0)
 		return 0;
-	gs_ipc_ns(&dev, &ino, 0);
 	unsigned hi = __atomic_load_n(&v.hdr->hi_water, __ATOMIC_RELAXED);
-	for (unsigned i = 0; i < hi && i < GS_SHMMNI; i++) {
-		const struct gs_slot *sl = (const void *)(v.slots + (size_t)i * GS_SLOT_SIZE);
-		if (v.state[i] == GS_FREE)
-			continue;
-		for (unsigned k = 0; k < GS_NS_SLOTS; k++)
-			if (sl->ns[k].token_gen && sl->ns[k].native_id == id &&
-			    sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
-				return 1;
-	}
+	for (unsigned i = 0; i < hi && i < GS_SHMMNI; i++)
+		if (v.state[i] != GS_FREE &&
+		    gs_names_my_presence((const void *)(v.slots + (size_t)i * GS_SLOT_SIZE), id))
+			return 1;
 	return 0;
 }
 

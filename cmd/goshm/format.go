@@ -30,6 +30,19 @@ func parseID(s string) (int, error) {
 	return int(v), nil
 }
 
+// parseIDs parses a command's ID arguments; a bad one is a usage error.
+func parseIDs(cmd string, args []string) ([]int, error) {
+	ids := make([]int, len(args))
+	for i, a := range args {
+		id, err := parseID(a)
+		if err != nil {
+			return nil, usagef("%s: %v", cmd, err)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
 // hexKey is how ipcs prints a key.
 func hexKey(k int) string { return fmt.Sprintf("0x%08x", uint32(int32(k))) }
 

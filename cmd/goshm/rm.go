@@ -26,13 +26,9 @@ func (c *cli) cmdRm(args []string) error {
 	if len(args) == 0 && len(c.keys) == 0 {
 		return usagef("rm: give IDs or --key KEY")
 	}
-	ids := make([]int, len(args))
-	for i, a := range args {
-		id, err := parseID(a)
-		if err != nil {
-			return usagef("rm: %v", err)
-		}
-		ids[i] = id
+	ids, err := parseIDs("rm", args)
+	if err != nil {
+		return err
 	}
 	keys := make([]int, len(c.keys))
 	for i, k := range c.keys {

@@ -21,13 +21,9 @@ func (c *cli) cmdSync(args []string) error {
 	if (len(args) == 0) == !c.all {
 		return usagef("sync: give IDs or --all")
 	}
-	ids := make([]int, len(args))
-	for i, a := range args {
-		id, err := parseID(a)
-		if err != nil {
-			return usagef("sync: %v", err)
-		}
-		ids[i] = id
+	ids, err := parseIDs("sync", args)
+	if err != nil {
+		return err
 	}
 	if c.all {
 		ids = []int{-1}
