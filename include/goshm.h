@@ -108,6 +108,19 @@ int goshm_store_health(goshm_store *store, struct goshm_store_health *out);
  */
 int goshm_routing(char *buf, size_t len);
 
+/*
+ * POSIX shared memory.  The library also exports shm_open and shm_unlink:
+ * with GOSHM_POSIX unset they are glibc's, on /dev/shm; with GOSHM_POSIX=1
+ * (or a comma list of name prefixes, e.g. "/PostgreSQL.,/psm_") the names
+ * it covers are regular files in the store's posix/ directory, which
+ * survive the container as segments do.  These two take a store and
+ * always use it, whatever GOSHM_POSIX says.  Names, flags, modes and errno
+ * are shm_open(3)'s and shm_unlink(3)'s.
+ */
+int goshm_store_shm_open(goshm_store *store, const char *name, int oflag,
+                         mode_t mode);
+int goshm_store_shm_unlink(goshm_store *store, const char *name);
+
 /* Version string of the library, e.g. "0.1.0". */
 const char *goshm_version(void);
 

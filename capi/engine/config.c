@@ -7,6 +7,8 @@
  *   GOSHM_SPARSE  1 = do not reserve disk space at shmget
  *   GOSHM_QUIET   1 = never print the diagnostic line
  *   GOSHM_SYNC    detach = flush a segment to disk at shmdt and at exit
+ *   GOSHM_POSIX   1 or name prefixes = serve shm_open from the store too
+ *                 (posix_names.c)
  */
 #include "engine.h"
 
@@ -131,6 +133,11 @@ int gs_boot_id(uint8_t out[16])
 	}
 	memcpy(out, id, 16);
 	return 0;
+}
+
+const char *gs_posix_env(void)
+{
+	return getenv("GOSHM_POSIX");
 }
 
 int gs_sparse(void)

@@ -427,6 +427,19 @@ GS_HIDDEN void gs_each_file(int dfd, int (*fn)(int dfd, const char *name, void *
 GS_HIDDEN int gs_gc(struct goshm_store *s, int dry_run,
                     goshm_gc_report report, void *arg);
 
+/* posix_names.c, posix.c: shm_open and shm_unlink (GOSHM_POSIX). */
+#define GS_POSIX_DIR "posix"
+enum { GS_POSIX_OFF = 0, GS_POSIX_ALL = 1, GS_POSIX_PREFIXES = 2, GS_POSIX_ERROR = 3 };
+GS_HIDDEN const char *gs_posix_env(void);
+GS_HIDDEN int gs_posix_mode(void);
+GS_HIDDEN int gs_posix_route(const char *name);
+GS_HIDDEN int gs_posix_name(const char *name, const char **out, int unlink);
+GS_HIDDEN int gs_posix_open(struct goshm_store *s, const char *name, int oflag,
+                            mode_t mode);
+GS_HIDDEN int gs_posix_unlink(struct goshm_store *s, const char *name);
+GS_HIDDEN int gs_native_shm_open(const char *name, int oflag, mode_t mode);
+GS_HIDDEN int gs_native_shm_unlink(const char *name);
+
 /* Raw system calls: the engine must never reach its own exports. */
 GS_HIDDEN long gs_sys_shmget(key_t key, size_t size, int flg);
 GS_HIDDEN long gs_sys_shmat(int id, const void *addr, int flg);

@@ -319,3 +319,52 @@ GS_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds *buf)
 		return kernel_ret(gs_sys_shmctl(shmid, cmd, buf), saved);
 	return goshm_shmctl(shmid, cmd, buf);
 }
+
+/*
+ * POSIX shared memory (posix.c).  With GOSHM_POSIX unset these are
+ * glibc's shm_open and shm_unlink, on /dev/shm; with it, the names it
+ * covers are served from the store.  Interposed by name, they take the
+ * place of libc.so.6's (glibc 2.34 and later) and librt's (before).
+ */
+GS_EXPORT int goshm_store_shm_open(goshm_store *store, const char *name, int oflag,
+                                   mode_t mode)
+{
+	int err = 0, saved = errno;
+	struct goshm_store *s = store_or_default(store, &err);
+	if (!name)
+		return set_errno(-EFAULT, saved);
+	return set_errno(s ? gs_posix_open(s, name, oflag, mode) : err, saved);
+}
+
+GS_EXPORT int goshm_store_shm_unlink(goshm_store *store, const char *name)
+{
+	int err = 0, saved = errno;
+	struct goshm_store *s = store_or_default(store, &err);
+	if (!name)
+		return set_errno(-EFAULT, saved);
+	return set_errno(s ? gs_posix_unlink(s, name) : err, saved);
+}
+
+GS_EXPORT int shm_open(const char *name, int oflag, mode_t mode)
+{
+	int saved = errno;
+	switch (gs_posix_route(name)) {
+	case GS_POSIX_OFF:
+		return set_errno(gs_native_shm_open(name, oflag, mode), saved);
+	case GS_POSIX_ERROR:
+		return set_errno(-EINVAL, saved);
+	}
+	return goshm_store_shm_open(NULL, name, oflag, mode);
+}
+
+GS_EXPORT int shm_unlink(const char *name)
+{
+	int saved = errno;
+	switch (gs_posix_route(name)) {
+	case GS_POSIX_OFF:
+		return set_errno(gs_native_shm_unlink(name), saved);
+	case GS_POSIX_ERROR:
+		return set_errno(-EINVAL, saved);
+	}
+	return goshm_store_shm_unlink(NULL, name);
+}

@@ -1,0 +1,173 @@
+/*
+ * posix.c - shm_open and shm_unlink, from the store or from /dev/shm.
+ *
+ * glibc's shm_open is open("/dev/shm/<name>", oflag | O_NOFOLLOW |
+ * O_CLOEXEC, mode) with EISDIR turned into EINVAL, and shm_unlink is
+ * unlink() with EPERM turned into EACCES.  A served object is the same
+ * thing one directory over: a regular file <store>/posix/<name>, so its
+ * descriptor behaves as /dev/shm's does for ftruncate, fstat, mmap,
+ * fchmod, fchown, close and fork -- they are the kernel's own calls on a
+ * file, and the engine keeps no descriptor between calls.  The file
+ * outlives every process and the mount namespace, which is the point.
+ *
+ * posix/ is mode 1777 like /dev/shm (sticky: only an object's owner may
+ * unlink it), and is reached as every store file is (paths.c): from the
+ * store's canonical path with RESOLVE_NO_SYMLINKS, so a symlink planted
+ * in the store is ELOOP, as it is for O_NOFOLLOW in /dev/shm.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SHMDIR "/dev/shm/"
+
+/* The flags open(2) keeps (include/linux/fcntl.h VALID_OPEN_FLAGS).
+ * open() drops the others silently, openat2() refuses them: drop them
+ * here, as build_open_how() does for open(). */
+#define GS_VALID_OPEN_FLAGS                                                     \
+	(O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK | \
+	 O_SYNC | O_DSYNC | O_ASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY |        \
+	 O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE)
+#define GS_O_PATH_FLAGS (O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC)
+#define GS_WILL_CREATE(f) (((f) & O_CREAT) || ((f) & O_TMPFILE) == O_TMPFILE)
+
+/* glibc's shm_open on /dev/shm, for the names goshm does not serve. */
+int gs_native_shm_open(const char *name, int oflag, mode_t mode)
+{
+	const char *n;
+	char path[sizeof SHMDIR + NAME_MAX];
+	int r = gs_posix_name(name, &n, 0);
+	if (r < 0)
+		return r;
+	memcpy(path, SHMDIR, sizeof SHMDIR - 1);
+	memcpy(path + sizeof SHMDIR - 1, n, strlen(n) + 1);
+	int state;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+	int fd = open(path, oflag | O_NOFOLLOW | O_CLOEXEC, mode);
+	r = fd < 0 ? -errno : fd;
+	pthread_setcancelstate(state, NULL);
+	return r == -EISDIR ? -EINVAL : r;
+}
+
+int gs_native_shm_unlink(const char *name)
+{
+	const char *n;
+	char path[sizeof SHMDIR + NAME_MAX];
+	int r = gs_posix_name(name, &n, 1);
+	if (r < 0)
+		return r;
+	memcpy(path, SHMDIR, sizeof SHMDIR - 1);
+	memcpy(path + sizeof SHMDIR - 1, n, strlen(n) + 1);
+	r = unlink(path) < 0 ? -errno : 0;
+	return r == -EPERM ? -EACCES : r;
+}
+
+/* mkdir posix/ (1777 whatever the umask), in a store made if missing. */
+static int make_posix_dir(struct goshm_store *s)
+{
+	int r = gs_make_store_dirs(s);
+	if (r < 0)
+		return r;
+	int dfd = gs_open_dir(s, NULL);
+	if (dfd < 0)
+		return dfd;
+	r = 0;
+	if (mkdirat(dfd, GS_POSIX_DIR, 01777) == 0) {
+		/* chmod what this call made, through a descriptor: the name
+		 * may have been replaced by a symlink in between. */
+		int fd = openat(dfd, GS_POSIX_DIR,
+		                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fchmod(fd, 01777) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+	} else if (errno != EEXIST) {
+		r = -errno;
+	}
+	close(dfd);
+	return r;
+}
+
+/* An error of the object, or of a store goshm cannot use?  The latter
+ * gets the one line on stderr, never a silent errno. */
+static int object_or_store(struct goshm_store *s, int err)
+{
+	switch (err) {
+	case -EACCES:
+	case -EPERM:
+	case -ELOOP:
+	case -ENOTDIR:
+	case -EXDEV:
+	case -ENAMETOOLONG: {
+		int dfd = gs_open_dir(s, GS_POSIX_DIR);
+		if (dfd >= 0) {
+			close(dfd);
+			return err; /* the object's: /dev/shm would say the same */
+		}
+		return gs_store_error(s, "posix/ cannot be used", dfd, NULL);
+	}
+	case -EROFS:
+	case -ENOSPC:
+	case -EDQUOT:
+	case -EIO:
+		return gs_store_error(s, "cannot hold a POSIX object", err, NULL);
+	}
+	return err;
+}
+
+int gs_posix_open(struct goshm_store *s, const char *name, int oflag, mode_t mode)
+{
+	const char *n;
+	int r = gs_posix_name(name, &n, 0);
+	if (r < 0)
+		return r;
+	/* "." and ".." would open posix/ or the store directory: never hand
+	 * out those (docs/DIFFERENCES.md). */
+	if (!strcmp(n, ".") || !strcmp(n, ".."))
+		return -EINVAL;
+	int flags = oflag & GS_VALID_OPEN_FLAGS;
+	if (flags & O_PATH)
+		flags &= GS_O_PATH_FLAGS;
+	mode &= 07777;
+	if (!GS_WILL_CREATE(flags))
+		mode = 0;
+	int fd = gs_open_in(s, GS_POSIX_DIR, n, flags, mode);
+	if (fd == -ENOENT && (flags & O_CREAT)) {
+		/* posix/ (or the store) does not exist yet: make it. */
+		r = make_posix_dir(s);
+		if (r < 0)
+			return gs_store_error(s, "cannot make posix/", r, NULL);
+		fd = gs_open_in(s, GS_POSIX_DIR, n, flags, mode);
+	}
+	if (fd >= 0)
+		return fd;
+	if (fd == -EISDIR)
+		return -EINVAL; /* glibc's */
+	return object_or_store(s, fd);
+}
+
+int gs_posix_unlink(struct goshm_store *s, const char *name)
+{
+	const char *n;
+	int r = gs_posix_name(name, &n, 1);
+	if (r < 0)
+		return r;
+	/* unlink() of /dev/shm/. or /dev/shm/.. (posix/ may not exist yet). */
+	if (!strcmp(n, ".") || !strcmp(n, ".."))
+		return -EISDIR;
+	int dfd = gs_open_dir(s, GS_POSIX_DIR);
+	if (dfd == -ENOENT)
+		return -ENOENT; /* no store, or no object ever: none to remove */
+	if (dfd < 0)
+		return gs_store_error(s, "posix/ cannot be used", dfd, NULL);
+	r = unlinkat(dfd, n, 0) < 0 ? -errno : 0;
+	close(dfd);
+	if (r == -EPERM)
+		return -EACCES; /* glibc's */
+	return r == -EROFS || r == -EIO ? object_or_store(s, r) : r;
+}
