@@ -73,6 +73,12 @@ every process in every IPC namespace (container) that shares the store.
 With --json it prints an array with every shmid_ds field of each segment
 (times in seconds since the epoch, 0 for never).
 
+POSIX shared-memory objects (shm_open under GOSHM_POSIX) follow in a
+second table, marked POSIX, when the store holds any: name (as shm_open
+names it), owner, perms, bytes, and "damaged" for an entry of posix/ that
+goshm never makes.  In --json they are elements with "kind": "posix";
+segments have "kind": "sysv".
+
 Example:
 
 	$ goshm ls --dir /data/goshm
@@ -84,10 +90,12 @@ Example:
 
 	goshm stat [--dir DIR] [--json] ID
 	goshm stat [--dir DIR] [--json] --key KEY
+	goshm stat [--dir DIR] [--json] /NAME
 
 Stat prints every field of one segment's struct shmid_ds, by id or by key
 (decimal, or hex with 0x).  Like shmctl(IPC_STAT), it needs read permission
-on the segment.
+on the segment.  A name with a leading slash is a POSIX object's: its
+path in the store, owner, mode, size and time of the last change.
 
 Example:
 
@@ -103,7 +111,7 @@ Example:
 
 # rm
 
-	goshm rm [--dir DIR] [--json] [ID...] [--key KEY]...
+	goshm rm [--dir DIR] [--json] [ID...] [--key KEY]... [/NAME...]
 
 Rm removes segments as ipcrm -m / -M do: with shmctl(IPC_RMID), under the
 kernel's rules (only the owner, the creator or root may: others get
@@ -111,6 +119,8 @@ kernel's rules (only the owner, the creator or root may: others get
 destroyed at its last detach; its key is free at once.  Each failure is
 reported as ipcrm reports it ("invalid id (5)", "permission denied for key
 (0x162e)", the key as given); the others are still removed, and the exit status is 1.
+A name with a leading slash is a POSIX object's, removed as shm_unlink
+does ("invalid POSIX name (/x)" when there is none).
 
 Example:
 
@@ -132,7 +142,10 @@ attaches) that no segment uses any more.  It prints what it removes; with
 --dry-run it removes nothing.  It never touches a segment that is attached
 or not removed: goshm destroys those too whenever it next looks at them,
 so gc is housekeeping, never needed for correctness.  A symbolic link
-planted in the store is an error, never followed.
+planted in the store is an error, never followed.  In posix/, it removes
+what goshm never makes there (symbolic links, FIFOs, devices, files with
+more than one link) and keeps every POSIX object: nothing tells one in
+use from a forgotten one; shm_unlink or goshm rm /NAME removes them.
 
 Example:
 
@@ -179,6 +192,9 @@ FAIL:
 	             attaches with it
 	leases       file leases work on the store: goshm counts the attaches
 	             of other containers with them
+	posix        posix/ (POSIX objects under GOSHM_POSIX) is a directory
+	             of mode 1777 holding only objects; how many, how big,
+	             and which names GOSHM_POSIX serves
 	library      libgoshm.so is found (as run would find it, --lib as
 	             for run), and which build it is: C build (no Go runtime)
 	             or Go c-shared build (carries a Go runtime)

@@ -64,6 +64,7 @@ func (c *cli) cmdDoctor(args []string) error {
 	d.checkSysV()
 	d.checkLeases()
 	d.checkRouting()
+	d.checkPOSIX()
 	kind := d.checkLibrary()
 	if c.binary != "" {
 		d.checkBinary(kind)

@@ -86,6 +86,7 @@ func status(s *goshm.Stat) string {
 // segmentJSON is a segment in --json output: every shmid_ds field under
 // its C name, times in seconds since the epoch (0 = never).
 type segmentJSON struct {
+	Kind   string `json:"kind"` // "sysv" (ls also lists "posix" objects)
 	ID     int    `json:"shmid"`
 	Key    int    `json:"key"`
 	KeyHex string `json:"key_hex"`
@@ -110,7 +111,7 @@ type segmentJSON struct {
 
 func toJSON(s *goshm.Stat) segmentJSON {
 	return segmentJSON{
-		ID: s.ID, Key: s.Key, KeyHex: hexKey(s.Key), Seq: s.Seq,
+		Kind: "sysv", ID: s.ID, Key: s.Key, KeyHex: hexKey(s.Key), Seq: s.Seq,
 		UID: s.UID, GID: s.GID, CUID: s.CUID, CGID: s.CGID,
 		Owner: userName(s.UID), Mode: s.Mode,
 		Perms: fmt.Sprintf("%04o", s.Mode&0o777), Bytes: s.Size,

@@ -13,7 +13,7 @@ func gcFlags(c *cli, fs *flag.FlagSet) {
 
 // gcJSON is one collected item in --json output.
 type gcJSON struct {
-	Kind    string `json:"kind"` // "segment", "file" or "kernel"
+	Kind    string `json:"kind"` // "segment", "file", "kernel" or "posix"
 	ID      int    `json:"shmid"`
 	Path    string `json:"path"`
 	Removed bool   `json:"removed"` // false with --dry-run
@@ -45,6 +45,26 @@ func (c *cli) cmdGC(args []string) error {
 				Removed: !c.dryRun})
 		}
 	}
+	// posix/: what goshm never makes there; the objects stay.
+	kept := 0
+	{
+		names, err := st.CollectPOSIX(c.dryRun)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			out = append(out, gcJSON{Kind: "posix", ID: -1, Path: c.posixPath(n), Removed: !c.dryRun})
+		}
+		objs, err := st.ListPOSIX()
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if !o.Damaged {
+				kept++
+			}
+		}
+	}
 	if c.json {
 		return c.printJSON(out)
 	}
@@ -56,6 +76,8 @@ func (c *cli) cmdGC(args []string) error {
 		switch it.Kind {
 		case "segment":
 			fmt.Fprintf(c.stdout, "%s segment %d (%s)\n", verb, it.ID, it.Path)
+		case "posix":
+			fmt.Fprintf(c.stdout, "%s %s (in posix/, not a POSIX object goshm made)\n", verb, it.Path)
 		case "kernel":
 			fmt.Fprintf(c.stdout, "%s kernel segment %d (an unused %s of this IPC namespace)\n",
 				verb, it.ID, it.Path)
@@ -65,6 +87,9 @@ func (c *cli) cmdGC(args []string) error {
 	}
 	if len(out) == 0 {
 		fmt.Fprintf(c.stdout, "nothing to collect in %s\n", c.storeDir())
+	}
+	if kept > 0 {
+		fmt.Fprintf(c.stdout, "kept %d POSIX objects: they stay until shm_unlink or goshm rm /NAME\n", kept)
 	}
 	return nil
 }

@@ -20,10 +20,17 @@ func (c *cli) cmdLs(args []string) error {
 			return err
 		}
 	}
+	objs, err := c.posixObjects()
+	if err != nil {
+		return err
+	}
 	if c.json {
-		out := make([]segmentJSON, len(segs))
+		out := make([]any, 0, len(segs)+len(objs))
 		for i := range segs {
-			out[i] = toJSON(&segs[i])
+			out = append(out, toJSON(&segs[i]))
+		}
+		for i := range objs {
+			out = append(out, c.posixToJSON(&objs[i]))
 		}
 		return c.printJSON(out)
 	}
@@ -44,5 +51,6 @@ func (c *cli) cmdLs(args []string) error {
 			hexKey(s.Key), s.ID, userName(s.UID), s.Mode&0o777, s.Size, s.Nattch,
 			dest, locked)
 	}
+	c.printPOSIXTable(objs)
 	return nil
 }

@@ -17,6 +17,7 @@ func rmFlags(c *cli, fs *flag.FlagSet) {
 type rmResult struct {
 	ID    *int   `json:"shmid,omitempty"`
 	Key   string `json:"key,omitempty"`
+	Name  string `json:"name,omitempty"`  // a POSIX object's
 	Error string `json:"error,omitempty"` // ipcrm's words; empty on success
 }
 
@@ -26,6 +27,7 @@ func (c *cli) cmdRm(args []string) error {
 	if len(args) == 0 && len(c.keys) == 0 {
 		return usagef("rm: give IDs or --key KEY")
 	}
+	names, args := splitPOSIX(args)
 	ids, err := parseIDs("rm", args)
 	if err != nil {
 		return err
@@ -38,9 +40,11 @@ func (c *cli) cmdRm(args []string) error {
 		}
 		keys[i] = key
 	}
-	st, err := c.openStore()
-	if err != nil {
-		return err
+	var st *goshm.Store
+	if len(ids) > 0 || len(keys) > 0 {
+		if st, err = c.openStore(); err != nil {
+			return err
+		}
 	}
 
 	var results []rmResult
@@ -81,6 +85,9 @@ func (c *cli) cmdRm(args []string) error {
 			err = seg.Remove()
 		}
 		report(r, rmWords(err, "key"), arg)
+	}
+	if err := c.removePOSIX(names, report); err != nil {
+		return err
 	}
 	if c.json {
 		if err := c.printJSON(results); err != nil {

@@ -29,6 +29,9 @@ func (c *cli) cmdStat(args []string) error {
 	if len(c.keys) == 1 {
 		statKey = c.keys[0]
 	}
+	if statKey == "" && len(args) == 1 && isPOSIXName(args[0]) {
+		return c.statPOSIX(args[0])
+	}
 	switch {
 	case statKey != "" && len(args) == 0:
 		if key, err = parseKey(statKey); err != nil {
