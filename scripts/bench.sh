@@ -179,6 +179,25 @@ for op in "${ops[@]}"; do
 done
 echo
 
+# ---- 1b. POSIX shared memory (GOSHM_POSIX=1), against /dev/shm. ----
+declare -A posix_label
+# Natively the objects are in /dev/shm (tmpfs); under goshm they are files
+# in the store's posix/ directory, on the store's file system.
+posix_label=([open_map_close]="shm_open + mmap + munmap + close, 4 KiB"
+	[create_unlink]="shm_open(O_CREAT|O_EXCL) + close + shm_unlink")
+posixops_round() { # posixops_round MODE OP: ns per operation
+	in_mode "$1" "$work/store-$1" env GOSHM_POSIX=1 "$BIN/posixops" "${shmops_args[@]}" "$2" |
+		awk '{ print $3 }'
+}
+echo "POSIX shared memory: time per operation, median of $ROUNDS rounds (GOSHM_POSIX=1; native: /dev/shm)"
+row5_head "operation" "/dev/shm"
+for op in open_map_close create_unlink; do
+	take_turns "$ROUNDS" posixops_round "$op"
+	n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
+	row5 "${posix_label[$op]}" "$(fmt_ns "$n")" "$(fmt_ns "$c")" "$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
+done
+echo
+
 # ---- 2. User-space instructions per call (optional, repeatable). ----
 if [ "${GOSHM_BENCH_CALLGRIND:-}" = 1 ]; then
 	command -v valgrind >/dev/null || die "GOSHM_BENCH_CALLGRIND=1 needs valgrind"
