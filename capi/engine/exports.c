@@ -348,6 +348,8 @@ GS_EXPORT int goshm_store_shm_unlink(goshm_store *store, const char *name)
 GS_EXPORT int shm_open(const char *name, int oflag, mode_t mode)
 {
 	int saved = errno;
+	if (!name)
+		return set_errno(-EFAULT, saved); /* glibc's would crash */
 	switch (gs_posix_route(name)) {
 	case GS_POSIX_OFF:
 		return set_errno(gs_native_shm_open(name, oflag, mode), saved);
@@ -360,6 +362,8 @@ GS_EXPORT int shm_open(const char *name, int oflag, mode_t mode)
 GS_EXPORT int shm_unlink(const char *name)
 {
 	int saved = errno;
+	if (!name)
+		return set_errno(-EFAULT, saved); /* glibc's would crash */
 	switch (gs_posix_route(name)) {
 	case GS_POSIX_OFF:
 		return set_errno(gs_native_shm_unlink(name), saved);

@@ -44,6 +44,7 @@ func TestPOSIXMatchesDevShm(t *testing.T) {
 	require.Equal(t, 0, native.Code, native.String())
 	require.Contains(t, native.Stdout, "/dev/shm: \n", "the probe leaves /dev/shm empty")
 	require.Greater(t, strings.Count(native.Stdout, "\n"), 200)
+	require.Contains(t, native.Stdout, " descriptors left = 0\n", "the probe closes what it opens")
 
 	store := newStore(t)
 	served := inFreshShm(t, testenv.Lib(t), []string{"GOSHM_POSIX=1", "GOSHM_DIR=" + store},
@@ -51,6 +52,7 @@ func TestPOSIXMatchesDevShm(t *testing.T) {
 	require.Equal(t, 0, served.Code, served.String())
 	assert.Empty(t, served.Stderr)
 	assert.Equal(t, native.Stdout, served.Stdout, "GOSHM_POSIX=1 against /dev/shm")
+	// Equal output includes "descriptors left = 0": goshm keeps none.
 
 	fi, err := os.Stat(filepath.Join(store, "posix"))
 	require.NoError(t, err, "the store has posix/")
