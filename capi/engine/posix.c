@@ -120,6 +120,53 @@ static int object_or_store(struct goshm_store *s, int err)
 	return err;
 }
 
+/*
+ * Only what goshm makes is used (paths.c, docs/SECURITY.md): a regular
+ * file with one link.  /dev/shm is a tmpfs of its own, so no hard link in
+ * it can name another file; the store may share its file system with
+ * /etc, so a hard link planted in posix/ could.  The object is therefore
+ * opened without O_TRUNC, checked, and truncated only then.
+ */
+static int check_object(struct goshm_store *s, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && st.st_nlink != 1)
+		return gs_store_error(s, "posix/ holds a hard link, which goshm never opens", -EIO,
+		                      NULL);
+	/* /dev/shm is mounted nodev: a device node there is EACCES. */
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+		return -EACCES;
+	return 0;
+}
+
+/* O_TRUNC on the object fd names, with open(2)'s permission check (write
+ * permission, whatever the access mode): a fresh open of the same inode
+ * through /proc/self/fd, so that no other file can be swapped in. */
+static int truncate_object(int fd, int flags)
+{
+	char link[32] = "/proc/self/fd/";
+	char *p = link + 14, tmp[12];
+	int n = 0;
+	for (unsigned v = (unsigned)fd; n == 0 || v; v /= 10)
+		tmp[n++] = (char)('0' + v % 10);
+	while (n)
+		*p++ = tmp[--n];
+	*p = 0;
+	int w = open(link, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	if (w >= 0) {
+		close(w);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -errno;
+	/* No /proc: the descriptor itself, when it may write. */
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		return -EACCES;
+	return ftruncate(fd, 0) < 0 ? -errno : 0;
+}
+
 int gs_posix_open(struct goshm_store *s, const char *name, int oflag, mode_t mode)
 {
 	const char *n;
@@ -136,6 +183,9 @@ int gs_posix_open(struct goshm_store *s, const char *name, int oflag, mode_t mod
 	mode &= 07777;
 	if (!GS_WILL_CREATE(flags))
 		mode = 0;
+	/* O_TRUNC after the check (check_object); O_PATH ignores it. */
+	int trunc = (flags & O_TRUNC) && !(flags & O_PATH);
+	flags &= ~O_TRUNC;
 	int fd = gs_open_in(s, GS_POSIX_DIR, n, flags, mode);
 	if (fd == -ENOENT && (flags & O_CREAT)) {
 		/* posix/ (or the store) does not exist yet: make it. */
@@ -143,6 +193,15 @@ int gs_posix_open(struct goshm_store *s, const char *name, int oflag, mode_t mod
 		if (r < 0)
 			return gs_store_error(s, "cannot make posix/", r, NULL);
 		fd = gs_open_in(s, GS_POSIX_DIR, n, flags, mode);
+	}
+	if (fd >= 0 && !(flags & O_PATH)) {
+		r = check_object(s, fd);
+		if (r == 0 && trunc)
+			r = truncate_object(fd, flags);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
 	}
 	if (fd >= 0)
 		return fd;

@@ -136,6 +136,25 @@ func TestPOSIXRefusesWhatItCannotUse(t *testing.T) {
 	ents, err := os.ReadDir(target)
 	require.NoError(t, err)
 	assert.Empty(t, ents, "nothing was made through the symlink")
+
+	// A hard link to a file outside the store (the store may share
+	// its file system with it, /dev/shm never does): never opened,
+	// never truncated.
+	store = newStore(t)
+	r = inFreshShm(t, testenv.Lib(t), []string{"GOSHM_POSIX=1", "GOSHM_DIR=" + store},
+		probe, "put", "/x", "y")
+	require.Equal(t, 0, r.Code, r.String())
+	outside := filepath.Join(filepath.Dir(store), "precious")
+	require.NoError(t, os.WriteFile(outside, []byte("keep me"), 0o600))
+	require.NoError(t, os.Link(outside, filepath.Join(store, "posix", "hl")))
+	r = inFreshShm(t, testenv.Lib(t), []string{"GOSHM_POSIX=1", "GOSHM_DIR=" + store},
+		"sh", "-c", probe+" put /hl overwritten; "+probe+" get /hl")
+	assert.Contains(t, r.Stdout, "put /hl: EIO")
+	assert.Contains(t, r.Stdout, "get /hl: EIO")
+	assert.Contains(t, r.Stderr, "hard link")
+	data, err := os.ReadFile(outside)
+	require.NoError(t, err)
+	assert.Equal(t, "keep me", string(data))
 }
 
 // "." and ".." are refused read-only too: /dev/shm would hand out a

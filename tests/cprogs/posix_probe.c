@@ -30,7 +30,7 @@ static const char *errname(int e)
 #define E(x) case x: return #x
 	E(EINVAL); E(ENOENT); E(EEXIST); E(EACCES); E(EPERM); E(ENAMETOOLONG);
 	E(ELOOP); E(ENOTDIR); E(EISDIR); E(EBADF); E(ENOTEMPTY); E(EFAULT);
-	E(EROFS); E(ENOSPC); E(ETXTBSY); E(EOVERFLOW); E(ENXIO);
+	E(EROFS); E(ENOSPC); E(ETXTBSY); E(EOVERFLOW); E(ENXIO); E(EIO);
 #undef E
 	}
 	static char buf[32];
