@@ -22,10 +22,15 @@
 //
 // Constants keep their C names, like golang.org/x/sys/unix.
 //
+// The store also holds POSIX shared-memory objects, the files that C
+// programs under the library create with shm_open when GOSHM_POSIX is
+// set: OpenPOSIX, RemovePOSIX, ListPOSIX and StatPOSIX reach them.
+//
 // All types are safe for concurrent use by several goroutines.
 //
 // A program that imports this package contains the engine, including its
 // definitions of the C symbols shmget, shmat, shmdt and shmctl: C code
 // linked into the same program (through cgo) therefore uses goshm's store
-// too.
+// too.  Its shm_open and shm_unlink follow GOSHM_POSIX, as under the
+// library.
 package goshm

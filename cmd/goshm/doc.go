@@ -10,9 +10,9 @@ Usage:
 Commands:
 
 	run      run a program with libgoshm.so preloaded (a Dockerfile's CMD)
-	ls       list the store's segments, like ipcs -m
-	stat     show every field of one segment, like ipcs -m -i
-	rm       remove segments, like ipcrm
+	ls       list the store's segments, like ipcs -m, and its POSIX objects
+	stat     show every field of one segment, like ipcs -m -i, or a POSIX object
+	rm       remove segments, like ipcrm, or POSIX objects (/NAME)
 	gc       collect removed segments nobody attaches, and stray files
 	sync     flush segments to disk, so that they survive a power cut
 	doctor   check that the store, its file system and a program suit goshm
