@@ -58,6 +58,24 @@ func TestPOSIXRestartC(t *testing.T) {
 	}
 }
 
+// A program linked with -lgoshm instead of preloaded: its shm_open is
+// goshm's too, and GOSHM_POSIX alone turns serving on.
+func TestPOSIXRestartRelinked(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.Root(t)
+	lib := testenv.CLib(t)
+	prog := filepath.Join(t.TempDir(), "posix_probe_linked")
+	mustRun(t, 2*time.Minute, "gcc", "-O2", "-o", prog, filepath.Join(root, "tests/cprogs/posix_probe.c"),
+		"-L"+filepath.Dir(lib), "-lgoshm", "-Wl,-rpath,"+filepath.Dir(lib))
+	store := testenv.NewStore(t)
+	env := []string{"env", "-u", "LD_PRELOAD", "GOSHM_DIR=" + store, "GOSHM_POSIX=1"}
+	mustRun(t, time.Minute, cat(freshShm, env, []string{prog, "put", "/linked", "relinked"})...)
+	r := mustRun(t, time.Minute, cat(freshShm, env, []string{prog, "get", "/linked"})...)
+	assert.Equal(t, "get /linked: size=4096 relinked\n", r.Stdout)
+	_, err := os.Stat(filepath.Join(store, "posix", "linked"))
+	assert.NoError(t, err, "the object is in the store")
+}
+
 func TestPOSIXRestartPython(t *testing.T) {
 	testenv.RequireRoot(t)
 	script, err := filepath.Abs("testdata/posix_shm.py")
