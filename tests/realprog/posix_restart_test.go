@@ -3,6 +3,7 @@ package realprog
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,12 +186,33 @@ func pgPOSIXRestart(t *testing.T, served bool) {
 
 	s = startIt()
 	log := s.proc.output(t)
+	var leaked []string
 	if served {
+		// What the new server found through the old control segment,
+		// and removed.
+		cleaned := map[string]bool{}
+		for _, m := range cleanedRE.FindAllStringSubmatch(log, -1) {
+			cleaned["PostgreSQL."+m[2]] = true
+			if m[1] == "dynamic shared memory control segment" {
+				assert.Contains(t, before, "PostgreSQL."+m[2], "the control segment it found is the old one")
+			}
+		}
 		assert.Contains(t, log, "cleaning up orphaned dynamic shared memory with ID")
 		assert.Contains(t, log, "cleaning up dynamic shared memory control segment with ID")
 		now := pgObjects()
-		for _, o := range before {
+		for o := range cleaned {
 			assert.NotContains(t, now, o, "the new server removed the old objects it found")
+		}
+		// A segment the dead server was creating or destroying at the
+		// kill is in no control segment: PostgreSQL leaks it, in the
+		// store as it would in a host's /dev/shm until a reboot.
+		for _, o := range before {
+			if !cleaned[o] {
+				leaked = append(leaked, o)
+			}
+		}
+		if len(leaked) > 0 {
+			t.Logf("PostgreSQL leaked %v (not in its control segment at the kill)", leaked)
 		}
 		assert.NotEmpty(t, now, "its own segments")
 	} else {
@@ -206,6 +228,9 @@ func pgPOSIXRestart(t *testing.T, served bool) {
 	assert.Equal(t, "45000150000", c.mustPsql(append(force, "SELECT sum(x) FROM big")...))
 	s.stop()
 	if served {
-		assert.Empty(t, pgObjects(), "a clean shutdown removes its control segment")
+		assert.ElementsMatch(t, leaked, pgObjects(), "a clean shutdown removes its segments")
 	}
 }
+
+var cleanedRE = regexp.MustCompile(
+	`cleaning up (orphaned dynamic shared memory|dynamic shared memory control segment) with ID (\d+)`)
