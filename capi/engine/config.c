@@ -35,27 +35,48 @@ static int warned;
  * (presence.c).
  */
 static uint64_t ns_dev, ns_ino;
-static int ns_cached;
+/* 0: not read yet; odd: being written; even and non-zero: dev and ino are
+ * set.  Readers take no lock: IPC_STAT asks for the namespace up to three
+ * times, and a mutex there costs more than the rest of its user-space
+ * work together. */
+static uint32_t ns_seq;
+
+static int ns_load(uint64_t *dev, uint64_t *ino)
+{
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&ns_seq, __ATOMIC_ACQUIRE);
+		if (seq == 0)
+			return 0;
+		if (seq & 1)
+			continue; /* a refresh is storing the pair: a few instructions */
+		*dev = __atomic_load_n(&ns_dev, __ATOMIC_RELAXED);
+		*ino = __atomic_load_n(&ns_ino, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&ns_seq, __ATOMIC_RELAXED) == seq)
+			return 1;
+	}
+}
 
 void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh)
 {
-	if (refresh || !__atomic_load_n(&ns_cached, __ATOMIC_ACQUIRE)) {
-		struct stat st;
-		uint64_t d = 0, i = 0;
-		if (stat("/proc/self/ns/ipc", &st) == 0) {
-			d = st.st_dev;
-			i = st.st_ino;
-		}
-		pthread_mutex_lock(&stores_mu);
-		ns_dev = d;
-		ns_ino = i;
-		__atomic_store_n(&ns_cached, 1, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&stores_mu);
+	if (!refresh && ns_load(dev, ino))
+		return;
+	struct stat st;
+	uint64_t d = 0, i = 0;
+	if (stat("/proc/self/ns/ipc", &st) == 0) {
+		d = st.st_dev;
+		i = st.st_ino;
 	}
-	pthread_mutex_lock(&stores_mu);
-	*dev = ns_dev;
-	*ino = ns_ino;
+	pthread_mutex_lock(&stores_mu); /* one writer at a time */
+	uint32_t seq = __atomic_load_n(&ns_seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&ns_seq, seq | 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&ns_dev, d, __ATOMIC_RELAXED);
+	__atomic_store_n(&ns_ino, i, __ATOMIC_RELAXED);
+	__atomic_store_n(&ns_seq, (seq | 1) + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&stores_mu);
+	*dev = d;
+	*ino = i;
 }
 
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is

@@ -254,6 +254,7 @@ enum { GS_EXISTING = 0, GS_CREATE = 1 };
 GS_HIDDEN int gs_lock(struct goshm_store *s, struct gs_locked *l, int create);
 GS_HIDDEN void gs_unlock(struct gs_locked *l);
 GS_HIDDEN void gs_write(struct gs_locked *l);
+GS_HIDDEN void gs_write_done(struct gs_locked *l);
 GS_HIDDEN int gs_view(struct goshm_store *s, struct gs_view *v);
 GS_HIDDEN int gs_store_error(struct goshm_store *s, const char *what, int err,
                              const char *fix);
