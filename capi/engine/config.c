@@ -110,10 +110,27 @@ long gs_page_size(void)
 	return page;
 }
 
-int gs_sync_mode(void)
+/*
+ * GOSHM_SYNC and GOSHM_SPARSE, read once, at the first call that asks, as
+ * GOSHM_DIR and GOSHM_KEYS are: getenv() walks the whole environment, and
+ * shmdt asks on every call.  A program that changes them with setenv()
+ * after its first System V call changes nothing (README, Configuration).
+ */
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static int env_sync_mode, env_sparse;
+
+static void read_env(void)
 {
 	const char *v = getenv("GOSHM_SYNC");
-	return v && !strcmp(v, "detach") ? GS_SYNC_DETACH : GS_SYNC_NONE;
+	env_sync_mode = v && !strcmp(v, "detach") ? GS_SYNC_DETACH : GS_SYNC_NONE;
+	v = getenv("GOSHM_SPARSE");
+	env_sparse = v && v[0] == '1';
+}
+
+int gs_sync_mode(void)
+{
+	pthread_once(&env_once, read_env);
+	return env_sync_mode;
 }
 
 /* This boot of the machine, as 16 bytes: the kernel's boot_id, a random
@@ -156,8 +173,8 @@ int gs_boot_id(uint8_t out[16])
 
 int gs_sparse(void)
 {
-	const char *v = getenv("GOSHM_SPARSE");
-	return v && v[0] == '1';
+	pthread_once(&env_once, read_env);
+	return env_sparse;
 }
 
 /* Normalize dir (absolute, no trailing slash) into out. */
