@@ -90,10 +90,14 @@ demo: all
 # again under build/libgoshm-go.so, so that the two builds never drift.
 # Those that only concern one build (tests/integration: the Go runtime's
 # threads and signals, which library has none) choose it themselves.
+#
+# make deb first: the Docker example (tests/container) installs
+# build/goshm_VERSION_ARCH.deb; tests/install runs make install and make
+# deb itself, and installs the package in a clean Debian 12 container.
 ENGINE_SUITES := ./tests/conformance ./tests/interop
 GO_LIB_RUN    := GOSHM_TEST_LIB=libgoshm-go.so
 
-test: test-deps all
+test: test-deps all deb
 	@unformatted=$$(gofmt -l capi goshm cmd tests 2>/dev/null); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
