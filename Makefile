@@ -8,6 +8,8 @@
 #   build/legacy/*      the write-up's C programs, built normally
 #   build/linked/*      the same programs linked with -lgoshm (no LD_PRELOAD)
 #   build/tests/*       C programs that the tests drive (tests/cprogs/)
+# `make install` (and `make uninstall`) installs them under PREFIX, and
+# `make deb` packages them as build/goshm_VERSION_ARCH.deb (see below).
 
 GO      ?= go
 CC      ?= gcc
