@@ -1,6 +1,7 @@
 package install
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -187,4 +188,36 @@ func TestBashCompletionMatchesHelp(t *testing.T) {
 		assert.Equal(t, sortedKeys(want), complete(t, "goshm", name, "--"), "flags of %s", name)
 	}
 	assert.Contains(t, complete(t, "goshm", "run", "--", "ech"), "echo", "after run --: a command")
+}
+
+// libgoshm(7) documents every variable of README.md's Configuration
+// table, the store's default, and points to the differences.
+func TestLibraryManPageMatchesReadme(t *testing.T) {
+	requireTools(t, "man")
+	root := testenv.Root(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	_, table, ok := strings.Cut(string(readme), "\n## Configuration\n")
+	require.True(t, ok, "README.md has a Configuration section")
+	table, _, _ = strings.Cut(table, "\n## ")
+	vars := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(GOSHM_[A-Z_]+)").FindAllStringSubmatch(table, -1) {
+		vars[m[1]] = true
+	}
+	require.GreaterOrEqual(t, len(vars), 5, "README's variables: %v", vars)
+
+	cmd := exec.Command("man", "-l", filepath.Join(root, "man/libgoshm.7"))
+	cmd.Env = []string{"LC_ALL=C.UTF-8", "MANWIDTH=200", "PATH=/usr/bin:/bin"}
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	_, env, ok := strings.Cut(string(out), "\nENVIRONMENT\n")
+	require.True(t, ok, "libgoshm(7) has an ENVIRONMENT section")
+	env, _, _ = strings.Cut(env, "\nFILES\n")
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^     (GOSHM_[A-Z_]+)`).FindAllStringSubmatch(env, -1) {
+		documented[m[1]] = true
+	}
+	assert.Equal(t, sortedKeys(vars), sortedKeys(documented), "README's variables vs libgoshm(7)'s")
+	assert.Contains(t, env, "/var/lib/goshm")
+	assert.Contains(t, string(out), "DIFFERENCES.md")
 }
