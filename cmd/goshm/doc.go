@@ -38,7 +38,9 @@ stays, after it) and GOSHM_DIR set to the store.  COMMAND is looked up in
 PATH like a shell does.
 
 The library is --lib, else $GOSHM_LIB, else libgoshm.so next to the goshm
-binary (same directory, or ../lib/), else /usr/local/lib, else /usr/lib.
+binary (same directory, or ../lib/), else /usr/local/lib, else the
+multiarch directory (/usr/lib/x86_64-linux-gnu on amd64, where the Debian
+package puts it), else /usr/lib.
 libgoshm.so is the C build, which brings nothing into the program but the
 engine.  A --lib or GOSHM_LIB without a slash is a file name looked for in
 those same places: --lib libgoshm-go.so picks the Go c-shared build

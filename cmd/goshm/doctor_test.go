@@ -130,7 +130,7 @@ func TestDoctorFindsProblems(t *testing.T) {
 		assert.Contains(t, checks["library"].Message, "): Go c-shared build (carries a Go runtime)")
 	})
 	t.Run("no library", func(t *testing.T) {
-		if fileExists("/usr/local/lib/libgoshm.so") || fileExists("/usr/lib/libgoshm.so") {
+		if systemLib("libgoshm.so") {
 			t.Fatalf("a libgoshm.so is installed system-wide; this test needs a machine without one")
 		}
 		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": newStoreDir(t)})
