@@ -53,7 +53,8 @@ tools: $(GO_SRC) $(ENGINE_SRC)
 
 c-programs: $(addprefix $(BUILD)/legacy/,$(LEGACY)) \
             $(addprefix $(BUILD)/linked/,$(LEGACY)) \
-            $(addprefix $(BUILD)/tests/,$(CPROGS))
+            $(addprefix $(BUILD)/tests/,$(CPROGS)) \
+            $(BUILD)/tests/plugins/libgsdeep.so
 
 $(BUILD)/legacy/%: tests/legacy/%.c
 	@mkdir -p $(@D)
@@ -68,6 +69,19 @@ $(BUILD)/linked/%: tests/legacy/%.c $(BUILD)/libgoshm.so
 $(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h tests/cprogs/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< -ldl
+
+# A plugin loaded with RTLD_DEEPBIND, as PHP loads its extensions, and
+# the dependency it finds through its RUNPATH; the host finds the plugin
+# through its own (tests/cprogs/deepbind_host.c).
+$(BUILD)/tests/plugins/libgsdeepdep.so: tests/cprogs/plugins/deepbind_dep.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -fPIC -Wl,-z,now -o $@ $<
+
+$(BUILD)/tests/plugins/libgsdeep.so: tests/cprogs/plugins/deepbind_plugin.c $(BUILD)/tests/plugins/libgsdeepdep.so
+	$(CC) $(CFLAGS) -shared -fPIC -Wl,-z,lazy -o $@ $< -L$(@D) -lgsdeepdep -Wl,-rpath,'$$ORIGIN'
+
+$(BUILD)/tests/deepbind_host: tests/cprogs/deepbind_host.c $(BUILD)/tests/plugins/libgsdeep.so
+	$(CC) $(CFLAGS) -rdynamic -o $@ $< -ldl -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/plugins'
 
 # The MIT-SHM client needs Xlib (libx11-dev, libxext-dev).
 $(BUILD)/tests/x11_shm: tests/cprogs/x11_shm.c
