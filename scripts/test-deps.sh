@@ -33,6 +33,8 @@ packages=(
 	valgrind             # the benchmark's smoke test counts instructions
 	xvfb x11-apps        # tests/realprog: an X server and x11perf for MIT-SHM
 	libx11-dev libxext-dev # tests/cprogs/x11_shm, an MIT-SHM client
+	php8.2-cli php8.2-opcache # tests/realprog: sysvshm, shmop (php8.2-common), opcache
+	musl-tools           # make: build/musl/libgoshm.so and musl-linked programs
 )
 
 installed() {
