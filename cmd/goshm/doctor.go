@@ -62,6 +62,7 @@ func (c *cli) cmdDoctor(args []string) error {
 	d.checkSpace()
 	d.checkKernelLimits()
 	d.checkSysV()
+	d.checkEscapes()
 	d.checkLeases()
 	d.checkRouting()
 	kind := d.checkLibrary()
@@ -413,4 +414,7 @@ func (d *doctor) checkBinary(kind elfKind) {
 		return
 	}
 	d.add("binary", statusOK, "%s can be preloaded (dynamically linked, %v)", path, kind)
+	if lib, err := d.c.findLib(); err == nil {
+		d.results = append(d.results, reachNotes(path, lib)...)
+	}
 }
