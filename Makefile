@@ -8,6 +8,9 @@
 #   build/legacy/*      the write-up's C programs, built normally
 #   build/linked/*      the same programs linked with -lgoshm (no LD_PRELOAD)
 #   build/tests/*       C programs that the tests drive (tests/cprogs/)
+#   build/musl/libgoshm.so  the engine built with musl-gcc, for musl programs
+#                       (Alpine); build/musl/legacy/*, build/musl/linked/*
+#                       the write-up's programs built against musl
 
 GO      ?= go
 CC      ?= gcc
@@ -29,9 +32,9 @@ GO_SRC     := $(shell find goshm cmd -name '*.go' 2>/dev/null) go.mod
 LEGACY     := systemv_shm_wr systemv_shm_rd mmap_shm_wr mmap_shm_rd
 CPROGS     := $(patsubst tests/cprogs/%.c,%,$(wildcard tests/cprogs/*.c))
 
-.PHONY: all lib tools c-programs demo test test-deps check bench clean
+.PHONY: all lib tools c-programs musl demo test test-deps check bench clean
 
-all: lib tools c-programs
+all: lib tools c-programs musl
 
 lib: $(BUILD)/libgoshm.so $(BUILD)/libgoshm-go.so
 
@@ -69,6 +72,39 @@ $(BUILD)/linked/%: tests/legacy/%.c $(BUILD)/libgoshm.so
 $(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h tests/cprogs/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< -ldl
+
+# The musl build (docs/DESIGN.md, "A musl build").  musl-gcc (Debian's
+# musl-tools) has no kernel headers of its own: build/musl/include points
+# at the system's.  Without musl-gcc it is left out, saying so; make test
+# installs musl-tools first.
+MUSL_CC     ?= musl-gcc
+MUSL_INC    := $(BUILD)/musl/include
+MUSL_CFLAGS := $(CFLAGS) -isystem $(MUSL_INC)
+ifneq ($(shell command -v $(MUSL_CC) 2>/dev/null),)
+musl: $(BUILD)/musl/libgoshm.so $(addprefix $(BUILD)/musl/legacy/,$(LEGACY)) \
+      $(addprefix $(BUILD)/musl/linked/,$(LEGACY))
+else
+musl:
+	@echo "make: $(MUSL_CC) not found: build/musl/ not built (apt-get install musl-tools)"
+endif
+
+$(MUSL_INC)/.done:
+	@mkdir -p $(@D)
+	ln -sfn /usr/include/linux $(@D)/linux
+	ln -sfn /usr/include/asm-generic $(@D)/asm-generic
+	ln -sfn /usr/include/$$($(CC) -print-multiarch)/asm $(@D)/asm
+	@touch $@
+
+$(BUILD)/musl/libgoshm.so: $(ENGINE_C) $(ENGINE_H) $(EXPORTS) $(MUSL_INC)/.done
+	$(MUSL_CC) $(LIB_CFLAGS) -isystem $(MUSL_INC) $(LIB_LDFLAGS) -o $@ $(ENGINE_C)
+
+$(BUILD)/musl/legacy/%: tests/legacy/%.c
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/musl/linked/%: tests/legacy/%.c $(BUILD)/musl/libgoshm.so
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(CFLAGS) -o $@ $< -L$(BUILD)/musl -lgoshm -Wl,-rpath,'$$ORIGIN/..'
 
 # A plugin loaded with RTLD_DEEPBIND, as PHP loads its extensions, and
 # the dependency it finds through its RUNPATH; the host finds the plugin

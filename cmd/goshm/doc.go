@@ -45,6 +45,12 @@ those same places: --lib libgoshm-go.so picks the Go c-shared build
 installed beside it, which carries a Go runtime (docs/DESIGN.md says
 when to prefer it).
 
+A program built against musl (its ELF interpreter is /lib/ld-musl-*, as
+in Alpine images) cannot load a glibc library: for it, unless --lib or
+GOSHM_LIB says otherwise, run preloads musl/libgoshm.so from those same
+places (make builds build/musl/libgoshm.so) and says so in one line on
+standard error; a library built for the other C library is refused.
+
 Run refuses, with exit status 1, what LD_PRELOAD cannot reach: a statically
 linked program (no ELF interpreter; relink it with -lgoshm instead), a
 script whose #! interpreter is static, a program of another ELF class or

@@ -409,12 +409,19 @@ func (d *doctor) checkBinary(kind elfKind) {
 			path = p
 		}
 	}
+	lib, why, err := d.c.libFor(path)
+	if err != nil {
+		d.add("binary", statusFail, "%v", err)
+		return
+	}
+	if k, err := libKind(lib); err == nil {
+		kind = k
+	}
 	if err := checkPreloadable(path, kind); err != nil {
 		d.add("binary", statusFail, "%v", err)
 		return
 	}
-	d.add("binary", statusOK, "%s can be preloaded (dynamically linked, %v)", path, kind)
-	if lib, err := d.c.findLib(); err == nil {
-		d.results = append(d.results, reachNotes(path, lib)...)
-	}
+	d.add("binary", statusOK, "%s can be preloaded (dynamically linked, %v); %s, goshm run "+
+		"preloads %s", path, kind, why, lib)
+	d.results = append(d.results, reachNotes(path, lib)...)
 }

@@ -316,3 +316,31 @@ func TestDoctorBinaryReach(t *testing.T) {
 	require.Len(t, n, 1, "%v", goshmCmd(t, env, "doctor", "--binary", suid))
 	assert.Contains(t, n[0].Message, "is set-user-ID")
 }
+
+// For a program built against musl, doctor --binary and run choose
+// goshm's musl build, found where libgoshm.so is, and say so; a glibc
+// library given for it is refused.
+func TestDoctorAndRunChooseMuslBuild(t *testing.T) {
+	prog := built(t, "musl/legacy/systemv_shm_rd") // make builds it (musl-tools)
+	muslBuild := built(t, "musl/libgoshm.so")
+	old := executablePath
+	executablePath = func() (string, error) { return filepath.Join(filepath.Dir(builtLib(t)), "goshm"), nil }
+	t.Cleanup(func() { executablePath = old })
+	env := map[string]string{"GOSHM_DIR": newStoreDir(t)}
+
+	checks, r := doctorRun(t, env, "--binary", prog)
+	require.Equal(t, statusOK, checks["binary"].Status, r.stdout)
+	assert.Contains(t, checks["binary"].Message, "uses musl (/lib/ld-musl-")
+	assert.Contains(t, checks["binary"].Message, "goshm run preloads "+muslBuild)
+
+	r = goshmCmd(t, env, "run", "--", prog)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NotNil(t, r.exec)
+	assert.Contains(t, r.exec.env, "LD_PRELOAD="+muslBuild)
+	assert.Contains(t, r.stderr, "preloading "+muslBuild)
+
+	env["GOSHM_LIB"] = builtLib(t)
+	checks, _ = doctorRun(t, env, "--binary", prog)
+	assert.Equal(t, statusFail, checks["binary"].Status)
+	assert.Contains(t, checks["binary"].Message, "uses musl but "+builtLib(t)+" is built for glibc")
+}
