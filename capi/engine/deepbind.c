@@ -97,6 +97,7 @@ struct obj {
 struct objs {
 	struct obj *v;
 	size_t n, cap;
+	unsigned long long adds, subs; /* the loader's counters at the walk */
 };
 
 static int libc_name(const char *name)
@@ -112,6 +113,8 @@ static int collect(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	struct objs *o = arg;
+	o->adds = info->dlpi_adds;
+	o->subs = info->dlpi_subs;
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 64;
 		struct obj *v = realloc(o->v, cap * sizeof *v);
@@ -186,7 +189,7 @@ static void rebind_object(const struct objs *o, const struct obj *ob, void *cons
 	if (!dyn)
 		return;
 	uintptr_t symtab = 0, strtab = 0, jmprel = 0, rela = 0;
-	size_t pltrelsz = 0, relasz = 0;
+	size_t pltrelsz = 0, relasz = 0, relacount = 0;
 	long pltrel = 0;
 	for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
 		switch (d->d_tag) {
@@ -197,18 +200,21 @@ static void rebind_object(const struct objs *o, const struct obj *ob, void *cons
 		case DT_PLTREL: pltrel = (long)d->d_un.d_val; break;
 		case DT_RELA: rela = dyn_ptr(ob, d->d_un.d_ptr); break;
 		case DT_RELASZ: relasz = d->d_un.d_val; break;
+		case DT_RELACOUNT: relacount = d->d_un.d_val; break;
 		}
 	}
 	if (!symtab || !strtab)
 		return;
+	/* The relative relocations come first in DT_RELA (DT_RELACOUNT of
+	 * them: most of a large program's), and name no symbol. */
 	struct {
 		uintptr_t at;
-		size_t size;
-	} tables[2] = { { pltrel == DT_RELA ? jmprel : 0, pltrelsz }, { rela, relasz } };
+		size_t size, skip;
+	} tables[2] = { { pltrel == DT_RELA ? jmprel : 0, pltrelsz, 0 }, { rela, relasz, relacount } };
 	for (int t = 0; t < 2; t++) {
 		const ElfW(Rela) *r = (const ElfW(Rela) *)tables[t].at;
 		size_t n = r ? tables[t].size / sizeof *r : 0;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = tables[t].skip; i < n; i++) {
 			unsigned long type = ELF64_R_TYPE(r[i].r_info);
 			if (type != GS_R_JUMP_SLOT && type != GS_R_GLOB_DAT)
 				continue;
@@ -257,12 +263,29 @@ static void collect_ns(void *handle, struct objs *o)
 	}
 }
 
+/* The loader's counts of objects loaded and unloaded so far. */
+static int counters(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct objs *o = arg;
+	o->adds = info->dlpi_adds;
+	o->subs = info->dlpi_subs;
+	return 1;
+}
+
+static void loader_counts(struct objs *o)
+{
+	dl_iterate_phdr(counters, o);
+}
+
 /* After a RTLD_DEEPBIND load (or one into another namespace): the slots
- * for the four names that went to the C library, in every object of the
- * handle's namespace.  All its objects, not only the new ones: the walk
- * is cheap, rewriting is idempotent, and a module's dependencies loaded
- * with it are included. */
-static void rebind_all(void *handle)
+ * for the four names that went to the C library, in the objects the load
+ * added -- the module and the dependencies loaded with it, which the
+ * loader appends to the namespace's list: the last (adds now - adds
+ * before) objects, or every object when something was unloaded meanwhile
+ * -- or, in another namespace, in every object of it.  Rewriting is
+ * idempotent. */
+static void rebind_all(void *handle, const struct objs *before)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* one walk at a time */
 	void *to[GS_NSYSV];
@@ -285,10 +308,13 @@ static void rebind_all(void *handle)
 		dl_iterate_phdr(collect, &o);
 	else
 		collect_ns(handle, &o);
+	size_t first = 0;
+	if (ns == LM_ID_BASE && o.subs == before->subs && o.adds - before->adds < o.n)
+		first = o.n - (size_t)(o.adds - before->adds);
 	Dl_info self;
 	int memfd = -2;
 	int have_self = dladdr((void *)rebind_all, &self) != 0;
-	for (size_t i = 0; i < o.n; i++) {
+	for (size_t i = first; i < o.n; i++) {
 		if (have_self && o.v[i].base == (ElfW(Addr))self.dli_fbase)
 			continue; /* goshm itself */
 		rebind_object(&o, &o.v[i], to, &memfd);
@@ -301,9 +327,17 @@ static void rebind_all(void *handle)
 }
 
 #else
-static void rebind_all(void *handle)
+struct objs {
+	int unused;
+};
+static void loader_counts(struct objs *o)
+{
+	(void)o;
+}
+static void rebind_all(void *handle, const struct objs *before)
 {
 	(void)handle;
+	(void)before;
 }
 #endif /* GS_R_JUMP_SLOT */
 
@@ -402,12 +436,14 @@ static __attribute__((noinline)) void *deep_open(const void *caller, int explici
 	const char *path = resolve_as(caller, file, &caller_ns, &buf, mode);
 	if (!explicit_ns)
 		ns = caller_ns;
+	struct objs before = { 0 };
+	loader_counts(&before);
 	void *h = ns == LM_ID_BASE ? next_dlopen()(path, mode) : next_dlmopen()(ns, path, mode);
 	if (!h && buf) /* not loadable where we found it: let the loader search */
 		h = ns == LM_ID_BASE ? next_dlopen()(file, mode) : next_dlmopen()(ns, file, mode);
 	free(buf);
 	if (h)
-		rebind_all(h);
+		rebind_all(h, &before);
 	return h;
 }
 
