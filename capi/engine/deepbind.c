@@ -154,13 +154,34 @@ static uintptr_t dyn_ptr(const struct obj *ob, ElfW(Addr) p)
 	return p < ob->base ? ob->base + p : p;
 }
 
-/* Writes a GOT slot.  One under RELRO is read-only by now: write it
+/* Writes a GOT slot.  One under RELRO (or, oddly, in a segment without
+ * write access) is read-only by now: write it
  * through /proc/self/mem, which the kernel lets a process do to its own
  * read-only private pages without changing their protection (so no race
  * with a loader protecting pages in another thread), else by mprotect. */
+/* The protection of the page at a as the loader left it: its segment's,
+ * read-only under RELRO; -1 outside every segment. */
+static int page_prot(const struct obj *ob, uintptr_t a)
+{
+	for (ElfW(Half) i = 0; i < ob->phnum; i++) {
+		const ElfW(Phdr) *p = &ob->phdr[i];
+		if (p->p_type != PT_LOAD || a < ob->base + p->p_vaddr ||
+		    a >= ob->base + p->p_vaddr + p->p_memsz)
+			continue;
+		int prot = (p->p_flags & PF_R ? PROT_READ : 0) | (p->p_flags & PF_X ? PROT_EXEC : 0);
+		if ((p->p_flags & PF_W) && !in_segment(ob, PT_GNU_RELRO, a))
+			prot |= PROT_WRITE;
+		return prot;
+	}
+	return -1;
+}
+
 static void write_slot(const struct obj *ob, uintptr_t slot, uintptr_t to, int *memfd)
 {
-	if (!in_segment(ob, PT_GNU_RELRO, slot)) {
+	int prot = page_prot(ob, slot);
+	if (prot < 0)
+		return;
+	if (prot & PROT_WRITE) {
 		__atomic_store_n((uintptr_t *)slot, to, __ATOMIC_RELAXED);
 		return;
 	}
@@ -170,9 +191,9 @@ static void write_slot(const struct obj *ob, uintptr_t slot, uintptr_t to, int *
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	void *start = (void *)(slot & ~(page - 1));
-	if (mprotect(start, page, PROT_READ | PROT_WRITE) == 0) {
+	if (mprotect(start, page, prot | PROT_WRITE) == 0) {
 		__atomic_store_n((uintptr_t *)slot, to, __ATOMIC_RELAXED);
-		mprotect(start, page, PROT_READ);
+		mprotect(start, page, prot);
 	}
 }
 
