@@ -5,7 +5,7 @@
  * so) looks its symbols up in its own dependencies before the global
  * scope: its shmget binds to libc.so.6, and a preloaded libgoshm never
  * sees the call.  The library interposes dlopen and dlmopen; after such a
- * load has returned it rewrites, in every loaded object, the GOT slots
+ * load has returned it rewrites, in the objects the load added, the GOT slots
  * (JUMP_SLOT and GLOB_DAT relocations) of shmget, shmat, shmdt and shmctl
  * that the C library answered, to what the global scope answers for the
  * same name: goshm's entry points.  Those four names resolve as if the
@@ -366,8 +366,7 @@ static void rebind_all(void *handle, const struct objs *before)
  * it: "$ORIGIN" is its directory, a bare name is looked for along its
  * search path.  Returns file itself when nothing needs resolving; *buf
  * holds what it allocated. */
-static const char *resolve_as(const void *caller, const char *file, Lmid_t *ns, char **buf,
-                              int mode)
+static const char *resolve_as(const void *caller, const char *file, Lmid_t *ns, char **buf)
 {
 	Dl_info di;
 	struct link_map *lm = NULL;
@@ -445,7 +444,6 @@ static const char *resolve_as(const void *caller, const char *file, Lmid_t *ns, 
 		}
 	}
 	free(si);
-	(void)mode;
 	return *buf ? *buf : file;
 }
 
@@ -454,7 +452,7 @@ static __attribute__((noinline)) void *deep_open(const void *caller, int explici
 {
 	char *buf;
 	Lmid_t caller_ns;
-	const char *path = resolve_as(caller, file, &caller_ns, &buf, mode);
+	const char *path = resolve_as(caller, file, &caller_ns, &buf);
 	if (!explicit_ns)
 		ns = caller_ns;
 	struct objs before = { 0 };
