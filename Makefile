@@ -8,6 +8,9 @@
 #   build/legacy/*      the write-up's C programs, built normally
 #   build/linked/*      the same programs linked with -lgoshm (no LD_PRELOAD)
 #   build/tests/*       C programs that the tests drive (tests/cprogs/)
+#   build/musl/libgoshm.so  the engine built with musl-gcc, for musl programs
+#                       (Alpine); build/musl/legacy/*, build/musl/linked/*
+#                       the write-up's programs built against musl
 # `make install` (and `make uninstall`) installs them under PREFIX, and
 # `make deb` packages them as build/goshm_VERSION_ARCH.deb (see below).
 
@@ -31,10 +34,10 @@ GO_SRC     := $(shell find goshm cmd -name '*.go' 2>/dev/null) go.mod
 LEGACY     := systemv_shm_wr systemv_shm_rd mmap_shm_wr mmap_shm_rd
 CPROGS     := $(patsubst tests/cprogs/%.c,%,$(wildcard tests/cprogs/*.c))
 
-.PHONY: all lib tools c-programs demo test test-deps check bench clean \
+.PHONY: all lib tools c-programs musl demo test test-deps check bench clean \
         install uninstall deb
 
-all: lib tools c-programs
+all: lib tools c-programs musl
 
 lib: $(BUILD)/libgoshm.so $(BUILD)/libgoshm-go.so
 
@@ -56,7 +59,8 @@ tools: $(GO_SRC) $(ENGINE_SRC)
 
 c-programs: $(addprefix $(BUILD)/legacy/,$(LEGACY)) \
             $(addprefix $(BUILD)/linked/,$(LEGACY)) \
-            $(addprefix $(BUILD)/tests/,$(CPROGS))
+            $(addprefix $(BUILD)/tests/,$(CPROGS)) \
+            $(BUILD)/tests/plugins/libgsdeep.so
 
 $(BUILD)/legacy/%: tests/legacy/%.c
 	@mkdir -p $(@D)
@@ -71,6 +75,52 @@ $(BUILD)/linked/%: tests/legacy/%.c $(BUILD)/libgoshm.so
 $(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h tests/cprogs/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< -ldl
+
+# The musl build (docs/DESIGN.md, "A musl build").  musl-gcc (Debian's
+# musl-tools) has no kernel headers of its own: build/musl/include points
+# at the system's.  Without musl-gcc it is left out, saying so; make test
+# installs musl-tools first.
+MUSL_CC     ?= musl-gcc
+MUSL_INC    := $(BUILD)/musl/include
+MUSL_CFLAGS := $(CFLAGS) -isystem $(MUSL_INC)
+ifneq ($(shell command -v $(MUSL_CC) 2>/dev/null),)
+musl: $(BUILD)/musl/libgoshm.so $(addprefix $(BUILD)/musl/legacy/,$(LEGACY)) \
+      $(addprefix $(BUILD)/musl/linked/,$(LEGACY))
+else
+musl:
+	@echo "make: $(MUSL_CC) not found: build/musl/ not built (apt-get install musl-tools)"
+endif
+
+$(MUSL_INC)/.done:
+	@mkdir -p $(@D)
+	ln -sfn /usr/include/linux $(@D)/linux
+	ln -sfn /usr/include/asm-generic $(@D)/asm-generic
+	ln -sfn /usr/include/$$($(CC) -print-multiarch)/asm $(@D)/asm
+	@touch $@
+
+$(BUILD)/musl/libgoshm.so: $(ENGINE_C) $(ENGINE_H) $(EXPORTS) $(MUSL_INC)/.done
+	$(MUSL_CC) $(LIB_CFLAGS) -isystem $(MUSL_INC) $(LIB_LDFLAGS) -o $@ $(ENGINE_C)
+
+$(BUILD)/musl/legacy/%: tests/legacy/%.c
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/musl/linked/%: tests/legacy/%.c $(BUILD)/musl/libgoshm.so
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(CFLAGS) -o $@ $< -L$(BUILD)/musl -lgoshm -Wl,-rpath,'$$ORIGIN/..'
+
+# A plugin loaded with RTLD_DEEPBIND, as PHP loads its extensions, and
+# the dependency it finds through its RUNPATH; the host finds the plugin
+# through its own (tests/cprogs/deepbind_host.c).
+$(BUILD)/tests/plugins/libgsdeepdep.so: tests/cprogs/plugins/deepbind_dep.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -fPIC -Wl,-z,now -o $@ $<
+
+$(BUILD)/tests/plugins/libgsdeep.so: tests/cprogs/plugins/deepbind_plugin.c $(BUILD)/tests/plugins/libgsdeepdep.so
+	$(CC) $(CFLAGS) -shared -fPIC -Wl,-z,lazy -o $@ $< -L$(@D) -lgsdeepdep -Wl,-rpath,'$$ORIGIN'
+
+$(BUILD)/tests/deepbind_host: tests/cprogs/deepbind_host.c $(BUILD)/tests/plugins/libgsdeep.so
+	$(CC) $(CFLAGS) -rdynamic -o $@ $< -ldl -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/plugins'
 
 # The MIT-SHM client needs Xlib (libx11-dev, libxext-dev).
 $(BUILD)/tests/x11_shm: tests/cprogs/x11_shm.c

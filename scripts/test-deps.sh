@@ -37,6 +37,8 @@ packages=(
 	mandoc man-db        # tests/install: mandoc -T lint and man --warnings on the man pages
 	debootstrap          # tests/install, tests/container: a clean Debian 12 image
 	git                  # make deb (the changelog's date), tests/install (go install's module)
+	php8.2-cli php8.2-opcache # tests/realprog: sysvshm, shmop (php8.2-common), opcache
+	musl-tools           # make: build/musl/libgoshm.so and musl-linked programs
 )
 
 installed() {

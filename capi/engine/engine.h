@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "goshm.h"
+#include "compat.h" /* musl */
 
 #define GS_HIDDEN __attribute__((visibility("hidden")))
 #define GS_EXPORT __attribute__((visibility("default")))

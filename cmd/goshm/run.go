@@ -27,9 +27,13 @@ func (c *cli) cmdRun(args []string) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	lib, err := c.findLib()
+	lib, why, err := c.libFor(path)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
+	}
+	if strings.HasSuffix(lib, muslLib) {
+		// Not the default library: say which, once.
+		fmt.Fprintf(c.stderr, "goshm run: %s; preloading %s\n", why, lib)
 	}
 	kind, err := libKind(lib)
 	if err != nil {
