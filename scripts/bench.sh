@@ -148,6 +148,24 @@ echo "  stores:  $work/store-* ($store_fs)"
 [ "${GOSHM_BENCH_QUICK:-}" = 1 ] && echo "  QUICK MODE: one iteration of everything, the numbers mean nothing"
 echo
 
+# A fresh ext4 file system (with its journal, as mkfs.ext4 makes it) on
+# a loop device of its own.
+new_fs() { # new_fs NAME: sets FS_MNT and FS_DEV (not in a subshell: cleanup needs them)
+	local img=$work/$1.img
+	FS_MNT=$work/$1.mnt
+	truncate -s $((DISK_MIB * 4))M "$img"
+	# Initialise everything now, or ext4lazyinit writes during the run.
+	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$img"
+	FS_DEV=$(losetup -f --show "$img")
+	loops+=("$FS_DEV")
+	mkdir "$FS_MNT"
+	mount "$FS_DEV" "$FS_MNT"
+	mounts+=("$FS_MNT")
+	chmod 1777 "$FS_MNT"
+	sync -f "$FS_MNT"
+}
+sectors() { awk '{ print $7 }' "/sys/block/$(basename "$1")/stat"; }
+
 # ---- 1. The System V calls. ----
 ops=(shmget_existing create_destroy attach_detach_4k attach_detach_4k_held attach_detach_64m
 	ipc_stat write_64m create_touch_destroy_64m fork_0 fork_4)
@@ -177,6 +195,17 @@ for op in "${ops[@]}"; do
 	n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
 	row5 "${label[$op]}" "$(fmt_ns "$n")" "$(fmt_ns "$c")" "$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
 done
+# Creation and removal make and remove files: once more with the stores on
+# a journaled ext4 of their own, what a Docker volume usually is (the
+# working directory's file system may have no journal, or be a tmpfs).
+new_fs journaled
+journaled_dir=$FS_MNT
+shmops_round_journaled() { # shmops_round_journaled MODE OP
+	in_mode "$1" "$journaled_dir/store-$1" "$BIN/shmops" "${shmops_args[@]}" "$2" | awk '{ print $3 }'
+}
+take_turns "$ROUNDS" shmops_round_journaled create_destroy
+n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
+row5 "  the same, stores on a journaled ext4" "$(fmt_ns "$n")" "$(fmt_ns "$c")" "$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
 echo
 
 # ---- 1b. POSIX shared memory (GOSHM_POSIX=1), against /dev/shm. ----
@@ -391,21 +420,6 @@ echo
 # run's writes and nobody else's; writeback is the kernel's, which
 # /proc/PID/io would not attribute to the process.  The native run has the
 # same kind of file system as its working directory: the control.
-new_fs() { # new_fs NAME: sets FS_MNT and FS_DEV (not in a subshell: cleanup needs them)
-	local img=$work/$1.img
-	FS_MNT=$work/$1.mnt
-	truncate -s $((DISK_MIB * 4))M "$img"
-	# Initialise everything now, or ext4lazyinit writes during the run.
-	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$img"
-	FS_DEV=$(losetup -f --show "$img")
-	loops+=("$FS_DEV")
-	mkdir "$FS_MNT"
-	mount "$FS_DEV" "$FS_MNT"
-	mounts+=("$FS_MNT")
-	chmod 1777 "$FS_MNT"
-	sync -f "$FS_MNT"
-}
-sectors() { awk '{ print $7 }' "/sys/block/$(basename "$1")/stat"; }
 
 # disk_run NAME [init]: both modes at once, each on its own device, so the
 # section takes DISK_SECONDS per variant.  Sets NATIVE_BYTES and GOSHM_BYTES.

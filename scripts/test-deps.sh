@@ -33,6 +33,12 @@ packages=(
 	valgrind             # the benchmark's smoke test counts instructions
 	xvfb x11-apps        # tests/realprog: an X server and x11perf for MIT-SHM
 	libx11-dev libxext-dev # tests/cprogs/x11_shm, an MIT-SHM client
+	dpkg-dev lintian     # make deb (dpkg-shlibdeps, dpkg-architecture); tests/install lints it
+	mandoc man-db        # tests/install: mandoc -T lint and man --warnings on the man pages
+	debootstrap          # tests/install, tests/container: a clean Debian 12 image
+	git                  # make deb (the changelog's date), tests/install (go install's module)
+	php8.2-cli php8.2-opcache # tests/realprog: sysvshm, shmop (php8.2-common), opcache
+	musl-tools           # make: build/musl/libgoshm.so and musl-linked programs
 )
 
 installed() {

@@ -87,6 +87,18 @@ static void unref(struct gs_tokref *t)
 		toks_idle++;
 }
 
+static void *evict_one(void);
+
+/* Drop a reference; a token that becomes idle beyond GS_IDLE_TOKENS makes
+ * the least recently used idle one go, whose page is returned for the
+ * caller to unmap once the mutex is released.  (Evicting only when a
+ * token is added let a process that detaches many segments keep more.) */
+static void *unref_evict(struct gs_tokref *t)
+{
+	unref(t);
+	return evict_one();
+}
+
 /* Remove toks[i] (idle) and return its page for the caller to unmap once
  * the mutex is released. */
 static void *drop_tok(size_t i)
@@ -162,11 +174,13 @@ void *gs_table_add_token(const struct gs_segkey *k, unsigned nsk, uint32_t tgen,
 
 void gs_table_unpin(const struct gs_segkey *k, unsigned nsk, uint32_t tgen)
 {
+	void *evicted = NULL;
 	gs_table_lock();
 	struct gs_tokref *r = find_tok(k, nsk, tgen);
 	if (r)
-		unref(r);
+		evicted = unref_evict(r);
 	gs_table_unlock();
+	unmap_token(evicted);
 }
 
 /* Add an attach; its token reference (pinned by the caller) becomes the
@@ -186,14 +200,15 @@ int gs_table_add(const struct gs_attach *a)
 	return r;
 }
 
-static void remove_at(size_t i, struct gs_attach *out)
+/* Remove table[i] into *out; returns a token page to unmap after the
+ * mutex, or NULL. */
+static void *remove_at(size_t i, struct gs_attach *out)
 {
 	*out = table[i];
 	memmove(&table[i], &table[i + 1], (table_len - i - 1) * sizeof *table);
 	table_len--;
 	struct gs_tokref *r = find_tok(&out->seg, out->nsk, out->tgen);
-	if (r)
-		unref(r);
+	return r ? unref_evict(r) : NULL;
 }
 
 /* Remove the attach a, found earlier by gs_table_find or _snapshot:
@@ -201,16 +216,18 @@ static void remove_at(size_t i, struct gs_attach *out)
 int gs_table_take_exact(const struct gs_attach *a)
 {
 	struct gs_attach out;
+	void *evicted = NULL;
 	int r = -ENOENT;
 	gs_table_lock();
 	for (size_t i = table_len; i-- > 0;) {
 		if (table[i].serial == a->serial) {
-			remove_at(i, &out);
+			evicted = remove_at(i, &out);
 			r = 0;
 			break;
 		}
 	}
 	gs_table_unlock();
+	unmap_token(evicted);
 	return r;
 }
 
@@ -243,16 +260,18 @@ size_t gs_table_snapshot(struct gs_attach *out, size_t max)
 /* An attach lying wholly inside [lo, hi): replaced by a SHM_REMAP there. */
 int gs_table_take_covered(uintptr_t lo, uintptr_t hi, struct gs_attach *out)
 {
+	void *evicted = NULL;
 	int r = -ENOENT;
 	gs_table_lock();
 	for (size_t i = 0; i < table_len; i++) {
 		if (table[i].addr >= lo && table[i].addr + table[i].len <= hi) {
-			remove_at(i, out);
+			evicted = remove_at(i, out);
 			r = 0;
 			break;
 		}
 	}
 	gs_table_unlock();
+	unmap_token(evicted);
 	return r;
 }
 

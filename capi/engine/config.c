@@ -37,27 +37,48 @@ static int warned;
  * (presence.c).
  */
 static uint64_t ns_dev, ns_ino;
-static int ns_cached;
+/* 0: not read yet; odd: being written; even and non-zero: dev and ino are
+ * set.  Readers take no lock: IPC_STAT asks for the namespace up to three
+ * times, and a mutex there costs more than the rest of its user-space
+ * work together. */
+static uint32_t ns_seq;
+
+static int ns_load(uint64_t *dev, uint64_t *ino)
+{
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&ns_seq, __ATOMIC_ACQUIRE);
+		if (seq == 0)
+			return 0;
+		if (seq & 1)
+			continue; /* a refresh is storing the pair: a few instructions */
+		*dev = __atomic_load_n(&ns_dev, __ATOMIC_RELAXED);
+		*ino = __atomic_load_n(&ns_ino, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&ns_seq, __ATOMIC_RELAXED) == seq)
+			return 1;
+	}
+}
 
 void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh)
 {
-	if (refresh || !__atomic_load_n(&ns_cached, __ATOMIC_ACQUIRE)) {
-		struct stat st;
-		uint64_t d = 0, i = 0;
-		if (stat("/proc/self/ns/ipc", &st) == 0) {
-			d = st.st_dev;
-			i = st.st_ino;
-		}
-		pthread_mutex_lock(&stores_mu);
-		ns_dev = d;
-		ns_ino = i;
-		__atomic_store_n(&ns_cached, 1, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&stores_mu);
+	if (!refresh && ns_load(dev, ino))
+		return;
+	struct stat st;
+	uint64_t d = 0, i = 0;
+	if (stat("/proc/self/ns/ipc", &st) == 0) {
+		d = st.st_dev;
+		i = st.st_ino;
 	}
-	pthread_mutex_lock(&stores_mu);
-	*dev = ns_dev;
-	*ino = ns_ino;
+	pthread_mutex_lock(&stores_mu); /* one writer at a time */
+	uint32_t seq = __atomic_load_n(&ns_seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&ns_seq, seq | 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&ns_dev, d, __ATOMIC_RELAXED);
+	__atomic_store_n(&ns_ino, i, __ATOMIC_RELAXED);
+	__atomic_store_n(&ns_seq, (seq | 1) + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&stores_mu);
+	*dev = d;
+	*ino = i;
 }
 
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is
@@ -91,10 +112,27 @@ long gs_page_size(void)
 	return page;
 }
 
-int gs_sync_mode(void)
+/*
+ * GOSHM_SYNC and GOSHM_SPARSE, read once, at the first call that asks, as
+ * GOSHM_DIR and GOSHM_KEYS are: getenv() walks the whole environment, and
+ * shmdt asks on every call.  A program that changes them with setenv()
+ * after its first System V call changes nothing (README, Configuration).
+ */
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static int env_sync_mode, env_sparse;
+
+static void read_env(void)
 {
 	const char *v = getenv("GOSHM_SYNC");
-	return v && !strcmp(v, "detach") ? GS_SYNC_DETACH : GS_SYNC_NONE;
+	env_sync_mode = v && !strcmp(v, "detach") ? GS_SYNC_DETACH : GS_SYNC_NONE;
+	v = getenv("GOSHM_SPARSE");
+	env_sparse = v && v[0] == '1';
+}
+
+int gs_sync_mode(void)
+{
+	pthread_once(&env_once, read_env);
+	return env_sync_mode;
 }
 
 /* This boot of the machine, as 16 bytes: the kernel's boot_id, a random
@@ -142,8 +180,8 @@ const char *gs_posix_env(void)
 
 int gs_sparse(void)
 {
-	const char *v = getenv("GOSHM_SPARSE");
-	return v && v[0] == '1';
+	pthread_once(&env_once, read_env);
+	return env_sparse;
 }
 
 /* Normalize dir (absolute, no trailing slash) into out. */

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "goshm.h"
+#include "compat.h" /* musl */
 
 #define GS_HIDDEN __attribute__((visibility("hidden")))
 #define GS_EXPORT __attribute__((visibility("default")))
@@ -254,6 +255,7 @@ enum { GS_EXISTING = 0, GS_CREATE = 1 };
 GS_HIDDEN int gs_lock(struct goshm_store *s, struct gs_locked *l, int create);
 GS_HIDDEN void gs_unlock(struct gs_locked *l);
 GS_HIDDEN void gs_write(struct gs_locked *l);
+GS_HIDDEN void gs_write_done(struct gs_locked *l);
 GS_HIDDEN int gs_view(struct goshm_store *s, struct gs_view *v);
 GS_HIDDEN int gs_store_error(struct goshm_store *s, const char *what, int err,
                              const char *fix);

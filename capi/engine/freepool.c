@@ -72,6 +72,7 @@ int gs_pool_put(struct gs_locked *l, uint64_t gen, uint64_t segsz)
 		return -1;
 	gs_write(l);
 	l->hdr->free_gens[l->hdr->nfree++] = gen;
+	gs_write_done(l);
 	return 0;
 }
 
@@ -116,6 +117,7 @@ int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen)
 	while (l->hdr->nfree) {
 		gs_write(l);
 		uint64_t old = l->hdr->free_gens[--l->hdr->nfree];
+		gs_write_done(l); /* the probe and the zeroing take a while */
 		free_name(old, &from);
 		int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
 		if (dfd < 0)
@@ -125,8 +127,10 @@ int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen)
 		int ok = fd >= 0 && gs_check_file(fd, &st) == 0 && nobody_else_has(fd) &&
 		         zero_to(fd, size, &st) == 0;
 		if (ok) {
+			gs_write(l);
 			*gen = l->hdr->next_gen++;
 			l->hdr->pending_gen = *gen; /* until a slot names it */
+			gs_write_done(l);
 			gs_data_name(*gen, &to);
 			ok = renameat2(dfd, from.s, dfd, to.s, RENAME_NOREPLACE) == 0;
 		}

@@ -3,7 +3,8 @@
  *
  * glibc's shm_open is open("/dev/shm/<name>", oflag | O_NOFOLLOW |
  * O_CLOEXEC, mode) with EISDIR turned into EINVAL, and shm_unlink is
- * unlink() with EPERM turned into EACCES.  A served object is the same
+ * unlink() with EPERM turned into EACCES; musl's adds O_NONBLOCK and maps
+ * no errno (GS_SHM_FLAGS, libc_errno).  A served object is the same
  * thing one directory over: a regular file <store>/posix/<name>, so its
  * descriptor behaves as /dev/shm's does for ftruncate, fstat, mmap,
  * fchmod, fchown, close and fork -- they are the kernel's own calls on a
@@ -25,6 +26,28 @@
 #include <unistd.h>
 
 #define SHMDIR "/dev/shm/"
+
+/* What the C library's shm_open adds to the caller's flags. */
+#ifdef __GLIBC__
+#define GS_SHM_FLAGS (O_NOFOLLOW | O_CLOEXEC)
+#else
+#define GS_SHM_FLAGS (O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+#endif
+
+/* The errno the C library turns another into: glibc's shm_open says
+ * EINVAL for EISDIR, its shm_unlink EACCES for EPERM; musl keeps both. */
+static int libc_errno(int r, int unlink)
+{
+#ifdef __GLIBC__
+	if (!unlink && r == -EISDIR)
+		return -EINVAL;
+	if (unlink && r == -EPERM)
+		return -EACCES;
+#else
+	(void)unlink;
+#endif
+	return r;
+}
 
 /* The flags open(2) keeps (include/linux/fcntl.h VALID_OPEN_FLAGS).
  * open() drops the others silently, openat2() refuses them: drop them
@@ -48,10 +71,10 @@ int gs_native_shm_open(const char *name, int oflag, mode_t mode)
 	memcpy(path + sizeof SHMDIR - 1, n, strlen(n) + 1);
 	int state;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-	int fd = open(path, oflag | O_NOFOLLOW | O_CLOEXEC, mode);
+	int fd = open(path, oflag | GS_SHM_FLAGS, mode);
 	r = fd < 0 ? -errno : fd;
 	pthread_setcancelstate(state, NULL);
-	return r == -EISDIR ? -EINVAL : r;
+	return libc_errno(r, 0);
 }
 
 int gs_native_shm_unlink(const char *name)
@@ -64,7 +87,7 @@ int gs_native_shm_unlink(const char *name)
 	memcpy(path, SHMDIR, sizeof SHMDIR - 1);
 	memcpy(path + sizeof SHMDIR - 1, n, strlen(n) + 1);
 	r = unlink(path) < 0 ? -errno : 0;
-	return r == -EPERM ? -EACCES : r;
+	return libc_errno(r, 1);
 }
 
 /* mkdir posix/ (1777 whatever the umask), in a store made if missing. */
@@ -177,7 +200,8 @@ int gs_posix_open(struct goshm_store *s, const char *name, int oflag, mode_t mod
 	 * out those (docs/DIFFERENCES.md). */
 	if (!strcmp(n, ".") || !strcmp(n, ".."))
 		return -EINVAL;
-	int flags = oflag & GS_VALID_OPEN_FLAGS;
+	/* gs_open_in adds O_NOFOLLOW | O_CLOEXEC. */
+	int flags = (oflag | (GS_SHM_FLAGS & O_NONBLOCK)) & GS_VALID_OPEN_FLAGS;
 	if (flags & O_PATH)
 		flags &= GS_O_PATH_FLAGS;
 	mode &= 07777;
@@ -206,7 +230,7 @@ int gs_posix_open(struct goshm_store *s, const char *name, int oflag, mode_t mod
 	if (fd >= 0)
 		return fd;
 	if (fd == -EISDIR)
-		return -EINVAL; /* glibc's */
+		return libc_errno(fd, 0);
 	return object_or_store(s, fd);
 }
 
@@ -227,6 +251,6 @@ int gs_posix_unlink(struct goshm_store *s, const char *name)
 	r = unlinkat(dfd, n, 0) < 0 ? -errno : 0;
 	close(dfd);
 	if (r == -EPERM)
-		return -EACCES; /* glibc's */
+		return libc_errno(r, 1);
 	return r == -EROFS || r == -EIO ? object_or_store(s, r) : r;
 }

@@ -16,7 +16,9 @@
 #include "engine.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
 #include <gnu/libc-version.h>
+#endif
 #include <string.h>
 
 #define GS_MAX_PREFIXES 32
@@ -101,6 +103,7 @@ int gs_posix_route(const char *name)
 	return GS_POSIX_OFF;
 }
 
+#ifdef __GLIBC__
 /*
  * glibc's __shm_get_name (posix/shm-directory.c) copies "/dev/shm/" and
  * the name without its leading slashes into a 269-byte buffer, so a name
@@ -146,3 +149,20 @@ int gs_posix_name(const char *name, const char **out, int unlink)
 	*out = n;
 	return 0;
 }
+#else
+/* musl's __shm_mapname (src/mman/shm_open.c): leading slashes dropped;
+ * empty, ".", ".." or another slash is EINVAL, over NAME_MAX
+ * ENAMETOOLONG, for shm_open and shm_unlink alike. */
+int gs_posix_name(const char *name, const char **out, int unlink)
+{
+	(void)unlink;
+	const char *n = skip_slashes(name);
+	size_t len = strlen(n);
+	if (len == 0 || memchr(n, '/', len) || (len <= 2 && n[0] == '.' && n[len - 1] == '.'))
+		return -EINVAL;
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	*out = n;
+	return 0;
+}
+#endif

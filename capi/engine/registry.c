@@ -250,6 +250,7 @@ static void destroy(struct gs_locked *l, unsigned idx)
 		l->hdr->dest_count--;
 	free_slot(l, idx);
 	gs_presence_release(l, &copy);
+	gs_write_done(l); /* readers see it gone; pending_gen covers the files */
 	if (gs_pool_put(l, copy.gen, copy.segsz) < 0) {
 		gs_data_name(copy.gen, &name);
 		gs_unlink_in(l->store, name.s);
@@ -257,6 +258,7 @@ static void destroy(struct gs_locked *l, unsigned idx)
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
 		if (copy.ns[k].token_gen)
 			gs_token_unlink(l, &copy, k);
+	gs_write(l);
 	l->hdr->pending_gen = 0;
 	gs_table_forget_segment(&key);
 }

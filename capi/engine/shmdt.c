@@ -93,6 +93,10 @@ static int detach_by_rule(uintptr_t addr)
 		}
 		n = now;
 	}
+	/* Without an attach of ours, no mapping is of one of our files: the
+	 * rule cannot match, and a bad address costs no system call. */
+	if (n == 0)
+		return -EINVAL;
 	int r = gs_vma_detach_rule(addr, all, n, &first);
 	for (size_t i = 0; i < n; i++) {
 		/* The attaches of the segment detached, and one at addr that the

@@ -88,6 +88,7 @@ static int new_data_file(struct gs_locked *l, uint64_t size, uint64_t *gen)
 		gs_write(l);
 		*gen = l->hdr->next_gen++;
 		l->hdr->pending_gen = *gen; /* until a slot names the file */
+		gs_write_done(l);
 		int r = gs_create_data(l, *gen, size);
 		if (r != -EEXIST)
 			return r;

@@ -391,7 +391,12 @@ void gs_write(struct gs_locked *l)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-static void write_end(struct gs_locked *l)
+/* End the write section before file work (creating, zeroing, renaming,
+ * removing data and token files) that the lock must still cover but that
+ * changes nothing lock-free readers look at: they would spin, then queue
+ * on the lock, for as long as an ext4 unlink of megabytes takes.  The
+ * next gs_write() opens a new section. */
+void gs_write_done(struct gs_locked *l)
 {
 	if (!l->writing)
 		return;
@@ -534,10 +539,8 @@ void gs_unlock(struct gs_locked *l)
 {
 	if (l->fd < 0)
 		return;
-	write_end(l);
-	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0,
-	                   .l_len = 1};
-	fcntl(l->fd, F_SETLK, &fl);
+	gs_write_done(l);
+	/* close() drops the POSIX lock with the descriptor: no F_UNLCK. */
 	close(l->fd);
 	l->fd = -1;
 	pthread_mutex_unlock(&l->store->mu);

@@ -33,12 +33,13 @@ int gs_token_create(struct gs_locked *l, unsigned idx, unsigned k)
 	struct gs_name name;
 	int fd = -EEXIST;
 	uint32_t tgen = 0;
-	gs_write(l);
-	l->hdr->pending_gen = sl->gen; /* until the slot names the token */
 	for (int tries = 0; tries < 16 && fd == -EEXIST; tries++) {
+		gs_write(l);
+		l->hdr->pending_gen = sl->gen; /* until the slot names the token */
 		tgen = (uint32_t)(l->hdr->next_gen++ & 0xffffffffu);
 		if (!tgen)
 			tgen = (uint32_t)(l->hdr->next_gen++ & 0xffffffffu);
+		gs_write_done(l); /* the file's creation is no reader's business */
 		gs_token_name(sl->gen, k, tgen, &name);
 		fd = gs_open_in(l->store, GS_SEGMENT_DIR, name.s,
 		                O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK, 0666);
@@ -50,6 +51,7 @@ int gs_token_create(struct gs_locked *l, unsigned idx, unsigned k)
 		if (r < 0)
 			gs_unlink_in(l->store, name.s);
 	}
+	gs_write(l);
 	l->hdr->pending_gen = 0;
 	if (r < 0) {
 		/* No inode or block left for a token: shmat's errno for "out

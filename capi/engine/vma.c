@@ -45,6 +45,7 @@ struct procmap_query {
 #define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
 #define PROCMAP_QUERY_VMA_SHARED 0x08
 #define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
 #endif
 
 /* 1 once PROCMAP_QUERY is known to be missing (a kernel before 6.11). */
@@ -87,7 +88,13 @@ static int parse_line(const char *s, struct gs_vma *v)
 	return 0;
 }
 
-/* First VMA that ends above addr, read from the text. */
+/* Is v a shared mapping of a file, the only kind goshm looks for? */
+static int shared_file(const struct gs_vma *v)
+{
+	return v->shared && v->ino != 0;
+}
+
+/* First shared file VMA that ends above addr, read from the text. */
 static int text_next(int fd, uintptr_t addr, struct gs_vma *out)
 {
 	char buf[8192];
@@ -104,7 +111,7 @@ static int text_next(int fd, uintptr_t addr, struct gs_vma *out)
 		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
 			*nl = 0;
 			struct gs_vma v;
-			if (parse_line(line, &v) == 0 && v.end > addr) {
+			if (parse_line(line, &v) == 0 && v.end > addr && shared_file(&v)) {
 				*out = v;
 				return 0;
 			}
@@ -117,8 +124,11 @@ static int text_next(int fd, uintptr_t addr, struct gs_vma *out)
 	}
 }
 
-/* The VMA containing addr, or if none the next one above it: 0, -ENOENT
- * (nothing above), or another -errno. */
+/* The shared file mapping containing addr, or if none the next one above
+ * it: 0, -ENOENT (nothing above), or another -errno.  Every question goshm
+ * asks is about mappings of its data files, which are shared mappings of
+ * files; the kernel skips every other mapping itself, so that a walk over
+ * a process's hundreds of libraries and heaps costs one ioctl. */
 static int vma_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
 {
 	if (m->fd < 0)
@@ -127,7 +137,8 @@ static int vma_next(struct maps *m, uintptr_t addr, struct gs_vma *out)
 		struct procmap_query q;
 		memset(&q, 0, sizeof q);
 		q.size = sizeof q;
-		q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+		q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_VMA_SHARED |
+		                PROCMAP_QUERY_FILE_BACKED_VMA;
 		q.query_addr = addr;
 		if (ioctl(m->fd, PROCMAP_QUERY, &q) == 0) {
 			out->start = (uintptr_t)q.vma_start;

@@ -38,12 +38,20 @@ stays, after it) and GOSHM_DIR set to the store.  COMMAND is looked up in
 PATH like a shell does.
 
 The library is --lib, else $GOSHM_LIB, else libgoshm.so next to the goshm
-binary (same directory, or ../lib/), else /usr/local/lib, else /usr/lib.
+binary (same directory, or ../lib/), else /usr/local/lib, else the
+multiarch directory (/usr/lib/x86_64-linux-gnu on amd64, where the Debian
+package puts it), else /usr/lib.
 libgoshm.so is the C build, which brings nothing into the program but the
 engine.  A --lib or GOSHM_LIB without a slash is a file name looked for in
 those same places: --lib libgoshm-go.so picks the Go c-shared build
 installed beside it, which carries a Go runtime (docs/DESIGN.md says
 when to prefer it).
+
+A program built against musl (its ELF interpreter is /lib/ld-musl-*, as
+in Alpine images) cannot load a glibc library: for it, unless --lib or
+GOSHM_LIB says otherwise, run preloads musl/libgoshm.so from those same
+places (make builds build/musl/libgoshm.so) and says so in one line on
+standard error; a library built for the other C library is refused.
 
 Run refuses, with exit status 1, what LD_PRELOAD cannot reach: a statically
 linked program (no ELF interpreter; relink it with -lgoshm instead), a
@@ -190,6 +198,10 @@ FAIL:
 	             does not use (its limits are the kernel's defaults)
 	sysv         the kernel's own System V shm works: goshm counts
 	             attaches with it
+	escapes      the kernel's segments in this IPC namespace that are not
+	             goshm's (its one-byte presence segments), with the
+	             command line of the process that made them: programs
+	             goshm did not reach, lost on restart
 	leases       file leases work on the store: goshm counts the attaches
 	             of other containers with them
 	posix        posix/ (POSIX objects under GOSHM_POSIX) is a directory
@@ -199,6 +211,10 @@ FAIL:
 	             for run), and which build it is: C build (no Go runtime)
 	             or Go c-shared build (carries a Go runtime)
 	binary       with --binary: LD_PRELOAD can reach the program (as run checks)
+	reach        with --binary: what LD_PRELOAD cannot reach in it, or reaches
+	             only through goshm's dlopen: a Go program's system calls, a
+	             program without the C library, a set-user-ID program, PHP's
+	             RTLD_DEEPBIND extensions
 
 The exit status is 0 when no check FAILs, 1 otherwise.
 

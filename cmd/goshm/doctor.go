@@ -62,6 +62,7 @@ func (c *cli) cmdDoctor(args []string) error {
 	d.checkSpace()
 	d.checkKernelLimits()
 	d.checkSysV()
+	d.checkEscapes()
 	d.checkLeases()
 	d.checkRouting()
 	d.checkPOSIX()
@@ -409,9 +410,19 @@ func (d *doctor) checkBinary(kind elfKind) {
 			path = p
 		}
 	}
+	lib, why, err := d.c.libFor(path)
+	if err != nil {
+		d.add("binary", statusFail, "%v", err)
+		return
+	}
+	if k, err := libKind(lib); err == nil {
+		kind = k
+	}
 	if err := checkPreloadable(path, kind); err != nil {
 		d.add("binary", statusFail, "%v", err)
 		return
 	}
-	d.add("binary", statusOK, "%s can be preloaded (dynamically linked, %v)", path, kind)
+	d.add("binary", statusOK, "%s can be preloaded (dynamically linked, %v); %s, goshm run "+
+		"preloads %s", path, kind, why, lib)
+	d.results = append(d.results, reachNotes(path, lib)...)
 }

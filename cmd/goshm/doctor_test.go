@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -130,7 +131,7 @@ func TestDoctorFindsProblems(t *testing.T) {
 		assert.Contains(t, checks["library"].Message, "): Go c-shared build (carries a Go runtime)")
 	})
 	t.Run("no library", func(t *testing.T) {
-		if fileExists("/usr/local/lib/libgoshm.so") || fileExists("/usr/lib/libgoshm.so") {
+		if systemLib("libgoshm.so") {
 			t.Fatalf("a libgoshm.so is installed system-wide; this test needs a machine without one")
 		}
 		checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": newStoreDir(t)})
@@ -227,4 +228,119 @@ func TestDoctorTrust(t *testing.T) {
 		assert.Equal(t, statusWarn, c.Status)
 		assert.Contains(t, c.Message, "uid 1000 owns "+dir)
 	})
+}
+
+// A segment made on purpose past goshm -- by a program run without the
+// library, in a fresh IPC namespace -- is named by doctor with its
+// creator's command line; the segment a preloaded program made in the
+// store (and the presence segment counting its attach) is not.
+func TestDoctorNamesEscapedSegments(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --ipc")
+	}
+	goshmBin := built(t, "goshm")
+	poke := built(t, "tests/shmpoke")
+	store := newStoreDir(t)
+	script := `set -e
+(printf 'get 0x4e5c4e5c 4096 01600\nat 0\n'; sleep 2) | "$POKE" >/dev/null &
+(printf 'get 0x600d600d 4096 01600\n'; sleep 2) | env LD_PRELOAD="$LIB" GOSHM_DIR="$STORE" "$POKE" >/dev/null &
+sleep 0.5
+"$GOSHM" doctor --json || true
+wait`
+	cmd := exec.Command("unshare", "--ipc", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "POKE="+poke, "LIB="+builtLib(t), "STORE="+store,
+		"GOSHM="+goshmBin, "GOSHM_DIR="+store, "GOSHM_LIB="+builtLib(t))
+	out, err := cmd.Output()
+	require.NoError(t, err, string(out))
+	var res struct {
+		Checks []checkResult `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal(out, &res), string(out))
+	var esc checkResult
+	for _, c := range res.Checks {
+		if c.Name == "escapes" {
+			esc = c
+		}
+	}
+	assert.Equal(t, statusWarn, esc.Status, esc.Message)
+	assert.Contains(t, esc.Message, "1 kernel segment(s) in this IPC namespace are not goshm's")
+	assert.Contains(t, esc.Message, "key 0x4e5c4e5c, 4096 bytes, 1 attach(es)) made by pid")
+	assert.Contains(t, esc.Message, "("+poke+")")
+	assert.NotContains(t, esc.Message, "0x600d600d")
+
+	// Nothing but goshm's in a namespace of its own.
+	cmd = exec.Command("unshare", "--ipc", goshmBin, "doctor", "--json")
+	cmd.Env = append(os.Environ(), "GOSHM_DIR="+store, "GOSHM_LIB="+builtLib(t))
+	out, _ = cmd.Output()
+	assert.Contains(t, string(out), "no System V segment in this IPC namespace but goshm's")
+}
+
+// doctor --binary names what LD_PRELOAD cannot reach, or reaches only
+// through goshm's dlopen: a Go program's system calls, a set-user-ID
+// program, PHP's RTLD_DEEPBIND extensions.
+func TestDoctorBinaryReach(t *testing.T) {
+	env := map[string]string{"GOSHM_DIR": newStoreDir(t), "GOSHM_LIB": builtLib(t)}
+	notes := func(prog string) []checkResult {
+		t.Helper()
+		r := goshmCmd(t, env, "doctor", "--json", "--binary", prog)
+		var out struct {
+			Checks []checkResult `json:"checks"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout+r.stderr)
+		var n []checkResult
+		for _, c := range out.Checks {
+			if c.Name == "reach" {
+				n = append(n, c)
+			}
+		}
+		return n
+	}
+	assert.Empty(t, notes("/bin/true"), "a C program calling the C library")
+
+	n := notes(built(t, "goshm"))
+	require.Len(t, n, 1)
+	assert.Equal(t, statusWarn, n[0].Status)
+	assert.Contains(t, n[0].Message, "is a Go program")
+
+	n = notes("/usr/bin/php8.2")
+	require.Len(t, n, 1, "php8.2-cli is installed by scripts/test-deps.sh")
+	assert.Equal(t, statusOK, n[0].Status)
+	assert.Contains(t, n[0].Message, "RTLD_DEEPBIND: libgoshm.so interposes dlopen")
+
+	suid := filepath.Join(t.TempDir(), "suid-true")
+	b, err := os.ReadFile("/bin/true")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(suid, b, 0o755))
+	require.NoError(t, os.Chmod(suid, os.ModeSetuid|0o755))
+	n = notes(suid)
+	require.Len(t, n, 1, "%v", goshmCmd(t, env, "doctor", "--binary", suid))
+	assert.Contains(t, n[0].Message, "is set-user-ID")
+}
+
+// For a program built against musl, doctor --binary and run choose
+// goshm's musl build, found where libgoshm.so is, and say so; a glibc
+// library given for it is refused.
+func TestDoctorAndRunChooseMuslBuild(t *testing.T) {
+	prog := built(t, "musl/legacy/systemv_shm_rd") // make builds it (musl-tools)
+	muslBuild := built(t, "musl/libgoshm.so")
+	old := executablePath
+	executablePath = func() (string, error) { return filepath.Join(filepath.Dir(builtLib(t)), "goshm"), nil }
+	t.Cleanup(func() { executablePath = old })
+	env := map[string]string{"GOSHM_DIR": newStoreDir(t)}
+
+	checks, r := doctorRun(t, env, "--binary", prog)
+	require.Equal(t, statusOK, checks["binary"].Status, r.stdout)
+	assert.Contains(t, checks["binary"].Message, "uses musl (/lib/ld-musl-")
+	assert.Contains(t, checks["binary"].Message, "goshm run preloads "+muslBuild)
+
+	r = goshmCmd(t, env, "run", "--", prog)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NotNil(t, r.exec)
+	assert.Contains(t, r.exec.env, "LD_PRELOAD="+muslBuild)
+	assert.Contains(t, r.stderr, "preloading "+muslBuild)
+
+	env["GOSHM_LIB"] = builtLib(t)
+	checks, _ = doctorRun(t, env, "--binary", prog)
+	assert.Equal(t, statusFail, checks["binary"].Status)
+	assert.Contains(t, checks["binary"].Message, "uses musl but "+builtLib(t)+" is built for glibc")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -61,6 +62,13 @@ func repoRoot(t *testing.T) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// systemLib says whether a library called name is installed where run
+// looks for one outside the goshm binary's own directories.
+func systemLib(name string) bool {
+	return fileExists("/usr/local/lib/"+name) || fileExists("/usr/lib/"+name) ||
+		fileExists("/usr/lib/"+multiarch[runtime.GOARCH]+"/"+name)
 }
 
 // builtLib is build/libgoshm.so; make builds it before the tests run.

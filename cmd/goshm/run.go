@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -26,9 +27,13 @@ func (c *cli) cmdRun(args []string) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	lib, err := c.findLib()
+	lib, why, err := c.libFor(path)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
+	}
+	if strings.HasSuffix(lib, muslLib) {
+		// Not the default library: say which, once.
+		fmt.Fprintf(c.stderr, "goshm run: %s; preloading %s\n", why, lib)
 	}
 	kind, err := libKind(lib)
 	if err != nil {
@@ -78,7 +83,11 @@ func runEnv(environ []string, lib, dir string) []string {
 const defaultLib = "libgoshm.so"
 
 // libCandidates are the places run looks for the library file name, in
-// order: beside the goshm binary, in ../lib, /usr/local/lib, /usr/lib.
+// order: beside the goshm binary, in ../lib, /usr/local/lib, the
+// multiarch directory where Debian's package puts it (/usr/lib/
+// x86_64-linux-gnu), /usr/lib.  A goshm from `go install` lives in
+// $GOBIN, so it finds a library that the package or `make install` put
+// in one of the system's directories.
 func (c *cli) libCandidates(name string) []string {
 	var out []string
 	if self, err := c.executable(); err == nil {
@@ -88,7 +97,25 @@ func (c *cli) libCandidates(name string) []string {
 		d := filepath.Dir(self)
 		out = append(out, filepath.Join(d, name), filepath.Join(d, "..", "lib", name))
 	}
-	return append(out, "/usr/local/lib/"+name, "/usr/lib/"+name)
+	out = append(out, "/usr/local/lib/"+name)
+	if triplet := multiarch[runtime.GOARCH]; triplet != "" {
+		out = append(out, "/usr/lib/"+triplet+"/"+name)
+	}
+	return append(out, "/usr/lib/"+name)
+}
+
+// multiarch is Debian's multiarch tuple of each GOARCH of Linux, the
+// directory below /usr/lib where its packages keep libraries.
+var multiarch = map[string]string{
+	"amd64":    "x86_64-linux-gnu",
+	"arm64":    "aarch64-linux-gnu",
+	"386":      "i386-linux-gnu",
+	"arm":      "arm-linux-gnueabihf",
+	"ppc64le":  "powerpc64le-linux-gnu",
+	"riscv64":  "riscv64-linux-gnu",
+	"s390x":    "s390x-linux-gnu",
+	"mips64le": "mips64el-linux-gnuabi64",
+	"loong64":  "loongarch64-linux-gnu",
 }
 
 // findLib is --lib, else $GOSHM_LIB, else the first candidate that exists,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,12 +100,12 @@ func TestRunFindsTheLibrary(t *testing.T) {
 	assert.Equal(t, goLib, envMap(r.exec.env)["LD_PRELOAD"], "GOSHM_LIB=NAME in ../lib")
 	elsewhere := filepath.Join(t.TempDir(), "bin")
 	r = try(filepath.Join(elsewhere, "goshm"), nil, "--lib", "libgoshm-go.so")
-	if !fileExists("/usr/local/lib/libgoshm-go.so") && !fileExists("/usr/lib/libgoshm-go.so") {
+	if !systemLib("libgoshm-go.so") {
 		assert.Equal(t, 1, r.code)
 		assert.Nil(t, r.exec)
 		assert.Equal(t, "goshm: run: library from --lib: libgoshm-go.so not found (looked in "+
 			filepath.Join(elsewhere, "libgoshm-go.so")+", "+filepath.Join(elsewhere, "..", "lib", "libgoshm-go.so")+
-			", /usr/local/lib/libgoshm-go.so, /usr/lib/libgoshm-go.so)\n", r.stderr)
+			", /usr/local/lib/libgoshm-go.so, /usr/lib/"+multiarch[runtime.GOARCH]+"/libgoshm-go.so, /usr/lib/libgoshm-go.so)\n", r.stderr)
 	}
 
 	r = try(filepath.Join(root, "bin", "goshm"), map[string]string{"GOSHM_LIB": root + "/missing.so"})
@@ -116,7 +117,7 @@ func TestRunFindsTheLibrary(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "goshm: run: library /etc/passwd: ")
 
-	if !fileExists("/usr/local/lib/libgoshm.so") && !fileExists("/usr/lib/libgoshm.so") {
+	if !systemLib("libgoshm.so") {
 		r = try(filepath.Join(t.TempDir(), "goshm"), nil)
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "goshm: run: libgoshm.so not found (looked in ")

@@ -170,3 +170,32 @@ func TestPOSIXDotNamesKnownDifference(t *testing.T) {
 	n := inFreshShm(t, "", nil, probe, "get", "/.")
 	assert.Contains(t, n.Stdout, "get /.: size=", "natively, the directory opens")
 }
+
+// Programs built against musl get musl's shm_open from build/musl's
+// library: its name rules and errno (EINVAL for "." and "..", no
+// EISDIR or EPERM mapping) and its O_NONBLOCK, served from the store as
+// on /dev/shm.
+func TestPOSIXMatchesDevShmMusl(t *testing.T) {
+	testenv.RequireRoot(t)
+	lib := testenv.Artifact(t, "musl/libgoshm.so") // make builds it (musl-tools)
+	probe := filepath.Join(t.TempDir(), "posix_probe_musl")
+	cc := testenv.Run(t, testenv.Opts{}, "musl-gcc", "-O2", "-o", probe,
+		filepath.Join(testenv.Root(t), "tests/cprogs/posix_probe.c"))
+	require.Equal(t, 0, cc.Code, cc.String())
+
+	native := inFreshShm(t, "", nil, probe, "/dev/shm")
+	require.Equal(t, 0, native.Code, native.String())
+	require.Contains(t, native.Stdout, `shm_unlink("/.") = -1 EINVAL`, "musl's rules, not glibc's")
+	require.Contains(t, native.Stdout, " descriptors left = 0\n")
+
+	store := newStore(t)
+	served := inFreshShm(t, lib, []string{"GOSHM_POSIX=1", "GOSHM_DIR=" + store},
+		probe, filepath.Join(store, "posix"))
+	require.Equal(t, 0, served.Code, served.String())
+	assert.Empty(t, served.Stderr)
+	assert.Equal(t, native.Stdout, served.Stdout, "GOSHM_POSIX=1 against /dev/shm, musl")
+
+	passed := inFreshShm(t, lib, []string{"GOSHM_DIR=" + newStore(t)}, probe, "/dev/shm")
+	require.Equal(t, 0, passed.Code, passed.String())
+	assert.Equal(t, native.Stdout, passed.Stdout, "musl's shm_open, on /dev/shm")
+}

@@ -15,28 +15,23 @@ import (
 )
 
 // examples/docker, exactly as its README says: a build context of the
-// Dockerfile, libgoshm.so, goshm and the program as legacy-server, built
-// with `docker build`, run with a volume on /var/lib/goshm, restarted,
-// and recreated.  The program is ctr_counter, a server that counts in a
-// System V segment.  The one change: BASE is a locally imported image
-// (glibc, a shell and mkdir), since no registry is reachable here.
+// Dockerfile, goshm's Debian package (make deb) and the program as
+// legacy-server, built with `docker build`, run with a volume on
+// /var/lib/goshm, restarted, and recreated.  The program is ctr_counter,
+// a server that counts in a System V segment.  The one change: BASE is a
+// clean Debian 12 made by debootstrap and imported (testenv.DebianImage),
+// since no registry is reachable here.
 func TestDockerExample(t *testing.T) {
 	t.Parallel()
 	testenv.RequireDocker(t)
 	root := testenv.Root(t)
-
-	base := testenv.DockerName("base")
-	rootfs, err := exampleBase()
-	require.NoError(t, err)
-	require.NoError(t, rootfs.Import(base,
-		"ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
-	testenv.RemoveImageWhenDone(t, base)
+	base := testenv.DebianImage(t)
 
 	ctx := t.TempDir()
+	deb := packageName(t)
 	for dst, src := range map[string]string{
 		"Dockerfile":    filepath.Join(root, "examples/docker/Dockerfile"),
-		"libgoshm.so":   testenv.CLib(t),
-		"goshm":         testenv.Artifact(t, "goshm"),
+		deb:             testenv.Artifact(t, deb),
 		"legacy-server": testenv.Artifact(t, "tests/ctr_counter"),
 	} {
 		out, err := exec.Command("cp", src, filepath.Join(ctx, dst)).CombinedOutput()
@@ -62,7 +57,7 @@ func TestDockerExample(t *testing.T) {
 	checkResumed(t, append(before, after...))
 
 	// The operator's view from inside: the server's segment, attached once
-	// (owner 0: the base image has no /etc/passwd).
+	// (owner root, uid 0).
 	ls := dexec(t, second, "goshm", "ls")
 	require.Equal(t, 0, ls.Code, ls.String())
 	assert.Regexp(t, `(?m)^0x0000600d\s+\d+\s+(root|0)\s+666\s+4096\s+1\s*$`, ls.Stdout)
@@ -72,20 +67,17 @@ func TestDockerExample(t *testing.T) {
 	assert.NotRegexp(t, `(?m)^WARN .*lost`, d.Stdout, "the recipe's store is safe: %s", d)
 }
 
-// exampleBase is the stand-in for debian:bookworm-slim: the C library and
-// the loader our binaries need, and what the Dockerfile's RUN uses.
-func exampleBase() (*testenv.Rootfs, error) {
-	r := testenv.NewRootfs()
-	for dst, name := range map[string]string{"/bin/sh": "dash", "/bin/mkdir": "mkdir"} {
-		src, err := exec.LookPath(name)
-		if err != nil {
-			return nil, fmt.Errorf("example base image: %w", err)
-		}
-		if err := r.AddProgram(dst, src); err != nil {
-			return nil, fmt.Errorf("example base image: %w", err)
-		}
-	}
-	return r, nil
+// packageName is the file `make deb` writes in build/:
+// goshm_VERSION_ARCH.deb, VERSION as `goshm version` prints it.
+func packageName(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(testenv.Artifact(t, "goshm"), "version").Output()
+	require.NoError(t, err, "goshm version")
+	fields := strings.Fields(string(out))
+	require.GreaterOrEqual(t, len(fields), 2, "goshm version: %q", out)
+	arch, err := exec.Command("dpkg", "--print-architecture").Output()
+	require.NoError(t, err, "dpkg --print-architecture")
+	return "goshm_" + fields[1] + "_" + strings.TrimSpace(string(arch)) + ".deb"
 }
 
 // waitForLog waits until ctr's log holds `starts` start lines and, after
