@@ -6,9 +6,10 @@
  * scope: its shmget binds to libc.so.6, and a preloaded libgoshm never
  * sees the call.  The library interposes dlopen and dlmopen; after such a
  * load has returned it rewrites, in the objects the load added, the GOT slots
- * (JUMP_SLOT and GLOB_DAT relocations) of shmget, shmat, shmdt and shmctl
- * that the C library answered, to what the global scope answers for the
- * same name: goshm's entry points.  Those four names resolve as if the
+ * (JUMP_SLOT and GLOB_DAT relocations) of shmget, shmat, shmdt, shmctl,
+ * shm_open and shm_unlink that the C library answered, to what the global
+ * scope answers for the same name: goshm's entry points.  Those names
+ * resolve as if the
  * module had been loaded without RTLD_DEEPBIND; every other symbol keeps
  * the isolation the program asked for, and a module that defines one of
  * the four itself keeps its own.
@@ -57,7 +58,10 @@
 typedef void *(*dlopen_fn)(const char *, int);
 typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 
-static const char *const sysv_names[] = { "shmget", "shmat", "shmdt", "shmctl" };
+/* With shm_open and shm_unlink, so that GOSHM_POSIX reaches such modules
+ * too (posix.c). */
+static const char *const sysv_names[] = { "shmget", "shmat", "shmdt", "shmctl",
+                                          "shm_open", "shm_unlink" };
 #define GS_NSYSV (sizeof sysv_names / sizeof sysv_names[0])
 
 /* The C library's dlopen and dlmopen, found once (a race finds the same

@@ -13,6 +13,7 @@
  *   plain   "bare" without RTLD_DEEPBIND (goshm's dlopen passes it on)
  *   newns   dlmopen(LM_ID_NEWLM) of the absolute path
  * With TEXT it creates the segment and writes TEXT; without, it reads.
+ * A KEY that starts with "/" is a POSIX object's name instead (shm_open).
  * Prints "whoami=<plugin|host> id=<id> text=<text>": whoami is which
  * plugin_whoami the plugin's own call reached, "plugin" with RTLD_DEEPBIND
  * (and in a new namespace), "host" without.
@@ -70,6 +71,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char text[4096];
+	if (argv[2][0] == '/') {
+		int (*posix)(const char *, const char *, char *, size_t) =
+			(int (*)(const char *, const char *, char *, size_t))dlsym(h, "plugin_posix");
+		if (!posix || posix(argv[2], argc > 3 ? argv[3] : NULL, text, sizeof text) < 0) {
+			perror("plugin_posix");
+			return 1;
+		}
+		printf("whoami=%s name=%s text=%s\n", whoami(), argv[2], text);
+		return 0;
+	}
 	int id = run((int)strtol(argv[2], NULL, 0), argc > 3 ? argv[3] : NULL, text, sizeof text);
 	if (id < 0) {
 		perror("plugin_run");

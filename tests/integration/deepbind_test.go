@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,6 +53,33 @@ func TestDeepbindPluginReachesStore(t *testing.T) {
 				require.Equal(t, 0, r.Code, r.String())
 				assert.Contains(t, r.Stdout, "text="+text)
 				assert.Empty(t, r.Stderr)
+			})
+		}
+	}
+}
+
+// The same plugin's shm_open: with GOSHM_POSIX=1 its object is in the
+// store, though RTLD_DEEPBIND bound shm_open to the C library.
+func TestDeepbindPluginPOSIXReachesStore(t *testing.T) {
+	testenv.RequireRoot(t)
+	host := testenv.Artifact(t, "tests/deepbind_host")
+	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
+	for name, lib := range libs {
+		for _, how := range []string{"path", "lazy", "plain", "newns"} {
+			t.Run(name+"/"+how, func(t *testing.T) {
+				store := testenv.NewStore(t)
+				o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: store,
+					Env: []string{"GOSHM_POSIX=1"}}
+				obj := fmt.Sprintf("goshm_deep_%d_%s", os.Getpid(), how)
+				// Where it lands if goshm misses the call: never leave it.
+				t.Cleanup(func() { os.Remove(filepath.Join("/dev/shm", obj)) })
+				w := testenv.Run(t, o, host, how, "/"+obj, "kept-"+how)
+				require.Equal(t, 0, w.Code, w.String())
+				_, err := os.Stat(filepath.Join(store, "posix", obj))
+				require.NoError(t, err, "the object is in the store, not in /dev/shm")
+				r := testenv.Run(t, o, host, how, "/"+obj)
+				require.Equal(t, 0, r.Code, r.String())
+				assert.Contains(t, r.Stdout, "text=kept-"+how)
 			})
 		}
 	}

@@ -2,9 +2,12 @@
  * from LD_PRELOAD (issue 16): it makes or opens a segment by key and
  * writes or reads it.  plugin_whoami is defined here and in the host:
  * with RTLD_DEEPBIND the plugin's own must win (the isolation kept). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
+#include <unistd.h>
 
 void *dep_attach(int id);
 
@@ -21,4 +24,21 @@ int plugin_run(int key, const char *text, char *out, size_t len)
 		snprintf(p, 4096, "%s", text);
 	snprintf(out, len, "%s", p);
 	return shmdt(p) == 0 ? id : -1;
+}
+
+/* The same with a POSIX object (shm_open, GOSHM_POSIX). */
+int plugin_posix(const char *name, const char *text, char *out, size_t len)
+{
+	int fd = shm_open(name, text ? O_RDWR | O_CREAT : O_RDONLY, 0600);
+	if (fd < 0 || (text && ftruncate(fd, 4096) < 0))
+		return -1;
+	char *p = mmap(NULL, 4096, text ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -1;
+	if (text)
+		snprintf(p, 4096, "%s", text);
+	snprintf(out, len, "%s", p);
+	munmap(p, 4096);
+	return 0;
 }
