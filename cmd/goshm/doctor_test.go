@@ -63,7 +63,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 	r = goshmCmd(t, env, "doctor")
 	require.Equal(t, 0, r.code)
 	out := lines(r.stdout)
-	assert.Len(t, out, 11, "no binary check without --binary")
+	assert.Len(t, out, 12, "no binary check without --binary")
 	assert.Equal(t, "OK    store       "+dir+" exists, mode 1777, writable by uid 0", out[0])
 }
 
