@@ -205,7 +205,7 @@ shmops_round_journaled() { # shmops_round_journaled MODE OP
 }
 take_turns "$ROUNDS" shmops_round_journaled create_destroy
 n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
-row5 "  the same, stores on a journaled ext4" "$(fmt_ns "$n")" "$(fmt_ns "$c")" "$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
+row5 "create + IPC_RMID, store on journaled ext4" "$(fmt_ns "$n")" "$(fmt_ns "$c")" "$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
 echo
 
 # ---- 1b. POSIX shared memory (GOSHM_POSIX=1), against /dev/shm. ----
