@@ -287,6 +287,7 @@ GS_HIDDEN int gs_alloc_index(struct gs_locked *l, unsigned *idx);
 GS_HIDDEN void gs_publish(struct gs_locked *l, unsigned idx);
 GS_HIDDEN int gs_max_index(struct gs_locked *l);
 GS_HIDDEN int gs_next_live(struct gs_locked *l, unsigned from);
+GS_HIDDEN int gs_next_live_used(struct gs_locked *l, unsigned from);
 GS_HIDDEN void gs_mark_dest(struct gs_locked *l, unsigned idx);
 GS_HIDDEN void gs_apply_set(struct gs_locked *l);
 GS_HIDDEN int gs_destroy_if_unused(struct gs_locked *l, unsigned idx);

@@ -108,26 +108,44 @@ static uint64_t state_word(struct gs_locked *l, unsigned i)
 	return w;
 }
 
-int gs_next_live(struct gs_locked *l, unsigned from)
+/* The first live slot in [from, end), or -1. */
+static int next_live_in(struct gs_locked *l, unsigned from, unsigned end)
 {
 	unsigned i = from;
-	while (i < GS_SHMMNI && (i & 7))
+	if (end > GS_SHMMNI)
+		end = GS_SHMMNI;
+	while (i < end && (i & 7))
 		if (l->state[i++] == GS_LIVE)
 			return (int)i - 1;
-	for (; i < GS_SHMMNI; i += 8) {
+	for (; i < end; i += 8) {
 		if (!state_word(l, i))
 			continue;
-		for (unsigned j = i; j < i + 8; j++)
+		for (unsigned j = i; j < i + 8 && j < end; j++)
 			if (l->state[j] == GS_LIVE)
 				return (int)j;
 	}
 	return -1;
 }
 
+/* Every slot, whatever hi_water says: for gc, sync and repair, which must
+ * also find what a damaged header would hide. */
+int gs_next_live(struct gs_locked *l, unsigned from)
+{
+	return next_live_in(l, from, GS_SHMMNI);
+}
+
+/* Below hi_water only, where gs_publish puts every live slot (repair.c
+ * recomputes it): the scans every creation makes stop there instead of
+ * reading the 4096 states of a mostly empty store. */
+int gs_next_live_used(struct gs_locked *l, unsigned from)
+{
+	return next_live_in(l, from, l->hdr->hi_water);
+}
+
 static unsigned in_use(struct gs_locked *l)
 {
 	unsigned n = 0;
-	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1))
+	for (int i = gs_next_live_used(l, 0); i >= 0; i = gs_next_live_used(l, (unsigned)i + 1))
 		n++;
 	return n;
 }

@@ -46,7 +46,7 @@ static int hugetlb_size_ok(int shmflg)
 static uint64_t total_pages(struct gs_locked *l)
 {
 	uint64_t pages = 0, page = (uint64_t)gs_page_size();
-	for (int i = gs_next_live(l, 0); i >= 0; i = gs_next_live(l, (unsigned)i + 1))
+	for (int i = gs_next_live_used(l, 0); i >= 0; i = gs_next_live_used(l, (unsigned)i + 1))
 		pages += (gs_slot_at(l, (unsigned)i)->segsz + page - 1) / page;
 	return pages;
 }
