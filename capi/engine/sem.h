@@ -108,6 +108,7 @@ struct gs_undo {
 	uint64_t start;           /* /proc/<pid>/stat starttime */
 	uint64_t pidns;           /* the process's pid namespace (inode) */
 	int64_t checked_ns;       /* last liveness check (monotonic) */
+	int64_t ownerless_ns;     /* first seen without an owner, alive */
 };
 
 struct gs_semset {

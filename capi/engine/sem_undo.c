@@ -35,7 +35,8 @@ static int owned(pthread_mutex_t *m)
 }
 
 /* Field 22 of /proc/<pid>/stat (clock ticks since boot): with the pid, a
- * process's identity.  0 when there is no such process. */
+ * process's identity.  0 when there is no such process, or only its
+ * zombie: the kernel undoes before the parent reaps. */
 static uint64_t start_time(int pid)
 {
 	char path[64], buf[1024];
@@ -51,7 +52,9 @@ static uint64_t start_time(int pid)
 	char *p = strrchr(buf, ')');
 	if (!p)
 		return 0;
-	p += 2; /* field 3 */
+	p += 2; /* field 3, the state: a zombie has died (exit_sem() ran) */
+	if (*p == 'Z' || *p == 'X' || *p == 'x')
+		return 0;
 	for (int f = 3; f < 22 && p; f++) {
 		p = strchr(p, ' ');
 		if (p)
@@ -134,12 +137,21 @@ static int dead(struct gs_undo *u, int force)
 	who_am_i();
 	if (u->pidns != me.pidns)
 		return 1; /* cannot look into another pid namespace */
+	/* A process between its robust list's release and its zombie state
+	 * still looks alive: the first 200 ms of an owner-less record are
+	 * looked at every time; after that it is a process that exec'd or
+	 * lost the thread that held it, looked at every 100 ms. */
 	int64_t now = gs_monotonic_ns();
-	if (!force && now - u->checked_ns < GS_UNDO_RECHECK_NS)
+	if (!force && u->ownerless_ns && now - u->ownerless_ns > 2 * GS_UNDO_RECHECK_NS &&
+	    now - u->checked_ns < GS_UNDO_RECHECK_NS)
 		return 0;
 	u->checked_ns = now;
 	uint64_t st = start_time(u->pid);
-	return st == 0 || st != u->start;
+	if (st == 0 || st != u->start)
+		return 1;
+	if (!u->ownerless_ns)
+		u->ownerless_ns = now;
+	return 0;
 }
 
 void gs_undo_reap(struct gs_semset *s, int force)
@@ -180,8 +192,10 @@ int gs_undo_mine(struct gs_semset *s, int create)
 		if (u[k].pid != me.pid || u[k].start != me.start || u[k].pidns != me.pidns)
 			continue;
 		/* The thread that held it exited, or the process exec'd. */
-		if (!owned(&u[k].presence))
+		if (!owned(&u[k].presence)) {
 			hold_presence(&u[k]);
+			u[k].ownerless_ns = 0;
+		}
 		return (int)k;
 	}
 	if (!create)
@@ -202,6 +216,7 @@ int gs_undo_mine(struct gs_semset *s, int create)
 	n->start = me.start;
 	n->pidns = me.pidns;
 	n->checked_ns = 0;
+	n->ownerless_ns = 0;
 	__atomic_store_n(&n->used, 1, __ATOMIC_RELEASE);
 	s->nundo++;
 	return free_k;

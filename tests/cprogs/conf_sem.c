@@ -646,6 +646,97 @@ static void sc_perms(void)
 	out("rmid = %s %s", res(semctl(a, 0, IPC_RMID)), res(semctl(b, 0, IPC_RMID)));
 }
 
+/* SEM_UNDO survives exec: the adjustment is applied when the exec'd
+ * image exits. */
+static void sc_undo_exec(void)
+{
+	int id = semget(IPC_PRIVATE, 1, 0600);
+	out("semget = %s", idn(id));
+	semctl(id, 0, SETVAL, (union semun){.val = 2});
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return;
+	pid_t c = kid();
+	if (c == 0) {
+		close(pfd[1]);
+		show_op(id, 0, -1, SEM_UNDO);
+		dup2(pfd[0], 0);
+		execlp("cat", "cat", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[0]);
+	await_cnt(id, 0, GETVAL, 1);
+	usleep(200000); /* the exec has happened */
+	vals(id, 1);
+	/* A waiter for what only the exec'd process's exit gives back. */
+	pid_t w = kid();
+	if (w == 0) {
+		close(pfd[1]);
+		show_op(id, 0, -2, 0);
+		_exit(0);
+	}
+	await_cnt(id, 0, GETNCNT, 1);
+	usleep(300000);
+	cnts(id, 0);
+	vals(id, 1);
+	close(pfd[1]); /* cat exits */
+	reap(c);
+	reap(w);
+	vals(id, 1);
+	cnts(id, 0);
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+}
+
+/* Random operations by a few forked processes, checked at the end: the
+ * totals must add up whatever the interleaving. */
+static void sc_random(void)
+{
+	int id = semget(IPC_PRIVATE, 4, 0600);
+	out("semget = %s", idn(id));
+	unsigned short init[4] = {5, 5, 5, 5};
+	semctl(id, 0, SETALL, (union semun){.array = init});
+	pid_t k[4];
+	for (int i = 0; i < 4; i++) {
+		k[i] = kid();
+		if (k[i] == 0) {
+			unsigned seed = (unsigned)i * 7919u + 1;
+			int ok = 0;
+			for (int n = 0; n < 2000; n++) {
+				int a = (int)(rand_r(&seed) % 4), b = (int)(rand_r(&seed) % 4);
+				struct sembuf t[2] = {{(unsigned short)a, -1, (short)(rand_r(&seed) % 2 ? SEM_UNDO : 0)},
+				                      {(unsigned short)b, 1, 0}};
+				if (a == b)
+					continue;
+				int flg = rand_r(&seed) % 3 == 0 ? IPC_NOWAIT : 0;
+				t[0].sem_flg |= (short)flg;
+				struct timespec ts = {0, 2000000};
+				int r = semtimedop(id, t, 2, &ts);
+				if (r == 0) {
+					ok++;
+					if (t[0].sem_flg & SEM_UNDO)
+						__atomic_add_fetch(&sh->step, 1, __ATOMIC_SEQ_CST);
+				}
+				else if (errno != EAGAIN)
+					out("semtimedop = %s", res(r));
+			}
+			_exit(ok > 0 ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		reap(k[i]);
+	int sum = 0;
+	for (int i = 0; i < 4; i++)
+		sum += semctl(id, i, GETVAL);
+	/* Each exit gave back the units its SEM_UNDO operations took, and
+	 * the units they moved stayed where they went. */
+	out("sum - 20 - undone = %d", sum - 20 - sh->step);
+	for (int i = 0; i < 4; i++) {
+		int n = semctl(id, i, GETNCNT), z = semctl(id, i, GETZCNT);
+		out("sem %d: ncnt=%d zcnt=%d", i, n, z);
+	}
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+}
+
 struct scenario {
 	const char *name;
 	void (*run)(void);
@@ -662,6 +753,8 @@ static const struct scenario scenarios[] = {
 	{"sem_interrupt", sc_interrupt, 0},
 	{"sem_undo_exit", sc_undo_exit, 0},
 	{"sem_perms", sc_perms, 1},
+	{"sem_undo_exec", sc_undo_exec, 0},
+	{"sem_random", sc_random, 0},
 };
 
 int main(int argc, char **argv)
