@@ -126,7 +126,7 @@ struct gs_semset {
 	uint32_t ticket;          /* next waiter's */
 	uint32_t nwait;           /* waiters registered: wakers look only if set */
 	uint32_t nundo;           /* undo records in use (hint for scans) */
-	uint32_t reserved0;
+	uint32_t whi;             /* waiter slots below this have been used */
 	pthread_mutex_t lock;     /* robust, process-shared */
 	/* Redo journal: the 32-bit writes of the transaction under way, which
 	 * a caller who finds the lock's owner dead applies again. */
@@ -224,6 +224,7 @@ GS_HIDDEN int gs_semget(struct goshm_store *s, key_t key, int nsems, int semflg)
 GS_HIDDEN int gs_semctl(struct goshm_store *s, int semid, int semnum, int cmd,
                         void *arg, int val);
 GS_HIDDEN int gs_sem_perms(const struct gs_semset *s, int flag);
+GS_HIDDEN void gs_sem_fresh_creds(void);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,

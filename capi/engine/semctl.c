@@ -262,6 +262,7 @@ static int main_cmds(struct goshm_store *s, int semid, int semnum, int cmd, void
 
 int gs_semctl(struct goshm_store *s, int semid, int semnum, int cmd, void *arg, int val)
 {
+	gs_sem_fresh_creds();
 	if (semid < 0)
 		return -EINVAL;
 	switch (cmd) {

@@ -115,8 +115,8 @@ static int perform(struct gs_semset *s, const struct sembuf *sops, unsigned n, i
 static unsigned waiting(struct gs_semset *s, uint16_t *order)
 {
 	struct gs_waiter *w = gs_waiters(s);
-	unsigned n = 0;
-	for (unsigned i = 0; i < GS_SEM_WAITERS; i++) {
+	unsigned n = 0, hi = s->whi < GS_SEM_WAITERS ? s->whi : GS_SEM_WAITERS;
+	for (unsigned i = 0; i < hi; i++) {
 		if (!w[i].pid || w[i].status != GS_W_WAITING)
 			continue;
 		if (!owned(&w[i].mu)) {
@@ -180,7 +180,7 @@ void gs_sem_update_queue(struct gs_semset *s)
 void gs_sem_wake_all(struct gs_semset *s, uint32_t status)
 {
 	struct gs_waiter *w = gs_waiters(s);
-	for (unsigned i = 0; i < GS_SEM_WAITERS; i++) {
+	for (unsigned i = 0; i < s->whi && i < GS_SEM_WAITERS; i++) {
 		if (!w[i].pid || w[i].status != GS_W_WAITING)
 			continue;
 		__atomic_store_n(&w[i].status, status, __ATOMIC_RELEASE);
@@ -221,6 +221,8 @@ static struct gs_waiter *take_slot(struct gs_semset *s)
 		}
 		if (pthread_mutex_lock(&w[i].mu) == EOWNERDEAD)
 			pthread_mutex_consistent(&w[i].mu);
+		if (s->whi < i + 1)
+			s->whi = i + 1;
 		return &w[i];
 	}
 	return NULL;

@@ -475,6 +475,9 @@ static void sc_interrupt(void)
 {
 	int id = semget(IPC_PRIVATE, 1, 0600);
 	out("semget = %s", idn(id));
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return;
 	pid_t c = kid();
 	if (c == 0) {
 		struct sigaction sa;
@@ -484,6 +487,8 @@ static void sc_interrupt(void)
 		sigaction(SIGUSR1, &sa, NULL);
 		int r = op1(id, 0, -1, 0);
 		out("semop(-1) with SA_RESTART handler = %s got=%d", res(r), (int)got);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(5);
 		struct timespec ts = {30, 0};
 		struct sembuf b = {0, -1, 0};
 		r = semtimedop(id, &b, 1, &ts);
@@ -492,7 +497,9 @@ static void sc_interrupt(void)
 	}
 	await_cnt(id, 0, GETNCNT, 1);
 	kill(c, SIGUSR1);
-	await_cnt(id, 0, GETNCNT, 0);
+	char x;
+	if (read(pfd[0], &x, 1) != 1)
+		out("read = %s", res(-1));
 	await_cnt(id, 0, GETNCNT, 1);
 	kill(c, SIGUSR1);
 	reap(c);
