@@ -64,7 +64,7 @@ Example:
 
 # ls
 
-	goshm ls [--dir DIR] [--json]
+	goshm ls [--dir DIR] [--json] [--sem]
 
 Ls lists the store's segments with the columns of ipcs -m: key, shmid,
 owner, perms, bytes, nattch and status ("dest" for a segment removed while
@@ -72,6 +72,11 @@ still attached, "locked" after SHM_LOCK).  nattch counts the attaches of
 every process in every IPC namespace (container) that shares the store.
 With --json it prints an array with every shmid_ds field of each segment
 (times in seconds since the epoch, 0 for never).
+
+A store that holds System V semaphore sets (programs run with
+GOSHM_SEM=1) has them listed after the segments with the columns of
+ipcs -s (key, semid, owner, perms, nsems) and their values; --sem lists
+the sets alone (with --json: semid_ds fields and values).
 
 Example:
 
@@ -103,7 +108,7 @@ Example:
 
 # rm
 
-	goshm rm [--dir DIR] [--json] [ID...] [--key KEY]...
+	goshm rm [--dir DIR] [--json] [ID...] [--key KEY]... [--sem ID]... [--sem-key KEY]...
 
 Rm removes segments as ipcrm -m / -M do: with shmctl(IPC_RMID), under the
 kernel's rules (only the owner, the creator or root may: others get
@@ -116,6 +121,11 @@ Example:
 
 	goshm rm 0 32769
 	goshm rm --key 0x162e --key 5679
+
+--sem and --sem-key remove semaphore sets (GOSHM_SEM=1) as ipcrm -s and
+-S do: semctl(IPC_RMID), waiters fail with EIDRM.
+
+	goshm rm --sem 0 --sem-key 0x5e01
 
 # gc
 

@@ -14,6 +14,9 @@ func (c *cli) cmdLs(args []string) error {
 	if err != nil {
 		return err
 	}
+	if c.sem {
+		return c.lsSems(st)
+	}
 	var segs []goshm.Stat
 	if st != nil {
 		if segs, err = st.List(); err != nil {
@@ -43,6 +46,13 @@ func (c *cli) cmdLs(args []string) error {
 		fmt.Fprintf(c.stdout, "%s %-10d %-10.10s %-10o %-10d %-10d %-6s %-6s\n",
 			hexKey(s.Key), s.ID, userName(s.UID), s.Mode&0o777, s.Size, s.Nattch,
 			dest, locked)
+	}
+	// Semaphore sets, when the store has any (GOSHM_SEM=1), as ipcs -s.
+	if sets, err := c.semSets(st); err == nil && len(sets) > 0 {
+		fmt.Fprintln(c.stdout)
+		printSems(c.stdout, c.storeDir(), sets)
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goshm/goshm/goshm"
+)
+
+// goshm ls shows a store's semaphore sets after its segments, as ipcs -s
+// does; ls --sem --json lists them alone; rm --sem and --sem-key remove
+// them as ipcrm -s and -S do.
+func TestSemSetsListedAndRemoved(t *testing.T) {
+	dir := newStoreDir(t)
+	st, err := goshm.Open(dir)
+	require.NoError(t, err)
+	a, err := st.SemGet(0x5e01, 3, goshm.IPC_CREAT, 0o640)
+	require.NoError(t, err)
+	b, err := st.SemGet(0x5e02, 1, goshm.IPC_CREAT, 0o600)
+	require.NoError(t, err)
+
+	r := goshmCmd(t, nil, "ls", "--dir", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "------ Semaphore Arrays in "+dir+" --------")
+	assert.Regexp(t, `0x00005e01 \d+\s+root\s+640\s+3\s+0,0,0`, r.stdout)
+	assert.Regexp(t, `0x00005e02 \d+\s+root\s+600\s+1\s+0`, r.stdout)
+
+	r = goshmCmd(t, nil, "ls", "--sem", "--json", "--dir", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	var sets []semJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sets))
+	require.Len(t, sets, 2)
+	assert.Equal(t, a.ID(), sets[0].SemID)
+	assert.Equal(t, "0x00005e01", sets[0].Key)
+	assert.Equal(t, []uint16{0, 0, 0}, sets[0].Values)
+
+	r = goshmCmd(t, nil, "rm", "--dir", dir, "--sem", "999", "--sem-key", "0x5e01")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "goshm: invalid id (999)\n", r.stderr)
+	r = goshmCmd(t, nil, "rm", "--dir", dir, "--sem", strconv.Itoa(b.ID()))
+	require.Equal(t, 0, r.code, r.stderr)
+	sl, err := st.SemSets()
+	require.NoError(t, err)
+	assert.Empty(t, sl, "both sets removed")
+	_, err = st.SemGet(0x5e01, 0, 0, 0)
+	assert.ErrorContains(t, err, "no such file")
+}
