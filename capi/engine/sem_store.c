@@ -451,15 +451,21 @@ void gs_semset_destroy(struct gs_semreg *r, unsigned idx)
 		gs_sem_wake_all(m, GS_W_IDRM);
 		gs_set_unlock(m);
 	}
+	/* The slot goes first and the file after it, under pending_gen: a
+	 * caller killed in between leaves a file the next locker removes,
+	 * never a live slot without its file. */
 	char name[32];
-	set_name(sl->gen, name, sizeof name);
+	uint64_t gen = sl->gen;
+	set_name(gen, name, sizeof name);
+	r->hdr->pending_gen = gen;
+	r->hdr->in_use--;
+	r->hdr->used_sems -= sl->nsems;
+	__atomic_store_n(&sl->state, GS_SEM_FREE, __ATOMIC_RELEASE);
+	sl->key = 0;
 	int dfd = gs_open_dir(r->store, GS_SEM_DIR);
 	if (dfd >= 0) {
 		unlinkat(dfd, name, 0);
 		close(dfd);
 	}
-	r->hdr->in_use--;
-	r->hdr->used_sems -= sl->nsems;
-	__atomic_store_n(&sl->state, GS_SEM_FREE, __ATOMIC_RELEASE);
-	sl->key = 0;
+	r->hdr->pending_gen = 0;
 }

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -744,6 +745,53 @@ static void sc_random(void)
 	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
 }
 
+static int count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int n = 0, c;
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* Calls leave no descriptor and no mapping behind. */
+static void sc_leaks(void)
+{
+	int id = semget(0x5e30, 2, IPC_CREAT | 0600);
+	out("semget = %s", idn(id));
+	struct semid_ds d;
+	struct sembuf up = {0, 1, SEM_UNDO}, down = {0, -1, SEM_UNDO};
+	/* warm up: what a first call maps stays for the process */
+	semop(id, &up, 1);
+	semop(id, &down, 1);
+	semctl(id, 0, IPC_STAT, (union semun){.buf = &d});
+	int fds = count_fds(), maps = count_lines("/proc/self/maps");
+	for (int i = 0; i < 500; i++) {
+		semop(id, &up, 1);
+		semop(id, &down, 1);
+		semctl(id, 0, GETVAL);
+		semctl(id, 0, IPC_STAT, (union semun){.buf = &d});
+		semget(0x5e30, 0, 0);
+		semget(0x5e31, 0, 0);
+		semctl(id, 1, SETVAL, (union semun){.val = i % 7});
+		semctl(0, 0, SEM_INFO, (union semun){.buf = &d});
+	}
+	out("fds %+d, mappings %+d", count_fds() - fds, count_lines("/proc/self/maps") - maps);
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+	out("fds %+d", count_fds() - fds);
+}
+
 struct scenario {
 	const char *name;
 	void (*run)(void);
@@ -762,6 +810,7 @@ static const struct scenario scenarios[] = {
 	{"sem_perms", sc_perms, 1},
 	{"sem_undo_exec", sc_undo_exec, 0},
 	{"sem_random", sc_random, 0},
+	{"sem_leaks", sc_leaks, 0},
 };
 
 int main(int argc, char **argv)
