@@ -792,6 +792,52 @@ static void sc_leaks(void)
 	out("fds %+d", count_fds() - fds);
 }
 
+/* Processes moving units between semaphores are SIGKILLed at random
+ * moments, inside calls too: no unit is lost or made (all or nothing,
+ * whoever finds the lock's holder dead finishes its transaction), and
+ * no killed waiter is still counted. */
+static void sc_chaos(void)
+{
+	int id = semget(IPC_PRIVATE, 4, 0600);
+	out("semget = %s", idn(id));
+	unsigned short init[4] = {1000, 1000, 1000, 1000};
+	semctl(id, 0, SETALL, (union semun){.array = init});
+	unsigned seed = 12345;
+	for (int round = 0; round < 60; round++) {
+		pid_t k[3];
+		for (int i = 0; i < 3; i++) {
+			fflush(NULL);
+			k[i] = fork(); /* unnamed: these print nothing */
+			if (k[i] == 0) {
+				unsigned s2 = (unsigned)getpid();
+				/* Long transactions (the slow path, 200 operations):
+				 * kills land inside them. */
+				struct sembuf t[200];
+				for (;;) {
+					int a = (int)(rand_r(&s2) % 4), b = (int)((a + 1 + rand_r(&s2) % 3) % 4);
+					for (int j = 0; j < 200; j += 2) {
+						t[j] = (struct sembuf){(unsigned short)a, -1, 0};
+						t[j + 1] = (struct sembuf){(unsigned short)b, 1, 0};
+					}
+					semop(id, t, 200);
+				}
+			}
+		}
+		usleep(500 + rand_r(&seed) % 3000);
+		for (int i = 0; i < 3; i++)
+			kill(k[i], SIGKILL);
+		for (int i = 0; i < 3; i++)
+			waitpid(k[i], NULL, 0);
+	}
+	int sum = 0;
+	for (int i = 0; i < 4; i++)
+		sum += semctl(id, i, GETVAL);
+	out("sum = %d", sum);
+	for (int i = 0; i < 4; i++)
+		out("sem %d: ncnt=%d zcnt=%d", i, semctl(id, i, GETNCNT), semctl(id, i, GETZCNT));
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+}
+
 struct scenario {
 	const char *name;
 	void (*run)(void);
@@ -811,6 +857,7 @@ static const struct scenario scenarios[] = {
 	{"sem_undo_exec", sc_undo_exec, 0},
 	{"sem_random", sc_random, 0},
 	{"sem_leaks", sc_leaks, 0},
+	{"sem_chaos", sc_chaos, 0},
 };
 
 int main(int argc, char **argv)
