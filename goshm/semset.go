@@ -79,6 +79,25 @@ func (ss *SemSet) Stat() (*SemStat, error) {
 	return &st, nil
 }
 
+// SemCount is what semctl says of one semaphore besides its value.
+type SemCount struct {
+	Ncnt, Zcnt int // waiters for an increase, for zero (GETNCNT, GETZCNT)
+	PID        int // last process to change it (GETPID)
+}
+
+// Counts is GETNCNT, GETZCNT and GETPID of every semaphore of the set.
+func (ss *SemSet) Counts(nsems int) ([]SemCount, error) {
+	out := make([]SemCount, nsems)
+	for i := range out {
+		n, z, p, err := ss.store.e.SemCounts(ss.id, i)
+		if err != nil {
+			return nil, ss.store.opErr("semctl GETNCNT", ss.id, err)
+		}
+		out[i] = SemCount{Ncnt: n, Zcnt: z, PID: p}
+	}
+	return out, nil
+}
+
 // Remove is semctl(IPC_RMID): the set goes at once, and processes
 // waiting on it fail with EIDRM.
 func (ss *SemSet) Remove() error {

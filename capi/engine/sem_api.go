@@ -31,6 +31,11 @@ static int gs_go_sem_rmid(goshm_store *s, int id)
 }
 
 static int gs_go_sem_stat_any(void) { return SEM_STAT_ANY; }
+
+static int gs_go_sem_num(goshm_store *s, int id, int num, int cmd)
+{
+	return goshm_store_semctl(s, id, num, cmd, NULL, 0);
+}
 */
 import "C"
 
@@ -113,4 +118,23 @@ func (s *Store) SemRemove(id int) error {
 		return errnoOf(err)
 	}
 	return nil
+}
+
+// SemCounts is GETNCNT, GETZCNT and GETPID of semaphore num.
+func (s *Store) SemCounts(id, num int) (ncnt, zcnt, pid int, err error) {
+	for i, cmd := range []C.int{C.GETNCNT, C.GETZCNT, C.GETPID} {
+		r, e := C.gs_go_sem_num(s.p, C.int(id), C.int(num), cmd)
+		if r < 0 {
+			return 0, 0, 0, errnoOf(e)
+		}
+		switch i {
+		case 0:
+			ncnt = int(r)
+		case 1:
+			zcnt = int(r)
+		default:
+			pid = int(r)
+		}
+	}
+	return ncnt, zcnt, pid, nil
 }

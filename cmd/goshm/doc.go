@@ -89,10 +89,13 @@ Example:
 
 	goshm stat [--dir DIR] [--json] ID
 	goshm stat [--dir DIR] [--json] --key KEY
+	goshm stat [--dir DIR] [--json] --sem ID | --sem --key KEY
 
 Stat prints every field of one segment's struct shmid_ds, by id or by key
 (decimal, or hex with 0x).  Like shmctl(IPC_STAT), it needs read permission
-on the segment.
+on the segment.  With --sem it prints a semaphore set (GOSHM_SEM=1) as
+ipcs -s -i does: its semid_ds and, per semaphore, the value, GETNCNT,
+GETZCNT and GETPID.
 
 Example:
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 
 	"github.com/goshm/goshm/goshm"
 )
@@ -110,6 +112,53 @@ func (c *cli) rmSems(st *goshm.Store, report func(r rmResult, msg, arg string)) 
 			err = ss.Remove()
 		}
 		report(r, rmWords(err, "key"), a)
+	}
+	return nil
+}
+
+// statSem prints one set as ipcs -s -i does, by id or by key.
+func (c *cli) statSem(st *goshm.Store, id, key int, statKey string) error {
+	ss := st.SemSet(id)
+	if statKey != "" {
+		var err error
+		if ss, err = st.SemGet(key, 0, 0, 0); err != nil {
+			if errors.Is(err, syscall.ENOENT) {
+				return fmt.Errorf("stat: invalid key (%s)", statKey)
+			}
+			return err
+		}
+	}
+	s, err := ss.Stat()
+	if err != nil {
+		if errors.Is(err, syscall.EINVAL) {
+			return fmt.Errorf("stat: invalid id (%d)", ss.ID())
+		}
+		return err
+	}
+	counts, err := ss.Counts(s.Nsems)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(semJSON{SemID: s.ID, Key: hexKey(s.Key), UID: s.UID, GID: s.GID,
+			CUID: s.CUID, CGID: s.CGID, Mode: fmt.Sprintf("%04o", s.Mode&0o777), Nsems: s.Nsems,
+			Otime: epoch(s.Otime), Ctime: epoch(s.Ctime), Values: s.Values})
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "Semaphore Array semid=%d\n", s.ID)
+	fmt.Fprintf(w, "key=%s\tseq=%d\n", hexKey(s.Key), s.Seq)
+	fmt.Fprintf(w, "uid=%d\tgid=%d\tcuid=%d\tcgid=%d\n", s.UID, s.GID, s.CUID, s.CGID)
+	fmt.Fprintf(w, "mode=%#o, access_perms=%#o\n", s.Mode, s.Mode&0o777)
+	fmt.Fprintf(w, "nsems = %d\n", s.Nsems)
+	fmt.Fprintf(w, "otime = %s\n", ctime(s.Otime))
+	fmt.Fprintf(w, "ctime = %s\n", ctime(s.Ctime))
+	fmt.Fprintf(w, "%-10s %-10s %-10s %-10s %-10s\n", "semnum", "value", "ncount", "zcount", "pid")
+	for i := 0; i < s.Nsems; i++ {
+		v := uint16(0)
+		if i < len(s.Values) {
+			v = s.Values[i]
+		}
+		fmt.Fprintf(w, "%-10d %-10d %-10d %-10d %-10d\n", i, v, counts[i].Ncnt, counts[i].Zcnt, counts[i].PID)
 	}
 	return nil
 }

@@ -49,3 +49,24 @@ func TestSemSetsListedAndRemoved(t *testing.T) {
 	_, err = st.SemGet(0x5e01, 0, 0, 0)
 	assert.ErrorContains(t, err, "no such file")
 }
+
+// goshm stat --sem prints one set as ipcs -s -i does, by id or by key.
+func TestSemStat(t *testing.T) {
+	dir := newStoreDir(t)
+	st, err := goshm.Open(dir)
+	require.NoError(t, err)
+	ss, err := st.SemGet(0x5e03, 2, goshm.IPC_CREAT, 0o600)
+	require.NoError(t, err)
+
+	r := goshmCmd(t, nil, "stat", "--sem", "--key", "0x5e03", "--dir", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Semaphore Array semid="+strconv.Itoa(ss.ID())+"\n")
+	assert.Contains(t, r.stdout, "nsems = 2\notime = Not set\n")
+	assert.Regexp(t, `(?m)^1\s+0\s+0\s+0\s+0\s*$`, r.stdout)
+
+	r = goshmCmd(t, nil, "stat", "--sem", strconv.Itoa(ss.ID()+1), "--dir", dir)
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "goshm: stat: invalid id ("+strconv.Itoa(ss.ID()+1)+")\n", r.stderr)
+	r = goshmCmd(t, nil, "stat", "--sem", "--key", "0x5e04", "--dir", dir)
+	assert.Equal(t, "goshm: stat: invalid key (0x5e04)\n", r.stderr)
+}
