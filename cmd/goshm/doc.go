@@ -192,6 +192,8 @@ FAIL:
 	             attaches with it
 	leases       file leases work on the store: goshm counts the attaches
 	             of other containers with them
+	semaphores   whether GOSHM_SEM=1 serves System V semaphores from the
+	             store, and how many sets the store holds
 	library      libgoshm.so is found (as run would find it, --lib as
 	             for run), and which build it is: C build (no Go runtime)
 	             or Go c-shared build (carries a Go runtime)

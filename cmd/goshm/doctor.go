@@ -64,6 +64,7 @@ func (c *cli) cmdDoctor(args []string) error {
 	d.checkSysV()
 	d.checkLeases()
 	d.checkRouting()
+	d.checkSemaphores()
 	kind := d.checkLibrary()
 	if c.binary != "" {
 		d.checkBinary(kind)

@@ -42,7 +42,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 
 	checks, r := doctorRun(t, env, "--binary", "/bin/true")
 	require.Equal(t, 0, r.code, r.stdout)
-	for _, name := range []string{"store", "trust", "registry", "space", "kernel", "sysv", "leases", "routing", "library", "binary"} {
+	for _, name := range []string{"store", "trust", "registry", "space", "kernel", "sysv", "leases", "routing", "semaphores", "library", "binary"} {
 		assert.Equal(t, statusOK, checks[name].Status, "%s: %s", name, checks[name].Message)
 	}
 	assert.NotEqual(t, statusFail, checks["filesystem"].Status)
@@ -62,7 +62,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 	r = goshmCmd(t, env, "doctor")
 	require.Equal(t, 0, r.code)
 	out := lines(r.stdout)
-	assert.Len(t, out, 10, "no binary check without --binary")
+	assert.Len(t, out, 11, "no binary check without --binary")
 	assert.Equal(t, "OK    store       "+dir+" exists, mode 1777, writable by uid 0", out[0])
 }
 

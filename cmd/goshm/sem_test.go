@@ -46,6 +46,11 @@ func TestSemSetsListedAndRemoved(t *testing.T) {
 	sl, err := st.SemSets()
 	require.NoError(t, err)
 	assert.Empty(t, sl, "both sets removed")
+
+	checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_SEM": "1"})
+	assert.Equal(t, statusOK, checks["semaphores"].Status, r.stdout)
+	assert.Equal(t, "served from the store (GOSHM_SEM=1); 0 set(s) in the store",
+		checks["semaphores"].Message)
 	_, err = st.SemGet(0x5e01, 0, 0, 0)
 	assert.ErrorContains(t, err, "no such file")
 }
