@@ -226,6 +226,10 @@ GS_HIDDEN int gs_semctl(struct goshm_store *s, int semid, int semnum, int cmd,
 GS_HIDDEN int gs_sem_perms(const struct gs_semset *s, int flag);
 GS_HIDDEN void gs_sem_fresh_creds(void);
 
+/* sem_gc.c */
+GS_HIDDEN int gs_sem_gc(struct goshm_store *s, int dry_run, goshm_gc_report report,
+                        void *arg);
+
 /* perm.c */
 GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
                               uint32_t mode, int flag);

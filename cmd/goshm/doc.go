@@ -145,7 +145,9 @@ attaches) that no segment uses any more.  It prints what it removes; with
 --dry-run it removes nothing.  It never touches a segment that is attached
 or not removed: goshm destroys those too whenever it next looks at them,
 so gc is housekeeping, never needed for correctness.  A symbolic link
-planted in the store is an error, never followed.
+planted in the store is an error, never followed.  Semaphore set files
+(sem/set-*) that no set names are removed too; sets themselves live until
+IPC_RMID (goshm rm --sem).
 
 Example:
 

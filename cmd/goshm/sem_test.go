@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -74,4 +77,36 @@ func TestSemStat(t *testing.T) {
 	assert.Equal(t, "goshm: stat: invalid id ("+strconv.Itoa(ss.ID()+1)+")\n", r.stderr)
 	r = goshmCmd(t, nil, "stat", "--sem", "--key", "0x5e04", "--dir", dir)
 	assert.Equal(t, "goshm: stat: invalid key (0x5e04)\n", r.stderr)
+}
+
+// goshm gc removes set files that no set of sem/registry names, and
+// nothing else of sem/.
+func TestSemGC(t *testing.T) {
+	dir := newStoreDir(t)
+	st, err := goshm.Open(dir)
+	require.NoError(t, err)
+	ss, err := st.SemGet(0x5e05, 1, goshm.IPC_CREAT, 0o600)
+	require.NoError(t, err)
+	entries, err := os.ReadDir(filepath.Join(dir, "sem"))
+	require.NoError(t, err)
+	var live string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "set-") {
+			live = e.Name()
+		}
+	}
+	require.NotEmpty(t, live)
+	stray := filepath.Join(dir, "sem", "set-999")
+	require.NoError(t, os.WriteFile(stray, []byte("x"), 0o600))
+
+	r := goshmCmd(t, nil, "gc", "--dry-run", "--dir", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "would remove file "+stray+"\n", r.stdout)
+	assert.FileExists(t, stray)
+	r = goshmCmd(t, nil, "gc", "--dir", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.NoFileExists(t, stray)
+	assert.FileExists(t, filepath.Join(dir, "sem", live))
+	_, err = ss.Stat()
+	require.NoError(t, err, "the live set survives gc")
 }
