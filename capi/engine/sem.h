@@ -26,9 +26,16 @@
 #define GS_SEMUSZ 20
 
 /* Per set: blocked callers and processes holding SEM_UNDO adjustments
- * that goshm can track (docs/DIFFERENCES.md). */
-#define GS_SEM_WAITERS 512u
-#define GS_SEM_UNDOS 256u
+ * that goshm can track (docs/DIFFERENCES.md): 4096 undo records for sets
+ * of up to 64 semaphores (a mutex shared by many workers), 256 for
+ * larger ones (each record holds an adjustment per semaphore). */
+#define GS_SEM_WAITERS 1024u
+#define GS_SEM_UNDOS_SMALL 4096u
+#define GS_SEM_UNDOS_LARGE 256u
+static inline unsigned gs_nundos(unsigned nsems)
+{
+	return nsems <= 64 ? GS_SEM_UNDOS_SMALL : GS_SEM_UNDOS_LARGE;
+}
 #define GS_WAIT_OPS 32u           /* ops kept with a waiter for wakers */
 #define GS_JOURNAL 1600u          /* 32-bit writes of one transaction */
 
@@ -127,6 +134,8 @@ struct gs_semset {
 	uint32_t nwait;           /* waiters registered: wakers look only if set */
 	uint32_t nundo;           /* undo records in use (hint for scans) */
 	uint32_t whi;             /* waiter slots below this have been used */
+	uint32_t uhi;             /* undo records below this have been used */
+	uint32_t reserved1;
 	pthread_mutex_t lock;     /* robust, process-shared */
 	/* Redo journal: the 32-bit writes of the transaction under way, which
 	 * a caller who finds the lock's owner dead applies again. */
@@ -153,11 +162,11 @@ static inline size_t gs_set_undos_off(unsigned n)
 }
 static inline size_t gs_set_adj_off(unsigned n)
 {
-	return gs_set_undos_off(n) + GS_SEM_UNDOS * sizeof(struct gs_undo);
+	return gs_set_undos_off(n) + gs_nundos(n) * sizeof(struct gs_undo);
 }
 static inline size_t gs_set_size(unsigned n)
 {
-	size_t end = gs_set_adj_off(n) + (size_t)GS_SEM_UNDOS * n * sizeof(int32_t);
+	size_t end = gs_set_adj_off(n) + (size_t)gs_nundos(n) * n * sizeof(int32_t);
 	return (end + 4095) & ~(size_t)4095;
 }
 

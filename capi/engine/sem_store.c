@@ -266,13 +266,13 @@ static void after_boot(struct gs_semset *m)
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&m->lock, &a);
-	for (unsigned w = 0; w < GS_SEM_WAITERS; w++)
+	for (unsigned w = 0; w < m->whi && w < GS_SEM_WAITERS; w++)
 		if (gs_waiters(m)[w].pid) {
 			pthread_mutex_init(&gs_waiters(m)[w].mu, &a);
 			gs_waiters(m)[w].pid = 0;
 			gs_waiters(m)[w].status = 0;
 		}
-	for (unsigned u = 0; u < GS_SEM_UNDOS; u++)
+	for (unsigned u = 0; u < m->uhi && u < gs_nundos(m->nsems); u++)
 		if (gs_undos(m)[u].used)
 			pthread_mutex_init(&gs_undos(m)[u].presence, &a);
 	pthread_mutexattr_destroy(&a);

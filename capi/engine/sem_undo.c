@@ -158,7 +158,8 @@ void gs_undo_reap(struct gs_semset *s, int force)
 {
 	struct gs_undo *u = gs_undos(s);
 	int applied = 0;
-	for (unsigned k = 0, seen = 0; k < GS_SEM_UNDOS && seen < s->nundo + applied; k++) {
+	unsigned hi = s->uhi < gs_nundos(s->nsems) ? s->uhi : gs_nundos(s->nsems);
+	for (unsigned k = 0, seen = 0; k < hi && seen < s->nundo + applied; k++) {
 		if (!u[k].used)
 			continue;
 		seen++;
@@ -183,7 +184,8 @@ int gs_undo_mine(struct gs_semset *s, int create)
 	struct gs_undo *u = gs_undos(s);
 	who_am_i();
 	int free_k = -1;
-	for (unsigned k = 0; k < GS_SEM_UNDOS; k++) {
+	unsigned max = gs_nundos(s->nsems), hi = s->uhi < max ? s->uhi : max;
+	for (unsigned k = 0; k < hi; k++) {
 		if (!u[k].used) {
 			if (free_k < 0)
 				free_k = (int)k;
@@ -200,9 +202,11 @@ int gs_undo_mine(struct gs_semset *s, int create)
 	}
 	if (!create)
 		return -ENOENT;
+	if (free_k < 0 && hi < max)
+		free_k = (int)hi; /* a record never used yet */
 	if (free_k < 0) {
 		gs_undo_reap(s, 1);
-		for (unsigned k = 0; k < GS_SEM_UNDOS && free_k < 0; k++)
+		for (unsigned k = 0; k < hi && free_k < 0; k++)
 			if (!u[k].used)
 				free_k = (int)k;
 	}
@@ -219,6 +223,8 @@ int gs_undo_mine(struct gs_semset *s, int create)
 	n->ownerless_ns = 0;
 	__atomic_store_n(&n->used, 1, __ATOMIC_RELEASE);
 	s->nundo++;
+	if (s->uhi < (unsigned)free_k + 1)
+		s->uhi = (unsigned)free_k + 1;
 	return free_k;
 }
 
@@ -228,7 +234,7 @@ void gs_undo_clear_sem(struct gs_semset *s, int semnum)
 {
 	struct gs_undo *u = gs_undos(s);
 	gs_j_begin(s);
-	for (unsigned k = 0; k < GS_SEM_UNDOS; k++) {
+	for (unsigned k = 0; k < s->uhi && k < gs_nundos(s->nsems); k++) {
 		if (!u[k].used)
 			continue;
 		int32_t *adj = gs_adj(s, k);

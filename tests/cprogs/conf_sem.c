@@ -838,6 +838,42 @@ static void sc_chaos(void)
 	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
 }
 
+/* 300 processes hold a unit each with SEM_UNDO (more than the 256
+ * records a large set has), then die by SIGKILL; and 300 wait. */
+static void sc_many(void)
+{
+	enum { N = 300 };
+	int id = semget(IPC_PRIVATE, 2, 0600);
+	out("semget = %s", idn(id));
+	semctl(id, 0, SETVAL, (union semun){.val = N});
+	static pid_t k[N];
+	for (int i = 0; i < N; i++) {
+		fflush(NULL);
+		k[i] = fork();
+		if (k[i] == 0) {
+			struct sembuf d = {0, -1, SEM_UNDO}, w = {1, -1, 0};
+			if (semop(id, &d, 1) < 0)
+				_exit(1);
+			semop(id, &w, 1); /* waits until killed */
+			_exit(2);
+		}
+	}
+	await_cnt(id, 1, GETNCNT, N);
+	vals(id, 2);
+	out("ncnt(1) = %d", semctl(id, 1, GETNCNT));
+	int killed = 0;
+	for (int i = 0; i < N; i++) {
+		kill(k[i], SIGKILL);
+		int st;
+		waitpid(k[i], &st, 0);
+		killed += WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+	}
+	out("killed %d", killed);
+	vals(id, 2);
+	out("ncnt(1) = %d", semctl(id, 1, GETNCNT));
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+}
+
 struct scenario {
 	const char *name;
 	void (*run)(void);
@@ -858,6 +894,7 @@ static const struct scenario scenarios[] = {
 	{"sem_random", sc_random, 0},
 	{"sem_leaks", sc_leaks, 0},
 	{"sem_chaos", sc_chaos, 0},
+	{"sem_many", sc_many, 0},
 };
 
 int main(int argc, char **argv)
