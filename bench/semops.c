@@ -1,4 +1,4 @@
-/* semops: System V semaphores, natively or under goshm (GOSHM_SEM=1).
+/* semops: System V semaphores, natively or under goshm (served from the store).
  *
  *   semops [-i ITERS] OP
  *

@@ -11,7 +11,7 @@ import (
 )
 
 // SemSet is a System V semaphore set in a store.  Programs use a store's
-// sets through the library with GOSHM_SEM=1 (docs/DIFFERENCES.md,
+// sets through the library (unless GOSHM_SEM=0; docs/DIFFERENCES.md,
 // "System V semaphores"); this type lists, inspects and removes them.
 type SemSet struct {
 	store *Store

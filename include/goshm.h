@@ -112,7 +112,7 @@ int goshm_routing(char *buf, size_t len);
 const char *goshm_version(void);
 
 /*
- * System V semaphores from the store (GOSHM_SEM=1; docs/DIFFERENCES.md).
+ * System V semaphores from the store (unless GOSHM_SEM=0; docs/DIFFERENCES.md).
  * The library also exports semget, semop, semtimedop and semctl with the
  * signatures of <sys/sem.h>.  goshm_store_semctl takes semctl's fourth
  * argument split: arg is the union semun's pointer (buf, array, __buf),

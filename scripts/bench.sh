@@ -307,13 +307,13 @@ if command -v stress-ng >/dev/null; then
 	echo
 fi
 
-# ---- 3d. System V semaphores (GOSHM_SEM=1). ----
+# ---- 3d. System V semaphores. ----
 semops_round() { # semops_round MODE OP: ns per operation
 	local a=()
 	[ -n "$ITERS" ] && a=(-i "$ITERS")
-	GOSHM_SEM=1 in_mode "$1" "$work/store-$1" "$BIN/semops" "${a[@]}" "$2" | awk '{ print $3 }'
+	in_mode "$1" "$work/store-$1" "$BIN/semops" "${a[@]}" "$2" | awk '{ print $3 }'
 }
-echo "Semaphores (GOSHM_SEM=1): time per operation, median of $ROUNDS rounds"
+echo "Semaphores: time per operation, median of $ROUNDS rounds"
 row5_head "operation" "native"
 declare -A sem_label=(
 	[pair]="semop -1 then +1, uncontended"

@@ -52,7 +52,7 @@ type SemidDS struct {
 }
 
 // Semget is semget(2) on this store (semaphores are served from it only
-// through this call and the library's with GOSHM_SEM=1).
+// through this call and the library's, unless GOSHM_SEM=0).
 func (s *Store) Semget(key int32, nsems, flags int) (int, error) {
 	r, err := C.goshm_store_semget(s.p, C.key_t(key), C.int(nsems), C.int(flags))
 	if r < 0 {

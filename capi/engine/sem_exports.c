@@ -5,8 +5,8 @@
  * everything below returns -errno, and on success errno is left as the
  * caller had it.
  *
- * Routing: without GOSHM_SEM=1 every call goes to the kernel unchanged.
- * With it, the store serves them; GOSHM_KEYS, when set, routes semget by
+ * Routing: the store serves them unless GOSHM_SEM=0, which leaves every
+ * call to the kernel unchanged; GOSHM_KEYS, when set, routes semget by
  * key and the other calls by id, as for segments (routing.c).
  */
 #include "sem.h"
@@ -83,7 +83,7 @@ GS_EXPORT int goshm_semtimedop(int semid, struct sembuf *sops, size_t nsops,
 
 /* ---- the interposed entry points ---- */
 
-/* Which calls the store serves: GOSHM_SEM=1, and GOSHM_KEYS's routing. */
+/* Which calls the store serves: GOSHM_SEM, and GOSHM_KEYS's routing. */
 static int sem_key_to_kernel(key_t key)
 {
 	return !gs_sem_enabled() || gs_route_key(key) == GS_TO_KERNEL;

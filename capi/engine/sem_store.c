@@ -31,11 +31,16 @@ static int sem_on;
 static void read_sem_env(void)
 {
 	const char *v = getenv("GOSHM_SEM");
-	sem_on = v && v[0] == '1' && v[1] == 0;
+	sem_on = !v || strcmp(v, "0");
+	if (v && strcmp(v, "0") && strcmp(v, "1") && v[0])
+		gs_warn_config("GOSHM_SEM", "is neither 0 nor 1", EINVAL,
+		               "semaphores are served from the store; GOSHM_SEM=0 leaves them "
+		               "to the kernel");
 }
 
-/* Semaphores are served from the store only with GOSHM_SEM=1 for now
- * (README.md, docs/DIFFERENCES.md). */
+/* Semaphores are served from the store unless GOSHM_SEM=0 (README.md,
+ * docs/DIFFERENCES.md), like segments: a store keeps a program's whole
+ * System V state. */
 int gs_sem_enabled(void)
 {
 	pthread_once(&sem_once, read_sem_env);

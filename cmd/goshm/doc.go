@@ -73,8 +73,8 @@ every process in every IPC namespace (container) that shares the store.
 With --json it prints an array with every shmid_ds field of each segment
 (times in seconds since the epoch, 0 for never).
 
-A store that holds System V semaphore sets (programs run with
-GOSHM_SEM=1) has them listed after the segments with the columns of
+A store that holds System V semaphore sets (served from the store
+unless GOSHM_SEM=0) has them listed after the segments with the columns of
 ipcs -s (key, semid, owner, perms, nsems) and their values; --sem lists
 the sets alone (with --json: semid_ds fields and values).
 
@@ -93,7 +93,7 @@ Example:
 
 Stat prints every field of one segment's struct shmid_ds, by id or by key
 (decimal, or hex with 0x).  Like shmctl(IPC_STAT), it needs read permission
-on the segment.  With --sem it prints a semaphore set (GOSHM_SEM=1) as
+on the segment.  With --sem it prints a semaphore set as
 ipcs -s -i does: its semid_ds and, per semaphore, the value, GETNCNT,
 GETZCNT and GETPID.
 
@@ -125,7 +125,7 @@ Example:
 	goshm rm 0 32769
 	goshm rm --key 0x162e --key 5679
 
---sem and --sem-key remove semaphore sets (GOSHM_SEM=1) as ipcrm -s and
+--sem and --sem-key remove semaphore sets as ipcrm -s and
 -S do: semctl(IPC_RMID), waiters fail with EIDRM.
 
 	goshm rm --sem 0 --sem-key 0x5e01
@@ -194,8 +194,8 @@ FAIL:
 	             attaches with it
 	leases       file leases work on the store: goshm counts the attaches
 	             of other containers with them
-	semaphores   whether GOSHM_SEM=1 serves System V semaphores from the
-	             store, and how many sets the store holds
+	semaphores   whether System V semaphores are served from the store
+	             (unless GOSHM_SEM=0), and how many sets the store holds
 	library      libgoshm.so is found (as run would find it, --lib as
 	             for run), and which build it is: C build (no Go runtime)
 	             or Go c-shared build (carries a Go runtime)

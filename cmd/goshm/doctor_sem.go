@@ -9,12 +9,12 @@ import (
 )
 
 // checkSemaphores says whether semaphores are served from the store
-// (GOSHM_SEM=1 in doctor's environment, as in the program's) and how
-// many sets the store holds.
+// (unless GOSHM_SEM=0 in doctor's environment, as in the program's) and
+// how many sets the store holds.
 func (d *doctor) checkSemaphores() {
-	mode := "left to the kernel (GOSHM_SEM=1 serves them from the store)"
-	if d.c.getenv("GOSHM_SEM") == "1" {
-		mode = "served from the store (GOSHM_SEM=1)"
+	mode := "served from the store (GOSHM_SEM=0 leaves them to the kernel)"
+	if d.c.getenv("GOSHM_SEM") == "0" {
+		mode = "left to the kernel (GOSHM_SEM=0)"
 	}
 	reg := filepath.Join(d.dir, "sem", "registry")
 	if _, err := os.Stat(reg); errors.Is(err, os.ErrNotExist) {

@@ -47,7 +47,7 @@ func (c *cli) cmdLs(args []string) error {
 			hexKey(s.Key), s.ID, userName(s.UID), s.Mode&0o777, s.Size, s.Nattch,
 			dest, locked)
 	}
-	// Semaphore sets, when the store has any (GOSHM_SEM=1), as ipcs -s.
+	// Semaphore sets, when the store has any, as ipcs -s.
 	if sets, err := c.semSets(st); err == nil && len(sets) > 0 {
 		fmt.Fprintln(c.stdout)
 		printSems(c.stdout, c.storeDir(), sets)

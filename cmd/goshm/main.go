@@ -194,7 +194,7 @@ func (c *cli) openStore() (*goshm.Store, error) {
 		return nil, fmt.Errorf("store %s: not a directory", dir)
 	}
 	_, err = os.Stat(dir + "/registry")
-	_, semErr := os.Stat(dir + "/sem/registry") // semaphore sets only (GOSHM_SEM=1)
+	_, semErr := os.Stat(dir + "/sem/registry") // semaphore sets only
 	if errors.Is(err, os.ErrNotExist) && errors.Is(semErr, os.ErrNotExist) {
 		return nil, nil
 	}

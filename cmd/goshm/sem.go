@@ -11,7 +11,7 @@ import (
 	"github.com/goshm/goshm/goshm"
 )
 
-// Semaphore sets (GOSHM_SEM=1): goshm ls shows them after the segments,
+// Semaphore sets (unless GOSHM_SEM=0): goshm ls shows them after the segments,
 // like ipcs -s, and goshm rm --sem / --sem-key removes them, like
 // ipcrm -s / -S.
 

@@ -50,10 +50,12 @@ func TestSemSetsListedAndRemoved(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, sl, "both sets removed")
 
-	checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_SEM": "1"})
+	checks, r := doctorRun(t, map[string]string{"GOSHM_DIR": dir})
 	assert.Equal(t, statusOK, checks["semaphores"].Status, r.stdout)
-	assert.Equal(t, "served from the store (GOSHM_SEM=1); 0 set(s) in the store",
+	assert.Equal(t, "served from the store (GOSHM_SEM=0 leaves them to the kernel); 0 set(s) in the store",
 		checks["semaphores"].Message)
+	checks, _ = doctorRun(t, map[string]string{"GOSHM_DIR": dir, "GOSHM_SEM": "0"})
+	assert.Equal(t, "left to the kernel (GOSHM_SEM=0); 0 set(s) in the store", checks["semaphores"].Message)
 	_, err = st.SemGet(0x5e01, 0, 0, 0)
 	assert.ErrorContains(t, err, "no such file")
 }

@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -12,7 +14,8 @@ import (
 )
 
 // TestSemScenarios runs every scenario of build/tests/conf_sem natively
-// in a fresh IPC namespace and under goshm (GOSHM_SEM=1) with a fresh
+// in a fresh IPC namespace and under goshm (the default: served from the
+// store) with a fresh
 // store, as root and as uid 1000, and compares the outputs: each
 // process's lines in order (a parent and its children run concurrently,
 // so only the order within a process is fixed).
@@ -49,7 +52,6 @@ func TestSemScenarios(t *testing.T) {
 func runSemGoshm(t *testing.T, w who, store string, argv ...string) testenv.Result {
 	t.Helper()
 	o, args := goshmOpts(t, w, store, argv...)
-	o.Env = append(o.Env, "GOSHM_SEM=1")
 	return testenv.Run(t, o, args...)
 }
 
@@ -69,4 +71,27 @@ func byProcess(out string) string {
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return proc(lines[i]) < proc(lines[j]) })
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// Semaphores are served from the store by default; GOSHM_SEM=0 leaves
+// them to the kernel, unchanged: the output is the kernel's and the
+// store gets no semaphore registry.
+func TestSemRouting(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/conf_sem")
+	native := runNative(t, asRoot, prog, "sem_ctl")
+
+	store := newStore(t)
+	o, args := goshmOpts(t, asRoot, store, prog, "sem_ctl")
+	o.Env = append(o.Env, "GOSHM_SEM=0")
+	off := testenv.Run(t, o, args...)
+	assertSameAsKernel(t, "sem_ctl", asRoot, native, off)
+	_, err := os.Stat(filepath.Join(store, "sem"))
+	require.True(t, os.IsNotExist(err), "GOSHM_SEM=0 made %s/sem", store)
+
+	store = newStore(t)
+	on := runGoshm(t, asRoot, store, prog, "sem_ctl")
+	assertSameAsKernel(t, "sem_ctl", asRoot, native, on)
+	_, err = os.Stat(filepath.Join(store, "sem", "registry"))
+	require.NoError(t, err, "served from the store by default")
 }

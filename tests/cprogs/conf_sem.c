@@ -5,7 +5,7 @@
  *   conf_sem NAME        run one scenario, one line per step
  *
  * tests/conformance (sem_test.go) runs every scenario natively in a fresh
- * IPC namespace and under goshm with a fresh store (GOSHM_SEM=1) and
+ * IPC namespace and under goshm with a fresh store and
  * compares the outputs line by line.  What differs between two correct
  * runs is named: ids "id#N" (raw ids only where a scenario checks the
  * sequence), pids "self", "child#N", times "0", "now", "past".  Each

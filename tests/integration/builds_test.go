@@ -143,7 +143,7 @@ func exported(t *testing.T, lib string) []string {
 }
 
 // Both libraries export the System V calls they serve (shm*, and sem*
-// for GOSHM_SEM=1) and the goshm_* functions of goshm.h, and nothing else
+// unless GOSHM_SEM=0) and the goshm_* functions of goshm.h, and nothing else
 // (capi/engine/exports.map): a program linked against one runs with the
 // other, and neither library's internals (nor the Go runtime's) can
 // interpose on a program's symbols.

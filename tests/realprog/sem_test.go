@@ -19,7 +19,7 @@ var semStressArgs = []string{"stress-ng", "--sem-sysv", "2", "--timeout", "5s", 
 
 // semEnv is the environment that serves semaphores from store.
 func semEnv(t *testing.T, store string) []string {
-	return append(shimEnv(t, store), "GOSHM_SEM=1")
+	return shimEnv(t, store) // served from the store by default
 }
 
 // semSets lists the set files left in a store's sem/ directory.
@@ -91,7 +91,7 @@ func TestSemInteropPythonPerlC(t *testing.T) {
 
 	const key = "0x5e4d0001"
 	store := testenv.NewStore(t)
-	o := testenv.Opts{NewIPC: true, Preload: true, Store: store, Env: []string{"GOSHM_SEM=1"}}
+	o := testenv.Opts{NewIPC: true, Preload: true, Store: store}
 	steps := []struct {
 		argv []string
 		want string
