@@ -235,6 +235,20 @@ static struct {
 } cache[GS_SEMCACHE];
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* A fork while another thread held cache_mu would leave the child's
+ * held for ever: the child makes it anew (a half-made entry is a miss,
+ * as map is stored last). */
+static void cache_child(void)
+{
+	pthread_mutex_init(&cache_mu, NULL);
+	gs_sem_forked();
+}
+
+__attribute__((constructor)) static void gs_sem_register_fork(void)
+{
+	pthread_atfork(NULL, NULL, cache_child);
+}
+
 static struct gs_semset *cache_find(struct goshm_store *s, int semid)
 {
 	unsigned base;

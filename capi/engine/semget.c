@@ -52,6 +52,13 @@ static uint32_t cached_euid(int fresh)
 	return e;
 }
 
+/* In a forked child: a store of the parent's interrupted by the fork
+ * must not leave the cache unwritable. */
+void gs_sem_forked(void)
+{
+	__atomic_store_n(&cred.seq, 0, __ATOMIC_RELAXED);
+}
+
 /* semget and semctl: credentials read now (and cached for semop). */
 void gs_sem_fresh_creds(void)
 {
