@@ -95,3 +95,19 @@ func TestSemRouting(t *testing.T) {
 	_, err = os.Stat(filepath.Join(store, "sem", "registry"))
 	require.NoError(t, err, "served from the store by default")
 }
+
+// GOSHM_KEYS routes semaphore keys like segment keys: a listed key's set
+// is goshm's (an id at the routed base, unknown to the kernel), another
+// key's set is the kernel's, and each call on either goes where its id
+// belongs.
+func TestSemKeysRouting(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/sem_route")
+	store := newStore(t)
+	o, args := goshmOpts(t, asRoot, store, prog)
+	o.Env = append(o.Env, "GOSHM_KEYS=0x5e00")
+	r := testenv.Run(t, o, args...)
+	require.Equal(t, 0, r.Code, r.String())
+	require.Empty(t, r.Stderr)
+	require.Equal(t, "0x5e00: value=2 kernel=no routed=yes\n0x7e00: value=2 kernel=yes routed=no\n", r.Stdout)
+}
