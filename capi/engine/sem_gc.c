@@ -1,6 +1,7 @@
 /*
  * sem_gc.c - goshm gc for semaphore sets: files in sem/ that no live
- * slot of sem/registry names.  Every set file is made and removed under
+ * slot of sem/registry names, and temporary registries older than a
+ * minute.  Every set file is made and removed under
  * the registry's lock, which gc holds, so such a file is a leftover (a
  * creator or remover killed where pending_gen no longer covered it, or a
  * file planted there).  Sets themselves are never collected: a set lives
@@ -9,9 +10,12 @@
 #include "sem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct sem_collect {
@@ -29,15 +33,30 @@ static int live_gen(struct gs_semreg *r, uint64_t gen)
 	return 0;
 }
 
+/* A temporary registry of a creator killed before its rename (a live
+ * creator's is younger than a minute). */
+static int stale_temp(int dfd, const char *name)
+{
+	size_t n = strlen(name);
+	struct stat st;
+	if (strncmp(name, ".registry.", 10) || n < 14 || strcmp(name + n - 4, ".tmp"))
+		return 0;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	return time(NULL) - st.st_mtime > 60;
+}
+
 static int collect_set_file(int dfd, const char *name, void *arg)
 {
 	struct sem_collect *c = arg;
-	if (strncmp(name, "set-", 4))
-		return 0; /* the registry, and what goshm never makes */
-	char *end;
-	uint64_t gen = strtoull(name + 4, &end, 10);
-	if (*end || end == name + 4 || live_gen(c->r, gen))
-		return 0;
+	if (!stale_temp(dfd, name)) {
+		if (strncmp(name, "set-", 4))
+			return 0; /* the registry, and what goshm never makes */
+		char *end;
+		uint64_t gen = strtoull(name + 4, &end, 10);
+		if (*end || end == name + 4 || live_gen(c->r, gen))
+			return 0;
+	}
 	char path[PATH_MAX];
 	if (gs_path_of(c->r->store, GS_SEM_DIR, name, path, sizeof path) < 0)
 		return 0;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -112,16 +113,30 @@ static int make_sem_dir(struct goshm_store *s)
 	return r;
 }
 
+/* The registry is written whole under a temporary name and renamed into
+ * place (RENAME_NOREPLACE): a creator killed half-way leaves no
+ * half-made registry that others would take for damage, and of racing
+ * creators the first wins.  goshm gc removes a temporary left behind. */
 static int create_registry(struct goshm_store *s)
 {
 	int r = make_sem_dir(s);
 	if (r < 0)
 		return r;
-	int fd = gs_open_in(s, GS_SEM_DIR, GS_SEM_REGISTRY, O_RDWR | O_CREAT | O_EXCL, 0666);
-	if (fd == -EEXIST)
-		return 0;
-	if (fd < 0)
-		return fd;
+	int dfd = gs_open_dir(s, GS_SEM_DIR);
+	if (dfd < 0)
+		return dfd;
+	char tmp[64];
+	uint64_t rnd = 0;
+	if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+		rnd = (uint64_t)gs_monotonic_ns() ^ ((uint64_t)gettid() << 32);
+	snprintf(tmp, sizeof tmp, ".registry.%d.%016llx.tmp", (int)getpid(),
+	         (unsigned long long)rnd);
+	int fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
 	struct gs_sem_header h;
 	memset(&h, 0, sizeof h);
 	memcpy(h.magic, GS_SEM_MAGIC, 8);
@@ -132,15 +147,18 @@ static int create_registry(struct goshm_store *s)
 	h.next_gen = 1;
 	if (getrandom(&h.store_id, sizeof h.store_id, 0) != sizeof h.store_id)
 		h.store_id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
-	/* The header goes in last, under the lock: a reader that finds no
-	 * magic takes the file for one being made and waits on the lock. */
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
-	while (fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR)
-		;
 	r = fchmod(fd, 0666) < 0 || ftruncate(fd, GS_SEMREG_SIZE) < 0 ? -errno : 0;
 	if (r == 0 && pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
 		r = -EIO;
 	close(fd);
+	if (r == 0 && renameat2(dfd, tmp, dfd, GS_SEM_REGISTRY, RENAME_NOREPLACE) == 0)
+		tmp[0] = 0;
+	else if (r == 0 && errno != EEXIST &&
+	         linkat(dfd, tmp, dfd, GS_SEM_REGISTRY, 0) < 0 && errno != EEXIST)
+		r = -errno; /* no RENAME_NOREPLACE here (NFS): link(2) */
+	if (tmp[0])
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
 	return r;
 }
 
