@@ -105,19 +105,30 @@ static int sem_id_to_kernel(int semid)
 	return gs_sys_semctl(semid, 0, IPC_STAT, &d) != -EINVAL;
 }
 
+/* GOSHM_KEYS set but unusable: the calls fail, as the shm calls do (no
+ * silent fallback to the kernel). */
+static int routing_broken(void)
+{
+	return gs_sem_enabled() && gs_routing_error();
+}
+
 GS_EXPORT int semget(key_t key, int nsems, int semflg)
 {
 	int saved = errno;
+	if (routing_broken())
+		return ret(-EPERM, saved);
 	if (sem_key_to_kernel(key))
 		return ret(gs_sys_semget(key, nsems, semflg), saved);
-	if (gs_routing_error())
-		return ret(-EPERM, saved);
 	return goshm_semget(key, nsems, semflg);
 }
 
 GS_EXPORT int semtimedop(int semid, struct sembuf *sops, size_t nsops,
                          const struct timespec *timeout)
 {
+	if (routing_broken()) {
+		errno = EACCES;
+		return -1;
+	}
 	if (sem_id_to_kernel(semid)) {
 		int saved = errno;
 		return ret(gs_sys_semtimedop(semid, sops, nsops, timeout), saved);
@@ -152,6 +163,8 @@ GS_EXPORT int semctl(int semid, int semnum, int cmd, ...)
 	}
 	}
 	int saved = errno;
+	if (routing_broken())
+		return ret(-EACCES, saved);
 	int kernel;
 	if (cmd == IPC_INFO || cmd == SEM_INFO || cmd == SEM_STAT || cmd == SEM_STAT_ANY)
 		kernel = !gs_sem_enabled(); /* GOSHM_KEYS: the store's view */
