@@ -124,6 +124,25 @@ int goshm_store_shm_unlink(goshm_store *store, const char *name);
 /* Version string of the library, e.g. "0.1.0". */
 const char *goshm_version(void);
 
+/*
+ * System V semaphores from the store (unless GOSHM_SEM=0; docs/DIFFERENCES.md).
+ * The library also exports semget, semop, semtimedop and semctl with the
+ * signatures of <sys/sem.h>.  goshm_store_semctl takes semctl's fourth
+ * argument split: arg is the union semun's pointer (buf, array, __buf),
+ * val its int (SETVAL).
+ */
+struct sembuf;
+struct timespec;
+int goshm_semget(key_t key, int nsems, int semflg);
+int goshm_semop(int semid, struct sembuf *sops, size_t nsops);
+int goshm_semtimedop(int semid, struct sembuf *sops, size_t nsops,
+                     const struct timespec *timeout);
+int goshm_store_semget(goshm_store *store, key_t key, int nsems, int semflg);
+int goshm_store_semtimedop(goshm_store *store, int semid, struct sembuf *sops,
+                           size_t nsops, const struct timespec *timeout);
+int goshm_store_semctl(goshm_store *store, int semid, int semnum, int cmd,
+                       void *arg, int val);
+
 #ifdef __cplusplus
 }
 #endif

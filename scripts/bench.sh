@@ -326,6 +326,26 @@ if command -v stress-ng >/dev/null; then
 	echo
 fi
 
+# ---- 3d. System V semaphores. ----
+semops_round() { # semops_round MODE OP: ns per operation
+	local a=()
+	[ -n "$ITERS" ] && a=(-i "$ITERS")
+	in_mode "$1" "$work/store-$1" "$BIN/semops" "${a[@]}" "$2" | awk '{ print $3 }'
+}
+echo "Semaphores: time per operation, median of $ROUNDS rounds"
+row5_head "operation" "native"
+declare -A sem_label=(
+	[pair]="semop -1 then +1, uncontended"
+	[pair_undo]="the same with SEM_UNDO"
+	[handoff]="handoff between two processes"
+)
+for op in pair pair_undo handoff; do
+	take_turns "$ROUNDS" semops_round "$op"
+	n=${MEDIAN[native]} c=${MEDIAN[c]} g=${MEDIAN[go]}
+	row5 "${sem_label[$op]}" "$(fmt_ns "$n")" "$(fmt_ns "$c")" "$(fmt_ns "$g")" "$(ratio "$c" "$n")" "$(ratio "$g" "$n")"
+done
+echo
+
 # ---- 4. PostgreSQL: pgbench against a server of each mode. ----
 # Three clusters made from one initdb, each served in its own IPC
 # namespace: natively, under libgoshm.so and under libgoshm-go.so, with

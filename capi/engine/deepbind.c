@@ -7,12 +7,12 @@
  * sees the call.  The library interposes dlopen and dlmopen; after such a
  * load has returned it rewrites, in the objects the load added, the GOT slots
  * (JUMP_SLOT and GLOB_DAT relocations) of shmget, shmat, shmdt, shmctl,
- * shm_open and shm_unlink that the C library answered, to what the global
- * scope answers for the same name: goshm's entry points.  Those names
- * resolve as if the
- * module had been loaded without RTLD_DEEPBIND; every other symbol keeps
- * the isolation the program asked for, and a module that defines one of
- * the four itself keeps its own.
+ * shm_open, shm_unlink, semget, semop, semtimedop and semctl that the C
+ * library answered, to what the global scope answers for the same name:
+ * goshm's entry points (PHP's sysvsem extension calls the semaphore
+ * ones).  Those names resolve as if the module had been loaded without
+ * RTLD_DEEPBIND; every other symbol keeps the isolation the program asked
+ * for, and a module that defines one of them itself keeps its own.
  *
  * glibc's dlopen takes the caller's return address to pick the calling
  * object: its namespace, its RPATH/RUNPATH for a name without a slash,
@@ -61,7 +61,8 @@ typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 /* With shm_open and shm_unlink, so that GOSHM_POSIX reaches such modules
  * too (posix.c). */
 static const char *const sysv_names[] = { "shmget", "shmat", "shmdt", "shmctl",
-                                          "shm_open", "shm_unlink" };
+                                          "shm_open", "shm_unlink",
+                                          "semget", "semop", "semtimedop", "semctl" };
 #define GS_NSYSV (sizeof sysv_names / sizeof sysv_names[0])
 
 /* The C library's dlopen and dlmopen, found once (a race finds the same

@@ -8,6 +8,7 @@
  * front of the C library's.
  */
 #include "engine.h"
+#include "sem.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -81,7 +82,16 @@ GS_EXPORT int goshm_store_gc(goshm_store *store, int dry_run,
 {
 	int err = 0, saved = errno;
 	struct goshm_store *s = store_or_default(store, &err);
-	return set_errno(s ? gs_gc(s, dry_run, report, arg) : err, saved);
+	int r = s ? gs_gc(s, dry_run, report, arg) : err;
+#ifdef __GLIBC__
+	/* And leftover semaphore set files (sem_gc.c; the musl build has no
+	 * semaphore engine, see the Makefile). */
+	if (r >= 0) {
+		int k = gs_sem_gc(s, dry_run, report, arg);
+		r = k < 0 ? k : r + k;
+	}
+#endif
+	return set_errno(r, saved);
 }
 
 GS_EXPORT int goshm_store_sync(goshm_store *store, int shmid)

@@ -75,6 +75,23 @@ int gs_ipcperms(const struct gs_slot *sl, int flag)
 	return 0;
 }
 
+/* ipcperms() for objects other than segments (sem.h): the same rule on
+ * the owner, creator and mode given. */
+int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
+                    uint32_t mode, int flag)
+{
+	uid_t euid = geteuid();
+	int requested = (flag >> 6) | (flag >> 3) | flag;
+	int granted = (int)mode;
+	if (euid == cuid || euid == uid)
+		granted >>= 6;
+	else if (in_group(cgid) || in_group(gid))
+		granted >>= 3;
+	if ((requested & ~granted & 0007) && !gs_has_cap(CAP_IPC_OWNER))
+		return -EACCES;
+	return 0;
+}
+
 /*
  * ipcperms() for the lock-free paths: 0 granted, or GS_SNAP_RETRY when the
  * answer needs more than the effective uid -- the groups (a system call or

@@ -72,7 +72,7 @@ Example:
 
 # ls
 
-	goshm ls [--dir DIR] [--json]
+	goshm ls [--dir DIR] [--json] [--sem]
 
 Ls lists the store's segments with the columns of ipcs -m: key, shmid,
 owner, perms, bytes, nattch and status ("dest" for a segment removed while
@@ -86,6 +86,10 @@ second table, marked POSIX, when the store holds any: name (as shm_open
 names it), owner, perms, bytes, and "damaged" for an entry of posix/ that
 goshm never makes.  In --json they are elements with "kind": "posix";
 segments have "kind": "sysv".
+A store that holds System V semaphore sets (served from the store
+unless GOSHM_SEM=0) has them listed after the segments with the columns of
+ipcs -s (key, semid, owner, perms, nsems) and their values; --sem lists
+the sets alone (with --json: semid_ds fields and values).
 
 Example:
 
@@ -99,11 +103,14 @@ Example:
 	goshm stat [--dir DIR] [--json] ID
 	goshm stat [--dir DIR] [--json] --key KEY
 	goshm stat [--dir DIR] [--json] /NAME
+	goshm stat [--dir DIR] [--json] --sem ID | --sem --key KEY
 
 Stat prints every field of one segment's struct shmid_ds, by id or by key
 (decimal, or hex with 0x).  Like shmctl(IPC_STAT), it needs read permission
 on the segment.  A name with a leading slash is a POSIX object's: its
-path in the store, owner, mode, size and time of the last change.
+path in the store, owner, mode, size and time of the last change.  With
+--sem it prints a semaphore set as ipcs -s -i does: its semid_ds and, per
+semaphore, the value, GETNCNT, GETZCNT and GETPID.
 
 Example:
 
@@ -119,7 +126,7 @@ Example:
 
 # rm
 
-	goshm rm [--dir DIR] [--json] [ID...] [--key KEY]... [/NAME...]
+	goshm rm [--dir DIR] [--json] [ID...] [--key KEY]... [--sem ID]... [--sem-key KEY]... [/NAME...]
 
 Rm removes segments as ipcrm -m / -M do: with shmctl(IPC_RMID), under the
 kernel's rules (only the owner, the creator or root may: others get
@@ -134,6 +141,11 @@ Example:
 
 	goshm rm 0 32769
 	goshm rm --key 0x162e --key 5679
+
+--sem and --sem-key remove semaphore sets as ipcrm -s and
+-S do: semctl(IPC_RMID), waiters fail with EIDRM.
+
+	goshm rm --sem 0 --sem-key 0x5e01
 
 # gc
 
@@ -154,6 +166,9 @@ planted in the store is an error, never followed.  In posix/, it removes
 what goshm never makes there (symbolic links, FIFOs, devices, files with
 more than one link) and keeps every POSIX object: nothing tells one in
 use from a forgotten one; shm_unlink or goshm rm /NAME removes them.
+planted in the store is an error, never followed.  Semaphore set files
+(sem/set-*) that no set names are removed too; sets themselves live until
+IPC_RMID (goshm rm --sem).
 
 Example:
 
@@ -207,6 +222,8 @@ FAIL:
 	posix        posix/ (POSIX objects under GOSHM_POSIX) is a directory
 	             of mode 1777 holding only objects; how many, how big,
 	             and which names GOSHM_POSIX serves
+	semaphores   whether System V semaphores are served from the store
+	             (unless GOSHM_SEM=0), and how many sets the store holds
 	library      libgoshm.so is found (as run would find it, --lib as
 	             for run), and which build it is: C build (no Go runtime)
 	             or Go c-shared build (carries a Go runtime)

@@ -66,6 +66,7 @@ func (c *cli) cmdDoctor(args []string) error {
 	d.checkLeases()
 	d.checkRouting()
 	d.checkPOSIX()
+	d.checkSemaphores()
 	kind := d.checkLibrary()
 	if c.binary != "" {
 		d.checkBinary(kind)

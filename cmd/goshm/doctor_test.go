@@ -43,7 +43,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 
 	checks, r := doctorRun(t, env, "--binary", "/bin/true")
 	require.Equal(t, 0, r.code, r.stdout)
-	for _, name := range []string{"store", "trust", "registry", "space", "kernel", "sysv", "leases", "routing", "posix", "library", "binary"} {
+	for _, name := range []string{"store", "trust", "registry", "space", "kernel", "sysv", "leases", "routing", "posix", "semaphores", "library", "binary"} {
 		assert.Equal(t, statusOK, checks[name].Status, "%s: %s", name, checks[name].Message)
 	}
 	assert.NotEqual(t, statusFail, checks["filesystem"].Status)
@@ -63,7 +63,7 @@ func TestDoctorHealthyStore(t *testing.T) {
 	r = goshmCmd(t, env, "doctor")
 	require.Equal(t, 0, r.code)
 	out := lines(r.stdout)
-	assert.Len(t, out, 12, "no binary check without --binary")
+	assert.Len(t, out, 13, "no binary check without --binary")
 	assert.Equal(t, "OK    store       "+dir+" exists, mode 1777, writable by uid 0", out[0])
 }
 

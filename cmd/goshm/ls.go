@@ -14,6 +14,9 @@ func (c *cli) cmdLs(args []string) error {
 	if err != nil {
 		return err
 	}
+	if c.sem {
+		return c.lsSems(st)
+	}
 	var segs []goshm.Stat
 	if st != nil {
 		if segs, err = st.List(); err != nil {
@@ -52,5 +55,12 @@ func (c *cli) cmdLs(args []string) error {
 			dest, locked)
 	}
 	c.printPOSIXTable(objs)
+	// Semaphore sets, when the store has any, as ipcs -s.
+	if sets, err := c.semSets(st); err == nil && len(sets) > 0 {
+		fmt.Fprintln(c.stdout)
+		printSems(c.stdout, c.storeDir(), sets)
+	} else if err != nil {
+		return err
+	}
 	return nil
 }

@@ -31,11 +31,14 @@ type cli struct {
 	json bool
 
 	// The commands' own flags.
-	keys   keyList // stat, rm: --key
-	dryRun bool    // gc
-	all    bool    // sync
-	lib    string  // run, doctor, version
-	binary string  // doctor
+	keys    keyList // stat, rm: --key
+	dryRun  bool    // gc
+	all     bool    // sync
+	lib     string  // run, doctor, version
+	binary  string  // doctor
+	sem     bool    // ls: --sem
+	semIDs  keyList // rm: --sem
+	semKeys keyList // rm: --sem-key
 }
 
 func newCLI(stdout, stderr io.Writer) *cli {
@@ -94,7 +97,7 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"run":     {run: (*cli).cmdRun, flags: libFlag},
-		"ls":      {run: (*cli).cmdLs, interspersed: true},
+		"ls":      {run: (*cli).cmdLs, flags: lsFlags, interspersed: true},
 		"stat":    {run: (*cli).cmdStat, flags: statFlags, interspersed: true},
 		"rm":      {run: (*cli).cmdRm, flags: rmFlags, interspersed: true},
 		"gc":      {run: (*cli).cmdGC, flags: gcFlags, interspersed: true},
@@ -190,7 +193,9 @@ func (c *cli) openStore() (*goshm.Store, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("store %s: not a directory", dir)
 	}
-	if _, err := os.Stat(dir + "/registry"); errors.Is(err, os.ErrNotExist) {
+	_, err = os.Stat(dir + "/registry")
+	_, semErr := os.Stat(dir + "/sem/registry") // semaphore sets only
+	if errors.Is(err, os.ErrNotExist) && errors.Is(semErr, os.ErrNotExist) {
 		return nil, nil
 	}
 	return goshm.Open(dir)

@@ -11,11 +11,14 @@ import (
 
 func rmFlags(c *cli, fs *flag.FlagSet) {
 	fs.Var(&c.keys, "key", "a segment's key (repeatable)")
+	fs.Var(&c.semIDs, "sem", "a semaphore set's id (repeatable)")
+	fs.Var(&c.semKeys, "sem-key", "a semaphore set's key (repeatable)")
 }
 
 // rmResult is one removal in --json output.
 type rmResult struct {
 	ID    *int   `json:"shmid,omitempty"`
+	SemID *int   `json:"semid,omitempty"`
 	Key   string `json:"key,omitempty"`
 	Name  string `json:"name,omitempty"`  // a POSIX object's
 	Error string `json:"error,omitempty"` // ipcrm's words; empty on success
@@ -24,7 +27,7 @@ type rmResult struct {
 // cmdRm removes like ipcrm: shmget(key, 0, 0) for a key, then
 // shmctl(IPC_RMID), each error worded as ipcrm words it.
 func (c *cli) cmdRm(args []string) error {
-	if len(args) == 0 && len(c.keys) == 0 {
+	if len(args) == 0 && len(c.keys) == 0 && len(c.semIDs) == 0 && len(c.semKeys) == 0 {
 		return usagef("rm: give IDs or --key KEY")
 	}
 	names, args := splitPOSIX(args)
@@ -87,6 +90,9 @@ func (c *cli) cmdRm(args []string) error {
 		report(r, rmWords(err, "key"), arg)
 	}
 	if err := c.removePOSIX(names, report); err != nil {
+		return err
+	}
+	if err := c.rmSems(st, report); err != nil {
 		return err
 	}
 	if c.json {

@@ -17,6 +17,7 @@ func (k *keyList) Set(s string) error { *k = append(*k, s); return nil }
 
 func statFlags(c *cli, fs *flag.FlagSet) {
 	fs.Var(&c.keys, "key", "the segment's key")
+	fs.BoolVar(&c.sem, "sem", false, "a semaphore set's id or key instead")
 }
 
 func (c *cli) cmdStat(args []string) error {
@@ -53,6 +54,9 @@ func (c *cli) cmdStat(args []string) error {
 			return fmt.Errorf("stat: invalid key (%s)", statKey)
 		}
 		return fmt.Errorf("stat: invalid id (%d)", id)
+	}
+	if c.sem {
+		return c.statSem(st, id, key, statKey)
 	}
 	seg := st.Segment(id)
 	if statKey != "" {

@@ -142,15 +142,16 @@ func exported(t *testing.T, lib string) []string {
 	return names
 }
 
-// Both libraries export the four System V calls, shm_open and shm_unlink,
-// the goshm_* functions of goshm.h, and dlopen and dlmopen (which bring
-// the System V calls of RTLD_DEEPBIND modules to goshm,
-// capi/engine/deepbind.c), and nothing else (capi/engine/exports.map): a
-// program linked against one runs with the other, and neither library's
-// internals (nor the Go runtime's) can interpose on a program's symbols.
+// Both libraries export the System V calls they serve (shm*, and sem*
+// unless GOSHM_SEM=0), shm_open and shm_unlink, the goshm_* functions of
+// goshm.h, and dlopen and dlmopen (which bring the calls of RTLD_DEEPBIND
+// modules to goshm, capi/engine/deepbind.c), and nothing else
+// (capi/engine/exports.map): a program linked against one runs with the
+// other, and neither library's internals (nor the Go runtime's) can
+// interpose on a program's symbols.
 func TestBothLibrariesExportThePublicAPI(t *testing.T) {
 	want := append([]string{"shmget", "shmat", "shmdt", "shmctl", "shm_open", "shm_unlink",
-		"dlopen", "dlmopen"}, headerFunctions(t)...)
+		"semget", "semop", "semtimedop", "semctl", "dlopen", "dlmopen"}, headerFunctions(t)...)
 	sort.Strings(want)
 	for _, lib := range []string{testenv.CLib(t), testenv.GoLib(t)} {
 		assert.Equal(t, want, exported(t, lib), filepath.Base(lib))

@@ -1,0 +1,113 @@
+package conformance
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goshm/goshm/tests/internal/testenv"
+)
+
+// TestSemScenarios runs every scenario of build/tests/conf_sem natively
+// in a fresh IPC namespace and under goshm (the default: served from the
+// store) with a fresh
+// store, as root and as uid 1000, and compares the outputs: each
+// process's lines in order (a parent and its children run concurrently,
+// so only the order within a process is fixed).
+func TestSemScenarios(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/conf_sem")
+	out, err := exec.Command(prog, "--list").Output()
+	require.NoError(t, err, "conf_sem --list")
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.NotEmpty(t, lines, "conf_sem lists no scenario")
+	for _, w := range []who{asRoot, asUser} {
+		t.Run(w.String(), func(t *testing.T) {
+			for _, line := range lines {
+				f := strings.Fields(line)
+				require.Len(t, f, 2, "conf_sem --list line %q", line)
+				name := f[0]
+				if f[1] == "root" && w != asRoot {
+					continue
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					native := runNative(t, w, prog, name)
+					goshm := runSemGoshm(t, w, newStore(t), prog, name)
+					native.Stdout = byProcess(native.Stdout)
+					goshm.Stdout = byProcess(goshm.Stdout)
+					assertSameAsKernel(t, name, w, native, goshm)
+				})
+			}
+		})
+	}
+}
+
+// runSemGoshm runs argv under goshm with semaphores served from store.
+func runSemGoshm(t *testing.T, w who, store string, argv ...string) testenv.Result {
+	t.Helper()
+	o, args := goshmOpts(t, w, store, argv...)
+	return testenv.Run(t, o, args...)
+}
+
+// byProcess orders lines "<scenario> <process>#<n> ..." by process,
+// keeping each process's own order.
+func byProcess(out string) string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	proc := func(l string) string {
+		f := strings.SplitN(l, " ", 3)
+		if len(f) < 2 {
+			return ""
+		}
+		if i := strings.LastIndex(f[1], "#"); i >= 0 {
+			return f[1][:i]
+		}
+		return f[1]
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return proc(lines[i]) < proc(lines[j]) })
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// Semaphores are served from the store by default; GOSHM_SEM=0 leaves
+// them to the kernel, unchanged: the output is the kernel's and the
+// store gets no semaphore registry.
+func TestSemRouting(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/conf_sem")
+	native := runNative(t, asRoot, prog, "sem_ctl")
+
+	store := newStore(t)
+	o, args := goshmOpts(t, asRoot, store, prog, "sem_ctl")
+	o.Env = append(o.Env, "GOSHM_SEM=0")
+	off := testenv.Run(t, o, args...)
+	assertSameAsKernel(t, "sem_ctl", asRoot, native, off)
+	_, err := os.Stat(filepath.Join(store, "sem"))
+	require.True(t, os.IsNotExist(err), "GOSHM_SEM=0 made %s/sem", store)
+
+	store = newStore(t)
+	on := runGoshm(t, asRoot, store, prog, "sem_ctl")
+	assertSameAsKernel(t, "sem_ctl", asRoot, native, on)
+	_, err = os.Stat(filepath.Join(store, "sem", "registry"))
+	require.NoError(t, err, "served from the store by default")
+}
+
+// GOSHM_KEYS routes semaphore keys like segment keys: a listed key's set
+// is goshm's (an id at the routed base, unknown to the kernel), another
+// key's set is the kernel's, and each call on either goes where its id
+// belongs.
+func TestSemKeysRouting(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/sem_route")
+	store := newStore(t)
+	o, args := goshmOpts(t, asRoot, store, prog)
+	o.Env = append(o.Env, "GOSHM_KEYS=0x5e00")
+	r := testenv.Run(t, o, args...)
+	require.Equal(t, 0, r.Code, r.String())
+	require.Empty(t, r.Stderr)
+	require.Equal(t, "0x5e00: value=2 kernel=no routed=yes\n0x7e00: value=2 kernel=yes routed=no\n", r.Stdout)
+}
