@@ -44,7 +44,7 @@ func (c *cli) cmdRm(args []string) error {
 		keys[i] = key
 	}
 	var st *goshm.Store
-	if len(ids) > 0 || len(keys) > 0 {
+	if len(ids) > 0 || len(keys) > 0 || len(c.semIDs) > 0 || len(c.semKeys) > 0 {
 		if st, err = c.openStore(); err != nil {
 			return err
 		}
