@@ -39,6 +39,7 @@ packages=(
 	git                  # make deb (the changelog's date), tests/install (go install's module)
 	php8.2-cli php8.2-opcache # tests/realprog: sysvshm, shmop (php8.2-common), opcache
 	musl-tools           # make: build/musl/libgoshm.so and musl-linked programs
+	apache2 apache2-utils # tests/realprog: httpd with Mutex sysvsem, and ab
 )
 
 installed() {
