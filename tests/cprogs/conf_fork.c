@@ -202,6 +202,10 @@ static void run_daemon(void)
 		setsid();
 		if (fork() == 0)
 			daemon_main(r, id);
+		/* The daemon's IPC_STAT counts this process's inherited attach:
+		 * leave only once it has looked, or the count depends on which
+		 * of the two the scheduler ran first. */
+		wait_state(r, 1);
 		_exit(0);
 	}
 	reap(c);
