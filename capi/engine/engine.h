@@ -275,6 +275,7 @@ GS_HIDDEN int gs_open_in(const struct goshm_store *s, const char *sub,
 GS_HIDDEN int gs_open_dir(const struct goshm_store *s, const char *sub);
 GS_HIDDEN int gs_unlink_in(const struct goshm_store *s, const char *name);
 GS_HIDDEN int gs_make_store_dirs(struct goshm_store *s);
+GS_HIDDEN int gs_make_store_subdir(struct goshm_store *s, const char *name, mode_t mode);
 GS_HIDDEN int gs_check_file(int fd, struct stat *st);
 
 /* registry.c */

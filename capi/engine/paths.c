@@ -280,6 +280,21 @@ static int make_parents(char *path)
 	return 0;
 }
 
+/* mkdir name in the store, with mode whatever the umask (fix_mode). */
+static int make_subdir(struct goshm_store *s, const char *name, mode_t mode)
+{
+	int dfd = gs_open_dir(s, NULL);
+	if (dfd < 0)
+		return dfd;
+	int r = 0;
+	if (mkdirat(dfd, name, mode) == 0)
+		r = fix_mode(dfd, name, mode);
+	else if (errno != EEXIST)
+		r = -errno;
+	close(dfd);
+	return r;
+}
+
 int gs_make_store_dirs(struct goshm_store *s)
 {
 	char path[PATH_MAX];
@@ -293,23 +308,23 @@ int gs_make_store_dirs(struct goshm_store *s)
 		r = -errno;
 	if (r < 0)
 		return r;
-	int dfd = gs_open_dir(s, NULL);
-	if (dfd < 0)
-		return dfd;
-	r = 0;
-	if (mkdirat(dfd, GS_SEGMENT_DIR, 0777) == 0)
-		r = fix_mode(dfd, GS_SEGMENT_DIR, 0777);
-	else if (errno != EEXIST)
-		r = -errno;
-	close(dfd);
+	r = make_subdir(s, GS_SEGMENT_DIR, 0777);
 	if (r < 0)
 		return r;
 	/* Someone else's segments/ must at least be a directory. */
-	dfd = gs_open_dir(s, GS_SEGMENT_DIR);
+	int dfd = gs_open_dir(s, GS_SEGMENT_DIR);
 	if (dfd < 0)
 		return dfd;
 	close(dfd);
 	return 0;
+}
+
+/* Another directory of the store beside segments/ (posix/, sem/), the
+ * store made first if missing. */
+int gs_make_store_subdir(struct goshm_store *s, const char *name, mode_t mode)
+{
+	int r = gs_make_store_dirs(s);
+	return r < 0 ? r : make_subdir(s, name, mode);
 }
 
 struct linux_dirent64 {

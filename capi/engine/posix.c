@@ -90,32 +90,6 @@ int gs_native_shm_unlink(const char *name)
 	return libc_errno(r, 1);
 }
 
-/* mkdir posix/ (1777 whatever the umask), in a store made if missing. */
-static int make_posix_dir(struct goshm_store *s)
-{
-	int r = gs_make_store_dirs(s);
-	if (r < 0)
-		return r;
-	int dfd = gs_open_dir(s, NULL);
-	if (dfd < 0)
-		return dfd;
-	r = 0;
-	if (mkdirat(dfd, GS_POSIX_DIR, 01777) == 0) {
-		/* chmod what this call made, through a descriptor: the name
-		 * may have been replaced by a symlink in between. */
-		int fd = openat(dfd, GS_POSIX_DIR,
-		                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fchmod(fd, 01777) < 0)
-			r = -errno;
-		if (fd >= 0)
-			close(fd);
-	} else if (errno != EEXIST) {
-		r = -errno;
-	}
-	close(dfd);
-	return r;
-}
-
 /* An error of the object, or of a store goshm cannot use?  The latter
  * gets the one line on stderr, never a silent errno. */
 static int object_or_store(struct goshm_store *s, int err)
@@ -213,7 +187,7 @@ int gs_posix_open(struct goshm_store *s, const char *name, int oflag, mode_t mod
 	int fd = gs_open_in(s, GS_POSIX_DIR, n, flags, mode);
 	if (fd == -ENOENT && (flags & O_CREAT)) {
 		/* posix/ (or the store) does not exist yet: make it. */
-		r = make_posix_dir(s);
+		r = gs_make_store_subdir(s, GS_POSIX_DIR, 01777);
 		if (r < 0)
 			return gs_store_error(s, "cannot make posix/", r, NULL);
 		fd = gs_open_in(s, GS_POSIX_DIR, n, flags, mode);

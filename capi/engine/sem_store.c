@@ -97,29 +97,13 @@ static void set_name(uint64_t gen, char *buf, size_t len)
 	buf[i] = 0;
 }
 
-static int make_sem_dir(struct goshm_store *s)
-{
-	int r = gs_make_store_dirs(s);
-	if (r < 0)
-		return r;
-	int dfd = gs_open_dir(s, NULL);
-	if (dfd < 0)
-		return dfd;
-	if (mkdirat(dfd, GS_SEM_DIR, 0777) == 0)
-		r = fchmodat(dfd, GS_SEM_DIR, 0777, 0) < 0 ? -errno : 0;
-	else if (errno != EEXIST)
-		r = -errno;
-	close(dfd);
-	return r;
-}
-
 /* The registry is written whole under a temporary name and renamed into
  * place (RENAME_NOREPLACE): a creator killed half-way leaves no
  * half-made registry that others would take for damage, and of racing
  * creators the first wins.  goshm gc removes a temporary left behind. */
 static int create_registry(struct goshm_store *s)
 {
-	int r = make_sem_dir(s);
+	int r = gs_make_store_subdir(s, GS_SEM_DIR, 0777);
 	if (r < 0)
 		return r;
 	int dfd = gs_open_dir(s, GS_SEM_DIR);

@@ -160,6 +160,21 @@ static int ipc_set(struct goshm_store *s, int semid, const struct semid_ds *in)
 	return 0;
 }
 
+/* The set's lock, on a set not removed meanwhile (-EIDRM, unlocked),
+ * with the adjustments of processes that died applied first, as the
+ * kernel applied them at their exit. */
+static int lock_current(struct gs_semset *m)
+{
+	gs_set_lock(m);
+	if (m->removed) {
+		gs_set_unlock(m);
+		return -EIDRM;
+	}
+	if (m->nundo)
+		gs_undo_reap(m, 0);
+	return 0;
+}
+
 static int setval(struct goshm_store *s, int semid, int semnum, int val)
 {
 	if (val > GS_SEMVMX || val < 0)
@@ -172,13 +187,9 @@ static int setval(struct goshm_store *s, int semid, int semnum, int val)
 		return -EINVAL;
 	if (gs_sem_perms(m, S_IWUGO) < 0)
 		return -EACCES;
-	gs_set_lock(m);
-	if (m->removed) {
-		gs_set_unlock(m);
-		return -EIDRM;
-	}
-	if (m->nundo)
-		gs_undo_reap(m, 0);
+	e = lock_current(m);
+	if (e < 0)
+		return e;
 	gs_undo_clear_sem(m, semnum);
 	gs_j_begin(m);
 	gs_j_put(m, &gs_sems(m)[semnum].semval, val);
@@ -207,13 +218,9 @@ static int main_cmds(struct goshm_store *s, int semid, int semnum, int cmd, void
 			for (unsigned i = 0; i < nsems; i++)
 				if (arr[i] > GS_SEMVMX)
 					return -ERANGE;
-		gs_set_lock(m);
-		if (m->removed) {
-			gs_set_unlock(m);
-			return -EIDRM;
-		}
-		if (m->nundo)
-			gs_undo_reap(m, 0);
+		e = lock_current(m);
+		if (e < 0)
+			return e;
 		if (cmd == GETALL) {
 			for (unsigned i = 0; i < nsems; i++)
 				arr[i] = (unsigned short)gs_sems(m)[i].semval;
@@ -234,13 +241,9 @@ static int main_cmds(struct goshm_store *s, int semid, int semnum, int cmd, void
 	}
 	if (semnum < 0 || (unsigned)semnum >= nsems)
 		return -EINVAL;
-	gs_set_lock(m);
-	if (m->removed) {
-		gs_set_unlock(m);
-		return -EIDRM;
-	}
-	if (m->nundo)
-		gs_undo_reap(m, 0);
+	e = lock_current(m);
+	if (e < 0)
+		return e;
 	struct gs_sem *sem = &gs_sems(m)[semnum];
 	switch (cmd) {
 	case GETVAL:
