@@ -42,4 +42,46 @@ static inline uint64_t median_u64(uint64_t *v, size_t n)
 		exit(1);                                                     \
 	} while (0)
 
+#define ROUND_NS 100000000ull /* a calibrated round lasts about 0.1 s */
+
+/* Warms run up (caches, page tables, the store's registry) and returns
+ * the iterations that make a round last about ROUND_NS. */
+static inline long calibrate(void (*run)(void *, long), void *arg)
+{
+	long n = 1;
+	for (;;) {
+		uint64_t t0 = now_ns();
+		run(arg, n);
+		uint64_t dt = now_ns() - t0;
+		if (dt >= ROUND_NS / 5 || n >= (1l << 30)) {
+			long want = (long)((double)n * ROUND_NS / (dt ? dt : 1));
+			return want > 0 ? want : 1;
+		}
+		n *= 2;
+	}
+}
+
+/* Times run(arg, n) in rounds (at most 64) of iters iterations, or of a
+ * calibrated number when iters is 0, after a warm-up, and prints
+ * "op NAME MEDIAN_NS FASTEST_NS ITERS ROUNDS", nanoseconds per iteration. */
+static inline void time_rounds(const char *name, void (*run)(void *, long), void *arg,
+                               long iters, int rounds)
+{
+	long n = iters;
+	if (n > 0)
+		run(arg, 1); /* warm-up */
+	else
+		n = calibrate(run, arg);
+	uint64_t per_op[64];
+	for (int r = 0; r < rounds; r++) {
+		uint64_t t0 = now_ns();
+		run(arg, n);
+		per_op[r] = (now_ns() - t0) / (uint64_t)n;
+	}
+	uint64_t med = median_u64(per_op, (size_t)rounds); /* sorts per_op */
+	printf("op %s %llu %llu %ld %d\n", name, (unsigned long long)med,
+	       (unsigned long long)per_op[0], n, rounds);
+	fflush(stdout);
+}
+
 #endif /* GOSHM_BENCH_CLOCK_H */

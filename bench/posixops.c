@@ -23,8 +23,9 @@ static char name[64];
 
 /* shm_open of an existing object, mmap of its 4 KiB, munmap, close: what
  * a process attaching to a server's object does. */
-static void op_open_map_close(long n)
+static void op_open_map_close(void *unused, long n)
 {
+	(void)unused;
 	for (long i = 0; i < n; i++) {
 		int fd = shm_open(name, O_RDWR, 0);
 		if (fd < 0)
@@ -41,8 +42,9 @@ static void op_open_map_close(long n)
 
 /* A new object and its removal: shm_open(O_CREAT|O_EXCL), close,
  * shm_unlink. */
-static void op_create_unlink(long n)
+static void op_create_unlink(void *unused, long n)
 {
+	(void)unused;
 	char other[80];
 	snprintf(other, sizeof other, "%s.new", name);
 	for (long i = 0; i < n; i++) {
@@ -57,49 +59,13 @@ static void op_create_unlink(long n)
 
 struct op {
 	const char *name;
-	void (*run)(long);
+	void (*run)(void *, long);
 };
 
 static const struct op ops[] = {
 	{ "open_map_close", op_open_map_close },
 	{ "create_unlink", op_create_unlink },
 };
-
-#define ROUND_NS 100000000ull
-
-static long calibrate(const struct op *op)
-{
-	long n = 1;
-	for (;;) {
-		uint64_t t0 = now_ns();
-		op->run(n);
-		uint64_t dt = now_ns() - t0;
-		if (dt >= ROUND_NS / 5 || n >= (1l << 30)) {
-			long want = (long)((double)n * ROUND_NS / (dt ? dt : 1));
-			return want > 0 ? want : 1;
-		}
-		n *= 2;
-	}
-}
-
-static void bench(const struct op *op, long iters, int rounds)
-{
-	long n = iters;
-	if (n > 0)
-		op->run(1);
-	else
-		n = calibrate(op);
-	uint64_t per_op[64];
-	for (int r = 0; r < rounds; r++) {
-		uint64_t t0 = now_ns();
-		op->run(n);
-		per_op[r] = (now_ns() - t0) / (uint64_t)n;
-	}
-	uint64_t med = median_u64(per_op, (size_t)rounds);
-	printf("op %s %llu %llu %ld %d\n", op->name, (unsigned long long)med,
-	       (unsigned long long)per_op[0], n, rounds);
-	fflush(stdout);
-}
 
 static void usage(void)
 {
@@ -138,7 +104,7 @@ int main(int argc, char **argv)
 		for (int a = optind; a < argc; a++)
 			wanted |= strcmp(argv[a], ops[i].name) == 0;
 		if (wanted) {
-			bench(&ops[i], iters, rounds);
+			time_rounds(ops[i].name, ops[i].run, NULL, iters, rounds);
 			matched++;
 		}
 	}

@@ -229,23 +229,16 @@ static const struct op ops[] = {
 	{ "fork_4", setup_four_attaches, op_fork },
 };
 
-#define ROUND_NS 100000000ull /* a calibrated round lasts about 0.1 s */
+/* time_rounds' run: one operation on its context. */
+struct op_in_ctx {
+	const struct op *op;
+	struct ctx *c;
+};
 
-/* Warms the operation up (caches, page tables, the store's registry) and
- * returns the iterations that make a round last about ROUND_NS. */
-static long calibrate(const struct op *op, struct ctx *c)
+static void run_in_ctx(void *arg, long n)
 {
-	long n = 1;
-	for (;;) {
-		uint64_t t0 = now_ns();
-		op->run(c, n);
-		uint64_t dt = now_ns() - t0;
-		if (dt >= ROUND_NS / 5 || n >= (1l << 30)) {
-			long want = (long)((double)n * ROUND_NS / (dt ? dt : 1));
-			return want > 0 ? want : 1;
-		}
-		n *= 2;
-	}
+	struct op_in_ctx *o = arg;
+	o->op->run(o->c, n);
 }
 
 static void bench(const struct op *op, long iters, int rounds)
@@ -256,22 +249,8 @@ static void bench(const struct op *op, long iters, int rounds)
 		c.ids[i] = -1;
 	if (op->setup)
 		op->setup(&c);
-	long n = iters;
-	if (n > 0)
-		op->run(&c, 1); /* warm-up */
-	else
-		n = calibrate(op, &c);
-
-	uint64_t per_op[64];
-	for (int r = 0; r < rounds; r++) {
-		uint64_t t0 = now_ns();
-		op->run(&c, n);
-		per_op[r] = (now_ns() - t0) / (uint64_t)n;
-	}
-	uint64_t med = median_u64(per_op, (size_t)rounds);
-	printf("op %s %llu %llu %ld %d\n", op->name, (unsigned long long)med,
-	       (unsigned long long)per_op[0], n, rounds);
-	fflush(stdout);
+	struct op_in_ctx o = {op, &c};
+	time_rounds(op->name, run_in_ctx, &o, iters, rounds);
 	teardown(&c);
 }
 
