@@ -55,7 +55,7 @@
 /* ---- The registry file (docs/FORMAT.md). ---- */
 
 #define GS_MAGIC "GOSHMREG"
-#define GS_FORMAT_VERSION 2u
+#define GS_FORMAT_VERSION 3u
 #define GS_REGISTRY_NAME "registry"
 #define GS_SEGMENT_DIR "segments"
 
@@ -135,7 +135,7 @@ struct gs_ns_slot {
 	uint64_t ns_dev, ns_ino;  /* /proc/self/ns/ipc of that namespace */
 	int64_t native_ctime;     /* shm_ctime of its presence segment */
 	int32_t native_id;        /* its presence segment (kernel shmid) */
-	uint32_t published;       /* its nattch at its last attach/detach */
+	uint32_t published_v2;    /* format 2's count; 0 from format 3 (gs_slot.pub) */
 	uint32_t token_gen;       /* names the token file; 0 = slot unused */
 	int32_t creator;          /* pid making its presence segment (presence.c) */
 };
@@ -153,6 +153,14 @@ struct gs_slot {
 	uint64_t gen;             /* names the data file */
 	uint64_t reserved[4];
 	struct gs_ns_slot ns[GS_NS_SLOTS];
+	/*
+	 * Format 3: what namespace slot k contributes to nattch, as one word
+	 * changed only by atomic read-modify-writes (publish.c): the count in
+	 * the low 32 bits, a change counter in the high 32.  Every change
+	 * bumps the counter, so a compare-and-swap from an old value cannot
+	 * succeed after the word changed and changed back (ABA).
+	 */
+	uint64_t pub[GS_NS_SLOTS];
 };
 
 #define GS_HEADER_SIZE 4096u
@@ -164,6 +172,8 @@ struct gs_slot {
 
 _Static_assert(sizeof(struct gs_header) <= GS_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct gs_slot) <= GS_SLOT_SIZE, "slot size");
+_Static_assert(offsetof(struct gs_slot, ns) == 128, "docs/FORMAT.md offsets");
+_Static_assert(offsetof(struct gs_slot, pub) == 448, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, wseq) == 80, "format 1 fields stay put");
 _Static_assert(offsetof(struct gs_header, boot_id) == 1144, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, nfree) == 1180, "docs/FORMAT.md offsets");
@@ -335,7 +345,14 @@ GS_HIDDEN int gs_presence_fast(const struct gs_slot *sl, int *nsk,
                                void **presence);
 GS_HIDDEN void gs_presence_detach(void *presence);
 GS_HIDDEN void gs_publish_local(struct gs_locked *l, unsigned idx);
-GS_HIDDEN void gs_publish_exact(struct gs_ns_slot *ns);
+GS_HIDDEN void gs_publish_exact(struct gs_slot *sl, unsigned k);
+/* publish.c: a namespace's published count (gs_slot.pub). */
+GS_HIDDEN uint32_t gs_pub_count(const struct gs_slot *sl, unsigned k);
+GS_HIDDEN void gs_pub_add(struct gs_slot *sl, unsigned k);
+GS_HIDDEN void gs_pub_undo(struct gs_slot *sl, unsigned k);
+GS_HIDDEN int gs_pub_replace(struct gs_slot *sl, unsigned k, uint64_t seen, uint32_t count);
+GS_HIDDEN uint64_t gs_pub_word(const struct gs_slot *sl, unsigned k);
+GS_HIDDEN void gs_pub_clear(struct gs_slot *sl, unsigned k);
 GS_HIDDEN void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
                               int64_t *atime, int64_t *dtime, int32_t *lpid);
 GS_HIDDEN int gs_native_record(const struct gs_slot *sl, struct shmid_ds *d);

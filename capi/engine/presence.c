@@ -245,6 +245,7 @@ static void clear_ns(struct gs_locked *l, unsigned idx, unsigned k)
 	tomb_add(l, &sl->ns[k]);
 	gs_token_unlink(l, sl, k);
 	memset(&sl->ns[k], 0, sizeof sl->ns[k]);
+	gs_pub_clear(sl, k);
 }
 
 /* What namespace slot k contributes; clears slots that are dead. */
@@ -268,7 +269,7 @@ static unsigned long ns_count(struct gs_locked *l, unsigned idx, unsigned k)
 	/* Another namespace that still has attaches, or one we cannot probe:
 	 * trust its last word (read after the segment was marked dying, if it
 	 * is being destroyed: shmat.c publish_one). */
-	return __atomic_load_n(&ns->published, __ATOMIC_SEQ_CST);
+	return gs_pub_count(gs_slot_at(l, idx), k);
 }
 
 unsigned long gs_nattch(struct gs_locked *l, unsigned idx)
@@ -328,6 +329,7 @@ static int claim_slot(struct gs_locked *l, unsigned idx)
 	gs_write(l);
 	struct gs_ns_slot *ns = &sl->ns[k];
 	memset(ns, 0, sizeof *ns);
+	gs_pub_clear(sl, (unsigned)k);
 	ns->native_id = -1;
 	int r = gs_token_create(l, idx, (unsigned)k);
 	if (r < 0)
@@ -461,21 +463,21 @@ void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl)
 }
 
 /*
- * Set a namespace's published count to its presence segment's count (ns
- * is the slot in the mapping).  A lock-free shmat of the namespace
- * attaches the presence segment first and then adds one to the published
- * count: a compare-and-swap from the value read before the kernel's count
- * keeps such an increment from being overwritten by an older count, which
- * another namespace would take for fewer attaches than there are.
+ * Set namespace slot k's published count to its presence segment's count.
+ * A lock-free shmat of the namespace attaches the presence segment first
+ * and then adds one to the published count: the swap from the word read
+ * before the kernel's count (publish.c) keeps such an increment from being
+ * overwritten by an older count, which another namespace would take for
+ * fewer attaches than there are.  After 16 lost races the word is left as
+ * it is: each race was an attach or a newer count, never a lower truth.
  */
-void gs_publish_exact(struct gs_ns_slot *ns)
+void gs_publish_exact(struct gs_slot *sl, unsigned k)
 {
 	struct shmid_ds d;
 	for (int tries = 0; tries < 16; tries++) {
-		uint32_t before = __atomic_load_n(&ns->published, __ATOMIC_SEQ_CST);
-		uint32_t now = native_stat(ns, &d) == 0 ? (uint32_t)d.shm_nattch : 0;
-		if (__atomic_compare_exchange_n(&ns->published, &before, now, 0,
-		                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		uint64_t seen = gs_pub_word(sl, k);
+		uint32_t now = native_stat(&sl->ns[k], &d) == 0 ? (uint32_t)d.shm_nattch : 0;
+		if (gs_pub_replace(sl, k, seen, now))
 			return;
 	}
 }
@@ -491,7 +493,7 @@ void gs_publish_local(struct gs_locked *l, unsigned idx)
 	sl->last_ns_ino = l->ns_ino;
 	int k = find_my_slot(l, sl);
 	if (k >= 0)
-		gs_publish_exact(&sl->ns[k]);
+		gs_publish_exact(sl, (unsigned)k);
 }
 
 /*

@@ -124,8 +124,10 @@ void gs_repair_after_boot(struct gs_locked *l)
 		struct gs_slot *sl = gs_slot_at(l, i);
 		l->state[i] = GS_LIVE;
 		memset(sl->ns, 0, sizeof sl->ns);
-		for (unsigned k = 0; k < GS_NS_SLOTS; k++)
+		for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
 			sl->ns[k].native_id = -1;
+			gs_pub_clear(sl, k);
+		}
 		if (sl->gen > max_gen)
 			max_gen = sl->gen;
 		top = i + 1;

@@ -165,18 +165,19 @@ static void note_attach(struct gs_view *v, unsigned idx)
  * a destroyer in another namespace reads it after it marked the segment
  * dying, so it either sees this attach counted or is seen by it.  The
  * detach (shmdt.c) sets it to the kernel's exact count again, forks and
- * exits included. */
+ * exits included.
+ *
+ * An undone attach goes back down *before* its presence detach.  The
+ * other order lets a detach in between (gs_publish_exact) publish the
+ * kernel's count without our attach, which our -1 then takes below the
+ * truth: another namespace would count one attach too few and could
+ * destroy a segment still attached here. */
 static void publish_one(struct gs_view *v, unsigned idx, int nsk, int delta)
 {
-	uint32_t *p = &slot_in_view(v, idx)->ns[nsk].published;
-	if (delta > 0) {
-		__atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST);
-		return;
-	}
-	uint32_t old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
-	while (old && !__atomic_compare_exchange_n(p, &old, old - 1, 0, __ATOMIC_SEQ_CST,
-	                                           __ATOMIC_SEQ_CST))
-		;
+	if (delta > 0)
+		gs_pub_add(slot_in_view(v, idx), (unsigned)nsk);
+	else
+		gs_pub_undo(slot_in_view(v, idx), (unsigned)nsk);
 }
 
 /* After the presence attach: is the segment still there, and not being
@@ -227,10 +228,10 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 		publish_one(v, sn.idx, nsk, 1);
 		int live = still_live(v, &sn);
 		if (live != 1) {
-			gs_presence_detach(presence);
-			munmap((void *)addr, a.len);
 			if (live != 0)
 				publish_one(v, sn.idx, nsk, -1);
+			gs_presence_detach(presence);
+			munmap((void *)addr, a.len);
 			r = live == 0 ? -EINVAL : GS_SNAP_RETRY;
 		}
 	}
@@ -240,9 +241,9 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 		a.tgen = tgen;
 		a.presence = presence;
 		if (gs_table_add(&a) < 0) {
+			publish_one(v, sn.idx, nsk, -1);
 			gs_presence_detach(presence);
 			munmap((void *)addr, a.len);
-			publish_one(v, sn.idx, nsk, -1);
 			r = -ENOMEM;
 		}
 	}

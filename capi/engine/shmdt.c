@@ -44,7 +44,7 @@ void gs_account_detach(const struct gs_attach *a)
 		__atomic_store_n(&sl->lpid, (int32_t)gs_pid(), __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
-		gs_publish_exact(&sl->ns[a->nsk]);
+		gs_publish_exact(sl, a->nsk);
 		return;
 	}
 	struct gs_locked l;

@@ -216,7 +216,7 @@ static int prepare_store(struct goshm_store *s)
 static int header_valid(const struct gs_header *h)
 {
 	return !memcmp(h->magic, GS_MAGIC, 8) &&
-	       (h->version == GS_FORMAT_VERSION || h->version == 1) &&
+	       (h->version == GS_FORMAT_VERSION || h->version == 1 || h->version == 2) &&
 	       h->header_size == GS_HEADER_SIZE && h->mni == GS_SHMMNI &&
 	       h->slot_size == GS_SLOT_SIZE && h->ns_slots == GS_NS_SLOTS &&
 	       h->page_size == (uint32_t)gs_page_size() &&
@@ -419,6 +419,24 @@ static void upgrade_v1(struct gs_locked *l)
 		if (gs_slot_at(l, i)->mode & SHM_DEST)
 			l->hdr->dest_count++;
 	}
+	__atomic_store_n(&l->hdr->version, 2, __ATOMIC_RELEASE);
+}
+
+/* Format 2 stores: each namespace's published count moves from its
+ * namespace slot to the slot's pub words (change counter 0).  Format 2
+ * engines check the version at every call and refuse the store from here
+ * on; the word they may write meanwhile (published_v2) is read nowhere. */
+static void upgrade_v2(struct gs_locked *l)
+{
+	gs_write(l);
+	for (unsigned i = 0; i < GS_SHMMNI; i++) {
+		struct gs_slot *sl = gs_slot_at(l, i);
+		for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
+			uint32_t count = l->state[i] == GS_FREE ? 0 : sl->ns[k].published_v2;
+			__atomic_store_n(&sl->pub[k], (uint64_t)count, __ATOMIC_SEQ_CST);
+			sl->ns[k].published_v2 = 0;
+		}
+	}
 	__atomic_store_n(&l->hdr->version, GS_FORMAT_VERSION, __ATOMIC_RELEASE);
 }
 
@@ -527,6 +545,8 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l, int create)
 	}
 	if (l->hdr->version == 1)
 		upgrade_v1(l);
+	if (l->hdr->version == 2)
+		upgrade_v2(l);
 	recover(l);
 	return 0;
 fail:

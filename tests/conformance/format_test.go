@@ -69,7 +69,7 @@ func writeFormat1Store(t *testing.T, store string) {
 
 // A store written by goshm 0.1 is upgraded in place by the first call that
 // takes the lock: its segment keeps key, id and bytes, the removed one is
-// reaped at the next creation, and the header now says format 2.
+// reaped at the next creation, and the header now says format 3 (through 2).
 func TestFormat1StoreIsUpgraded(t *testing.T) {
 	store := newStore(t)
 	writeFormat1Store(t, store)
@@ -85,12 +85,84 @@ func TestFormat1StoreIsUpgraded(t *testing.T) {
 	reg, err := os.ReadFile(filepath.Join(store, "registry"))
 	require.NoError(t, err)
 	le := binary.LittleEndian
-	assert.EqualValues(t, 2, le.Uint32(reg[regVersionOff:]), "format version")
+	assert.EqualValues(t, 3, le.Uint32(reg[regVersionOff:]), "format version")
 	assert.Zero(t, le.Uint32(reg[regWseqOff:])&1, "no write section left open")
 	assert.EqualValues(t, 0, le.Uint32(reg[regDestOff:]), "the removed segment was reaped")
 	assert.GreaterOrEqual(t, le.Uint32(reg[regHiWaterOff:]), uint32(2), "hi_water covers the old slots")
 	assert.NoFileExists(t, filepath.Join(store, "segments", "seg-2"), "the removed segment's file")
 	assert.FileExists(t, filepath.Join(store, "segments", "seg-1"))
+}
+
+// Offsets of format 3's namespace counts (docs/FORMAT.md).
+const (
+	slotNsOff          = 128 // ns[8], 40 bytes each
+	nsPublishedV2Off   = 28  // format 2's published count in a namespace slot
+	nsTokenGenOff      = 32
+	slotPubOff         = 448 // format 3: pub[8], u64 each
+	foreignPublishedV2 = 2
+)
+
+// writeFormat2Store writes the store a format 2 engine leaves: key 0x1234
+// of 8192 bytes with data (id 0, generation 1), attached twice in another
+// IPC namespace, which published its count (2) in its namespace slot, the
+// format 2 place; that namespace's token file is made too.
+func writeFormat2Store(t *testing.T, store string) (token string) {
+	t.Helper()
+	writeFormat1Store(t, store)
+	regPath := filepath.Join(store, "registry")
+	reg, err := os.ReadFile(regPath)
+	require.NoError(t, err)
+	le := binary.LittleEndian
+	le.PutUint32(reg[regVersionOff:], 2)
+	le.PutUint32(reg[regHiWaterOff:], 2)
+	le.PutUint32(reg[regDestOff:], 1)
+	ns := reg[regSlotsOff+slotNsOff:]
+	le.PutUint64(ns[0:], 1)           // ns_dev of no namespace here
+	le.PutUint64(ns[8:], 2)           // ns_ino
+	le.PutUint64(ns[16:], 1700000000) // native_ctime
+	le.PutUint32(ns[24:], 12345)      // native_id, in that namespace
+	le.PutUint32(ns[nsPublishedV2Off:], foreignPublishedV2)
+	le.PutUint32(ns[nsTokenGenOff:], 1) // token seg-1.ns0.1
+	le.PutUint32(ns[36:], 1)            // creator
+	require.NoError(t, os.WriteFile(regPath, reg, 0o666))
+	token = filepath.Join(store, "segments", "seg-1.ns0.1")
+	require.NoError(t, os.WriteFile(token, make([]byte, os.Getpagesize()), 0o666))
+	return token
+}
+
+// A store written by a format 2 engine is upgraded to format 3 by the first
+// call that takes the lock: another namespace's published count moves to
+// the slot's pub word and keeps counting in IPC_STAT while that namespace
+// is alive (its token held open for writing), and counts nothing once it
+// is gone.
+func TestFormat2StoreIsUpgraded(t *testing.T) {
+	store := newStore(t)
+	token := writeFormat2Store(t, store)
+	held, err := os.OpenFile(token, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer held.Close()
+
+	r := storeOps(t, store, nil, "stat", "0", "attach", "0", "read", "detach", "stat", "0")
+	require.Equal(t, 0, r.Code, r.String())
+	got := opResults(r.Stdout)
+	assert.Equal(t, "0 nattch 2", got["stat 0"], "the other namespace's two attaches\n%s", r)
+	assert.Equal(t, "kept by goshm 0.1", got["read"], r.String())
+	assert.Empty(t, r.Stderr)
+
+	reg, err := os.ReadFile(filepath.Join(store, "registry"))
+	require.NoError(t, err)
+	le := binary.LittleEndian
+	slot := reg[regSlotsOff:]
+	assert.EqualValues(t, 3, le.Uint32(reg[regVersionOff:]), "format version")
+	assert.Zero(t, le.Uint32(reg[regWseqOff:])&1, "no write section left open")
+	assert.EqualValues(t, foreignPublishedV2, uint32(le.Uint64(slot[slotPubOff:])),
+		"the other namespace's count, in its pub word")
+	assert.Zero(t, le.Uint32(slot[slotNsOff+nsPublishedV2Off:]), "format 2's field is cleared")
+
+	require.NoError(t, held.Close())
+	r = storeOps(t, store, nil, "stat", "0")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, "0 nattch 0", opResults(r.Stdout)["stat 0"], "that namespace is gone\n%s", r)
 }
 
 // A store of a newer format than this engine knows is refused with the
@@ -100,7 +172,7 @@ func TestNewerFormatIsRefused(t *testing.T) {
 	regPath := filepath.Join(store, "registry")
 	f, err := os.OpenFile(regPath, os.O_WRONLY, 0)
 	require.NoError(t, err)
-	_, err = f.WriteAt([]byte{3, 0, 0, 0}, regVersionOff)
+	_, err = f.WriteAt([]byte{4, 0, 0, 0}, regVersionOff)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	before, err := os.ReadFile(regPath)

@@ -74,7 +74,7 @@ func TestRepairAfterReboot(t *testing.T) {
 	assert.Len(t, bootID, 37)
 	assert.NoFileExists(t, filepath.Join(store, "segments", "seg-999"))
 	doc := goshmCLI(t, store, "doctor")
-	assert.Regexp(t, `registry .*format 2; repaired after a reboot 1 time\(s\), last at \S+: `+
+	assert.Regexp(t, `registry .*format 3; repaired after a reboot 1 time\(s\), last at \S+: `+
 		`1 segment\(s\) that did not survive freed, [3-9] file\(s\) removed`, doc.Stdout)
 	for _, tok := range tokens {
 		assert.NoFileExists(t, tok, "the last boot's token files")
