@@ -40,3 +40,26 @@ func TestLockFreeReadersAgainstKilledWriters(t *testing.T) {
 	assert.Regexp(t, `^ok \d+ reads, \d+ writers killed\n$`, r.Stdout)
 	t.Logf("goshm: %s", r.Stdout)
 }
+
+// Another IPC namespace's attach count as lock-free attaches and detaches
+// publish it (docs/FORMAT.md, the pub words): a holder in namespace A keeps
+// one attach while churners there attach, detach and fork on threads, and
+// a watcher in namespace B never sees nattch 0 -- the count a destroyer in
+// B would trust.  A published count that lost an attach (an undone attach
+// taken back after a detach published, or a detach's swap succeeding after
+// the count changed and changed back) fails here.
+func TestPublishedCountUnderChurn(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/hard_publish")
+	seconds := 10
+	if v := os.Getenv("GOSHM_READERS_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err)
+		seconds = n
+	}
+	r := testenv.Run(t, testenv.Opts{Preload: true, NewIPC: true, Store: newStore(t),
+		Timeout: time.Duration(seconds)*time.Second + time.Minute}, prog, strconv.Itoa(seconds))
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Regexp(t, `^ok \d+ stats, [1-9]\d* with attaches held\n$`, r.Stdout)
+	t.Logf("goshm: %s", r.Stdout)
+}
