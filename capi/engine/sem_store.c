@@ -306,6 +306,12 @@ static void after_boot(struct gs_semset *m)
 	gs_set_unlock(m);
 }
 
+static int set_header_matches(const struct gs_semset *m, const struct gs_sem_slot *sl)
+{
+	return !memcmp(m->magic, GS_SET_MAGIC, 8) && m->version == GS_SEM_VERSION &&
+	       m->nsems == sl->nsems && m->gen == sl->gen;
+}
+
 static int map_set(struct gs_semreg *r, unsigned idx, struct gs_semset **out)
 {
 	struct gs_sem_slot *sl = &r->slots[idx];
@@ -324,7 +330,10 @@ static int map_set(struct gs_semreg *r, unsigned idx, struct gs_semset **out)
 			e = -errno;
 	}
 	close(fd);
-	if (e == 0 && memcmp(m, GS_SET_MAGIC, 8))
+	/* Every offset in the file follows from the header's nsems, and the
+	 * mapping's length from the slot's: a header that disagrees (a
+	 * damaged file, another set's file) would send calls past the end. */
+	if (e == 0 && !set_header_matches(m, sl))
 		e = -EIO;
 	if (e < 0) {
 		if (m != MAP_FAILED)

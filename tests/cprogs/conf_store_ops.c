@@ -31,6 +31,10 @@
  *                     mapping (the 2 MiB registry) fails
  *   ipcs              number of segments `ipcs -m` lists in this namespace
  *   exec OP...        run the rest in a fresh process (fork + exec)
+ *   semcreate KEY N   semget(KEY, N, IPC_CREAT|0666); the id is kept as "$"
+ *   semup ID          semop(ID, {0, +1, 0})
+ *   semstat ID        semctl(ID, 0, IPC_STAT): the result and sem_nsems
+ *   semval ID NUM     semctl(ID, NUM, GETVAL)
  *
  * ID may be "$" for the id of the last successful shmget.  Lines are
  * "<op> <arg> = <result>", with errno names for failures.
@@ -43,6 +47,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/statvfs.h>
 #include <libgen.h>
@@ -290,6 +295,29 @@ int main(int argc, char **argv)
 				r = shmctl(id_arg(a), SHM_UNLOCK, NULL);
 			say(op, a, r, errno);
 			i++;
+		} else if (!strcmp(op, "semcreate") && i + 2 < argc) {
+			r = semget((key_t)strtol(a, NULL, 0), atoi(argv[i + 2]), IPC_CREAT | 0666);
+			if (r >= 0)
+				last_id = r;
+			say(op, a, r, errno);
+			i += 2;
+		} else if (!strcmp(op, "semup")) {
+			struct sembuf up = {0, 1, 0};
+			r = semop(id_arg(a), &up, 1);
+			say(op, a, r, errno);
+			i++;
+		} else if (!strcmp(op, "semstat")) {
+			struct semid_ds sd;
+			r = semctl(id_arg(a), 0, IPC_STAT, &sd);
+			if (r < 0)
+				say(op, a, r, errno);
+			else
+				printf("semstat %s = 0 nsems %lu\n", a, (unsigned long)sd.sem_nsems);
+			i++;
+		} else if (!strcmp(op, "semval") && i + 2 < argc) {
+			r = semctl(id_arg(a), atoi(argv[i + 2]), GETVAL);
+			say(op, a, r, errno);
+			i += 2;
 		} else if (!strcmp(op, "rm")) {
 			r = shmctl(id_arg(a), IPC_RMID, NULL);
 			say(op, a, r, errno);
