@@ -20,7 +20,7 @@ void gs_j_replay(struct gs_semset *s)
 		return;
 	size_t len = gs_set_size(s->nsems);
 	for (uint32_t i = 0; i < s->jn && i < GS_JOURNAL; i++)
-		if (s->j[i].off >= GS_SET_HDR && s->j[i].off + 4 <= len)
+		if (s->j[i].off >= GS_SET_HDR && (size_t)s->j[i].off + 4 <= len && !(s->j[i].off & 3))
 			*(int32_t *)(void *)((char *)s + s->j[i].off) = s->j[i].val;
 	__atomic_store_n(&s->jvalid, 0, __ATOMIC_RELEASE);
 }
