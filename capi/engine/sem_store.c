@@ -146,6 +146,18 @@ static int create_registry(struct goshm_store *s)
 	return r;
 }
 
+/* Geometry, and the fields used as bounds of scans over the slots: a
+ * damaged header must not send a scan past the registry's mapping. */
+static int semreg_header_valid(const struct gs_sem_header *h)
+{
+	return !memcmp(h->magic, GS_SEM_MAGIC, 8) && h->version == GS_SEM_VERSION &&
+	       h->mni == GS_SEMMNI && h->slot_size == sizeof(struct gs_sem_slot) &&
+	       h->hi_water <= GS_SEMMNI && h->idr_next <= GS_SEMMNI &&
+	       h->in_use <= GS_SEMMNI && h->last_idx >= -1 && h->last_idx < (int32_t)GS_SEMMNI &&
+	       h->seq >= 0 && h->seq <= GS_SEQ_MAX;
+}
+
+
 int gs_semreg_lock(struct goshm_store *s, struct gs_semreg *r, int create)
 {
 	memset(r, 0, sizeof *r);
@@ -178,9 +190,7 @@ int gs_semreg_lock(struct goshm_store *s, struct gs_semreg *r, int create)
 		if (map == MAP_FAILED)
 			e = -errno;
 	}
-	if (e == 0 && (memcmp(map, GS_SEM_MAGIC, 8) ||
-	               ((struct gs_sem_header *)map)->version != GS_SEM_VERSION ||
-	               ((struct gs_sem_header *)map)->mni != GS_SEMMNI))
+	if (e == 0 && !semreg_header_valid(map))
 		e = -EIO;
 	if (e < 0) {
 		if (map != MAP_FAILED)

@@ -20,6 +20,7 @@ const (
 	semSetGenOff     = 32   // struct gs_semset.gen
 	semSetBootIDOff  = 80   // struct gs_semset.boot_id
 	semSetJvalidOff  = 160  // struct gs_semset.jvalid, then jn, then j[]: {off, val}
+	semRegHiWaterOff = 36   // struct gs_sem_header.hi_water
 	semRegSlotsOff   = 4096 // slots of struct gs_sem_slot, 32 bytes each
 	semSlotNsemsOff  = 12   // gs_sem_slot.nsems
 	semDamageKey     = "0x5e3a"
@@ -121,6 +122,20 @@ func TestDamagedSemStore(t *testing.T) {
 			assertOneDiagnostic(t, r, store)
 		})
 	}
+
+	// A registry header whose bounds reach past its slots: every call
+	// that takes the registry -- a lookup by key scans up to hi_water --
+	// fails with EIO.
+	t.Run("registry header with hi_water past the slots", func(t *testing.T) {
+		store, id, _ := semSetWithValue(t)
+		writeAt(t, filepath.Join(store, "sem", "registry"), semRegHiWaterOff, u32(0x7fffffff))
+		r := storeOps(t, store, nil, "semcreate", "0x5e3b", "1", "semstat", id)
+		require.Equal(t, 0, r.Code, "no crash\n%s", r)
+		got := opResults(r.Stdout)
+		assert.Equal(t, "-1 EIO", got["semcreate 0x5e3b"], r.String())
+		assert.Equal(t, "-1 EIO", got["semstat "+id], r.String())
+		assertOneDiagnostic(t, r, store)
+	})
 
 	// Undamaged, the same calls work: the cases above fail for their damage.
 	store, id, _ := semSetWithValue(t)
