@@ -126,8 +126,11 @@ struct gs_header {
 	/* Data files of destroyed segments kept for reuse, named
 	 * segments/free-<gen> (freepool.c). */
 	uint32_t nfree;
-	uint64_t free_gens[GS_POOL];
-	uint64_t reserved[4];
+	uint64_t free_gens[GS_POOL]; /* format 3: file generations, seg-<f> */
+	/* Format 3: the data file a destruction is removing or pooling
+	 * (seg-<pending_file>), set with pending_gen (freepool.c). */
+	uint64_t pending_file;
+	uint64_t reserved[3];
 };
 
 /* What one IPC namespace contributes to a segment's nattch. */
@@ -150,8 +153,12 @@ struct gs_slot {
 	uint64_t segsz;
 	int64_t atime, dtime, ctime;
 	uint64_t last_ns_dev, last_ns_ino;   /* namespace of the last shmat/shmdt */
-	uint64_t gen;             /* names the data file */
-	uint64_t reserved[4];
+	uint64_t gen;             /* the segment's generation: its tokens */
+	/* Format 3: names the data file segments/seg-<file_gen>, which is
+	 * gen for a new file and an older generation for a pooled one
+	 * (freepool.c); 0 in a slot a format 2 engine wrote: gen. */
+	uint64_t file_gen;
+	uint64_t reserved[3];
 	struct gs_ns_slot ns[GS_NS_SLOTS];
 	/*
 	 * Format 3: what namespace slot k contributes to nattch, as one word
@@ -178,6 +185,14 @@ _Static_assert(offsetof(struct gs_header, wseq) == 80, "format 1 fields stay put
 _Static_assert(offsetof(struct gs_header, boot_id) == 1144, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, nfree) == 1180, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, free_gens) == 1184, "docs/FORMAT.md offsets");
+_Static_assert(offsetof(struct gs_header, pending_file) == 1312, "docs/FORMAT.md offsets");
+_Static_assert(offsetof(struct gs_slot, file_gen) == 96, "docs/FORMAT.md offsets");
+
+/* The generation naming slot sl's data file, segments/seg-<gen>. */
+static inline uint64_t gs_file_of(const struct gs_slot *sl)
+{
+	return sl->file_gen ? sl->file_gen : sl->gen;
+}
 
 /* ---- Stores. ---- */
 
@@ -318,11 +333,15 @@ GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *
 #define GS_SNAP_RETRY 1 /* > 0: ask the locked path */
 
 /* freepool.c: data files of destroyed segments, reused. */
-GS_HIDDEN int gs_pool_put(struct gs_locked *l, uint64_t gen, uint64_t segsz);
-GS_HIDDEN int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen);
+GS_HIDDEN int gs_pool_put(struct gs_locked *l, uint64_t file, uint64_t segsz);
+GS_HIDDEN int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen, uint64_t *file);
+GS_HIDDEN void gs_pool_taken(struct gs_locked *l, uint64_t file);
+GS_HIDDEN int gs_pool_lists(struct gs_locked *l, uint64_t file);
 GS_HIDDEN int gs_pool_holds(struct gs_locked *l, const char *name);
 GS_HIDDEN void gs_pool_check(struct gs_locked *l);
 GS_HIDDEN void gs_pool_drain(struct gs_locked *l);
+GS_HIDDEN void gs_pool_drain_v2(struct gs_locked *l);
+GS_HIDDEN void gs_pool_settle(struct gs_locked *l);
 
 /* segfile.c */
 GS_HIDDEN size_t gs_round_pages(uint64_t size);

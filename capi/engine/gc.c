@@ -54,7 +54,9 @@ static uint64_t gen_of(const char *name, unsigned *k, uint32_t *tgen, int *token
 	return gen;
 }
 
-/* Does a live slot name this file? */
+/* Does a slot, or the pool, name this file?  A data file seg-<f> is
+ * named by its file generation (a slot's file_gen, or a pooled one), a
+ * token seg-<gen>.ns<k>.<tgen> by its segment's generation. */
 static int owned(struct gs_locked *l, const char *name)
 {
 	unsigned k = 0;
@@ -63,12 +65,14 @@ static int owned(struct gs_locked *l, const char *name)
 	uint64_t gen = gen_of(name, &k, &tgen, &token);
 	if (!gen || name[0] == '.')
 		return 0;
+	if (!token && gs_pool_lists(l, gen))
+		return 1;
 	unsigned hi = l->hdr->hi_water;
 	for (unsigned i = 0; i < hi; i++) {
 		if (l->state[i] == GS_FREE)
 			continue;
 		struct gs_slot *sl = gs_slot_at(l, i);
-		if (sl->gen == gen)
+		if (token ? sl->gen == gen : gs_file_of(sl) == gen)
 			return !token || sl->ns[k].token_gen == tgen;
 	}
 	return 0;
@@ -234,7 +238,7 @@ int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 			continue;
 		struct gs_name name;
 		int id = gs_id_of(&l, i);
-		gs_data_name(sl->gen, &name);
+		gs_data_name(gs_file_of(sl), &name);
 		gs_path_of(s, GS_SEGMENT_DIR, name.s, path, sizeof path);
 		if (report)
 			report(GOSHM_GC_SEGMENT, path, id, arg);

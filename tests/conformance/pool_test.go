@@ -12,21 +12,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/goshm/goshm/tests/internal/testenv"
 )
 
 // poolFiles are the data files of destroyed segments the store keeps for
-// reuse (capi/engine/freepool.c), by name, with their inode numbers.
+// reuse (capi/engine/freepool.c), by name, with their inode numbers: the
+// files the registry's header lists, each of which must exist.
 func poolFiles(t *testing.T, store string) map[string]uint64 {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(store, "segments"))
-	require.NoError(t, err)
 	out := map[string]uint64{}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "free-") {
-			info, err := e.Info()
-			require.NoError(t, err)
-			out[e.Name()] = info.Sys().(*syscall.Stat_t).Ino
-		}
+	for name := range testenv.PooledDataFiles(t, store) {
+		out[name] = inodeOf(t, filepath.Join(store, "segments", name))
 	}
 	return out
 }
@@ -39,9 +36,9 @@ func inodeOf(t *testing.T, path string) uint64 {
 }
 
 // A destroyed segment's data file is kept and given to the next segment
-// made -- a rename instead of an unlink and a create, which a journaled
-// file system makes dear -- and the new segment starts zeroed, whatever
-// its size, as the kernel's do.
+// made -- no directory change at all instead of an unlink and a create,
+// which a journaled file system makes dear -- and the new segment starts
+// zeroed, whatever its size, as the kernel's do.
 func TestDestroyedDataFilesAreReusedZeroed(t *testing.T) {
 	for _, size := range []string{"8192", "4096", "20000"} {
 		t.Run(size, func(t *testing.T) {
@@ -61,7 +58,7 @@ func TestDestroyedDataFilesAreReusedZeroed(t *testing.T) {
 			assert.Empty(t, poolFiles(t, store), "taken from the pool")
 			data := dataFiles(t, store)
 			require.Len(t, data, 1)
-			assert.Equal(t, ino, inodeOf(t, data[0]), "the same file, renamed")
+			assert.Equal(t, ino, inodeOf(t, data[0]), "the same file")
 			info, err := os.Stat(data[0])
 			require.NoError(t, err)
 			page := int64(os.Getpagesize())
@@ -126,4 +123,78 @@ func TestGCEmptiesThePool(t *testing.T) {
 	gc := goshmCLI(t, store, "gc")
 	require.Equal(t, 0, gc.Code, gc.String())
 	assert.Empty(t, poolFiles(t, store))
+}
+
+// The pool across kills (docs/FORMAT.md, "Crash consistency"): a process
+// that destroys a segment (its file goes to the pool) and makes another
+// (which takes the file back) is killed at each system call of those
+// steps in turn.  Whatever the moment, the next locked call finds every
+// data file named by exactly one live segment or listed in the pool --
+// never lost, never shared, never both -- and the store goes on working:
+// a new segment starts zeroed.
+func TestPoolSurvivesKills(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, err := exec.LookPath("strace")
+	require.NoError(t, err, "strace (installed by make test)")
+	prog := testenv.Artifact(t, "tests/conf_store_ops")
+	for _, call := range []string{"openat2", "fcntl", "fallocate", "unlinkat", "close"} {
+		for when := 1; when <= 12; when++ {
+			t.Run(call+"#"+strconv.Itoa(when), func(t *testing.T) {
+				store := newStore(t)
+				r := storeOps(t, store, nil, "private", "8192", "attach", "$", "write", "detach",
+					"private", "8192", "attach", "$", "write", "detach")
+				require.Equal(t, 0, r.Code, r.String())
+				ids := values(r.Stdout)
+				require.Len(t, ids, 8, r.String())
+
+				// Remove both (the first's file is pooled), then make one
+				// (it takes a pooled file), killed at the when-th call.
+				kill := []string{"strace", "-f", "-qq", "-o", "/dev/null",
+					"-e", "trace=" + call, "-e", "inject=" + call + ":signal=KILL:when=" + strconv.Itoa(when),
+					"env", "LD_PRELOAD=" + testenv.Lib(t), "GOSHM_DIR=" + store, prog,
+					"rm", ids[0], "rm", ids[4], "private", "4096", "attach", "$", "write", "detach"}
+				testenv.Run(t, testenv.Opts{NewIPC: true}, kill...)
+
+				// The next locked call settles what the kill left.
+				r = storeOps(t, store, nil, "private", "8192", "attach", "$", "read", "detach")
+				require.Equal(t, 0, r.Code, r.String())
+				assert.Contains(t, r.Stdout, "read = \n", "a new segment starts zeroed\n%s", r)
+				assert.Empty(t, r.Stderr)
+
+				live := 0
+				ls := goshmCLI(t, store, "ls")
+				require.Equal(t, 0, ls.Code, ls.String())
+				for _, line := range strings.Split(ls.Stdout, "\n") {
+					if strings.HasPrefix(line, "0x") {
+						live++
+					}
+				}
+				pooled := testenv.PooledDataFiles(t, store)
+				var data []string
+				for _, name := range allDataFiles(t, store) {
+					if !pooled[name] {
+						data = append(data, name)
+					}
+				}
+				assert.Len(t, data, live, "one data file per live segment: %v, pooled %v\n%s", data, pooled, ls.Stdout)
+				for name := range pooled {
+					assert.FileExists(t, filepath.Join(store, "segments", name), "a listed file exists")
+				}
+				gc := goshmCLI(t, store, "gc")
+				require.Equal(t, 0, gc.Code, gc.String())
+				assert.Len(t, allDataFiles(t, store), live, "after gc: the live segments' files only")
+			})
+		}
+	}
+}
+
+// allDataFiles are the names of segments/'s data files (seg-<gen>, tokens
+// excluded), pooled or not.
+func allDataFiles(t *testing.T, store string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range dataFiles(t, store) {
+		out = append(out, filepath.Base(p))
+	}
+	return out
 }

@@ -10,7 +10,6 @@ package conformance
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -97,9 +96,10 @@ func segmentFiles(t *testing.T, store string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(store, "segments"))
 	require.NoError(t, err, "read the store's segments directory")
+	pooled := testenv.PooledDataFiles(t, store)
 	var names []string
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "free-") {
+		if !pooled[e.Name()] {
 			names = append(names, e.Name())
 		}
 	}

@@ -233,13 +233,14 @@ func storeFiles(t *testing.T, store string) (data, other []storeFile) {
 		return nil, nil
 	}
 	require.NoError(t, err)
+	pooled := testenv.PooledDataFiles(t, store)
 	for _, e := range ents {
 		info, err := e.Info()
 		if err != nil {
 			continue // removed meanwhile
 		}
 		f := storeFile{name: e.Name(), size: info.Size()}
-		if strings.HasPrefix(e.Name(), "free-") {
+		if pooled[e.Name()] {
 			continue
 		}
 		if dataFileRE.MatchString(e.Name()) {

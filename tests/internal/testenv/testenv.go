@@ -6,6 +6,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Root is the repository's top directory (where go.mod is).
@@ -179,6 +182,33 @@ next:
 			}
 		}
 		out = append(out, kv)
+	}
+	return out
+}
+
+// Offsets of the registry header's pool (docs/FORMAT.md): nfree, then
+// free_gens[16].
+const (
+	poolCountOff = 1180
+	poolGensOff  = 1184
+	poolMax      = 16
+)
+
+// PooledDataFiles are the files of store's segments/ that the pool keeps
+// for reuse (capi/engine/freepool.c): data files of destroyed segments,
+// named seg-<gen> like those of live ones and listed in the registry's
+// header.  Empty when the store has no registry.
+func PooledDataFiles(t testing.TB, store string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	b, err := os.ReadFile(filepath.Join(store, "registry"))
+	if os.IsNotExist(err) || (err == nil && len(b) < poolGensOff+8*poolMax) {
+		return out
+	}
+	require.NoError(t, err, "read the store's registry")
+	n := binary.LittleEndian.Uint32(b[poolCountOff:])
+	for i := uint32(0); i < n && i < poolMax; i++ {
+		out[fmt.Sprintf("seg-%d", binary.LittleEndian.Uint64(b[poolGensOff+8*i:]))] = true
 	}
 	return out
 }
