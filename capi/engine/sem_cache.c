@@ -135,7 +135,8 @@ int gs_cache_pin(struct goshm_store *s, int semid, struct gs_pin *p)
 }
 
 /* Like gs_cache_pin, but also finds a mapping of generation gen that is
- * not the one its index leads to (two stores using the same index). */
+ * not the one its index leads to (two stores using the same index), and
+ * makes the index lead to it. */
 int gs_cache_pin_any(struct goshm_store *s, int semid, uint64_t gen, struct gs_pin *p)
 {
 	if (gs_cache_pin(s, semid, p) == 0) {
@@ -148,8 +149,8 @@ int gs_cache_pin_any(struct goshm_store *s, int semid, uint64_t gen, struct gs_p
 	pthread_mutex_lock(&cache_mu);
 	for (unsigned i = 0; mem && i < nlive && r < 0; i++) {
 		struct ent *e = &mem->ent[mem->live[i]];
-		if (e->gen == gen)
-			r = pin(e, mem->live[i], s, semid, p);
+		if (e->gen == gen && (r = pin(e, mem->live[i], s, semid, p)) == 0)
+			__atomic_store_n(&mem->head[e->idx], mem->live[i] + 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&cache_mu);
 	return r;
