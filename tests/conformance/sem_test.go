@@ -119,7 +119,8 @@ func TestSemKeysRouting(t *testing.T) {
 // through thousands of sets -- removed, or left live; with SEM_UNDO
 // adjustments left or given back; with threads blocked in semop on other
 // sets meanwhile, a thread holding an adjustment on a set another thread
-// removed, threads using more live sets than are kept mapped -- and reports the most mappings of the store's sem/
+// removed, threads using more live sets than are kept mapped, forks while
+// they do -- and reports the most mappings of the store's sem/
 // directory it saw in /proc/self/maps.  Everything else it prints (the
 // waiters' results, values, descriptors gained) must be the kernel's.
 func TestSemMappingsBounded(t *testing.T) {
@@ -136,6 +137,7 @@ func TestSemMappingsBounded(t *testing.T) {
 		// 4 threads each pin one set while others drop mappings; the
 		// idle count is read without a lock, so one more may linger.
 		{"lru", "20000", 64 + 4 + 2},
+		{"fork", "200", 64 + 2 + 4},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			t.Parallel()

@@ -12,6 +12,8 @@
  *                         are released (one set by values, one by IPC_RMID)
  *   sem_churn race N      4 threads each go through N sets and share one
  *   sem_churn lru N       4 threads make N uses each of 200 live sets at random
+ *   sem_churn fork N      2 threads do so while the main thread forks N
+ *                         children that use them too
  *
  * Prints "name = value" lines that are the same natively and under goshm,
  * and "sem-maps-max = N": the most mappings of the store's sem/ directory
@@ -340,7 +342,7 @@ static int lru_ids[LRU_SETS];
 static void *lru_user(void *arg)
 {
 	unsigned seed = (unsigned)(long)arg * 7919u + 1;
-	for (int i = 0; i < race_n; i++) {
+	for (int i = 0; i < __atomic_load_n(&race_n, __ATOMIC_RELAXED); i++) {
 		int id = lru_ids[rand_r(&seed) % LRU_SETS];
 		if (op(id, 0, -1, 0) < 0 || op(id, 0, 1, 0) < 0)
 			fail("lru", i);
@@ -372,10 +374,56 @@ static void lru(int n)
 	printf("errors = %d\n", errors);
 }
 
+/* ---- fork ---- */
+
+/* A process forks while its threads use sets (the cache is copied, never
+ * half-changed): each child uses sets, makes and removes one, and exits. */
+static void forks(int n)
+{
+	race_n = 1000000000;
+	for (int i = 0; i < LRU_SETS; i++) {
+		lru_ids[i] = semget(IPC_PRIVATE, 1, 0600);
+		if (lru_ids[i] < 0 || semctl(lru_ids[i], 0, SETVAL, (union semun){.val = 1}) < 0)
+			fail("fork set", i);
+	}
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, lru_user, (void *)(long)i);
+	int ok = 0;
+	for (int k = 0; k < n; k++) {
+		fflush(NULL);
+		pid_t c = fork();
+		if (c == 0) {
+			unsigned seed = (unsigned)k;
+			for (int i = 0; i < 20; i++) {
+				int id = lru_ids[rand_r(&seed) % LRU_SETS];
+				if (op(id, 0, -1, SEM_UNDO) < 0 || op(id, 0, 1, SEM_UNDO) < 0)
+					_exit(1);
+			}
+			one_set(k);
+			_exit(errors ? 2 : 0);
+		}
+		int st;
+		waitpid(c, &st, 0);
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	__atomic_store_n(&race_n, 0, __ATOMIC_RELAXED);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	printf("children ok = %d/%d\n", ok, n);
+	int ones = 0;
+	for (int i = 0; i < LRU_SETS; i++) {
+		ones += semctl(lru_ids[i], 0, GETVAL) == 1;
+		semctl(lru_ids[i], 0, IPC_RMID);
+	}
+	printf("values = %d/%d\n", ones, LRU_SETS);
+	printf("errors = %d\n", errors);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: sem_churn loop|live|threads|race|lru N\n");
+		fprintf(stderr, "usage: sem_churn loop|live|threads|race|lru|fork N\n");
 		return 64;
 	}
 	int n = atoi(argv[2]);
@@ -389,6 +437,8 @@ int main(int argc, char **argv)
 		race(n);
 	else if (!strcmp(argv[1], "lru"))
 		lru(n);
+	else if (!strcmp(argv[1], "fork"))
+		forks(n);
 	else
 		return 64;
 	printf("sem-maps-max = %d\n", maps_max);
