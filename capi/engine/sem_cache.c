@@ -66,8 +66,8 @@ struct cache_mem {
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_mem *mem;  /* set once, under cache_mu */
-static unsigned nlive, nfree, nhwm;
-static int nidle, nkept;       /* atomics: unpinned entries, and those kept */
+static unsigned nlive, nfree, nhwm; /* nlive: read by unpins without the mutex */
+static unsigned nkept;         /* entries with W_KEPT (atomic) */
 static uint64_t tick;          /* advanced at each new mapping */
 
 /* fork(): the child must not get the tables half-changed, nor cache_mu
@@ -85,10 +85,14 @@ __attribute__((constructor)) static void gs_sem_register_fork(void)
 	pthread_atfork(cache_prefork, cache_parent, cache_child);
 }
 
+/* More mappings than GS_SEM_IDLE besides those kept for SEM_UNDO: some may
+ * be idle beyond the limit.  Nothing counts idle entries as they come and
+ * go -- a counter written by every semop would be one cache line all the
+ * process's threads fight over -- so trim() counts them. */
 static int over_limit(void)
 {
-	return __atomic_load_n(&nidle, __ATOMIC_RELAXED) -
-	               __atomic_load_n(&nkept, __ATOMIC_RELAXED) >
+	return (int)__atomic_load_n(&nlive, __ATOMIC_RELAXED) -
+	               (int)__atomic_load_n(&nkept, __ATOMIC_RELAXED) >
 	       (int)GS_SEM_IDLE;
 }
 
@@ -105,8 +109,6 @@ static int pin(struct ent *e, uint32_t n, struct goshm_store *s, int semid, stru
 		struct gs_semset *m = __atomic_load_n(&e->map, __ATOMIC_RELAXED);
 		if (__atomic_compare_exchange_n(&e->word, &w, (w + 1) & ~W_KEPT, 0,
 		                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			if (!(w & W_PINS))
-				__atomic_sub_fetch(&nidle, 1, __ATOMIC_RELAXED);
 			if (w & W_KEPT) /* touched: may be let go again */
 				__atomic_sub_fetch(&nkept, 1, __ATOMIC_RELAXED);
 			uint64_t t = __atomic_load_n(&tick, __ATOMIC_RELAXED);
@@ -176,9 +178,10 @@ static int drop(unsigned i, uint64_t w, int64_t now)
 	}
 	if (__atomic_load_n(&mem->head[e->idx], __ATOMIC_RELAXED) == n + 1)
 		__atomic_store_n(&mem->head[e->idx], 0, __ATOMIC_RELEASE);
-	mem->live[i] = mem->live[--nlive];
+	unsigned last = nlive - 1;
+	mem->live[i] = mem->live[last];
+	__atomic_store_n(&nlive, last, __ATOMIC_RELAXED);
 	mem->freel[nfree++] = n;
-	__atomic_sub_fetch(&nidle, 1, __ATOMIC_RELAXED);
 	if (w & W_KEPT)
 		__atomic_sub_fetch(&nkept, 1, __ATOMIC_RELAXED);
 	munmap(e->map, e->len);
@@ -204,7 +207,12 @@ static void trim(void)
 			continue;
 		i++;
 	}
-	for (unsigned tries = 0; over_limit() && tries <= nlive + 8; tries++) {
+	unsigned idle = 0;
+	for (unsigned i = 0; i < nlive; i++)
+		idle += !(__atomic_load_n(&mem->ent[mem->live[i]].word, __ATOMIC_RELAXED) &
+		          (W_PINS | W_KEPT));
+	/* Each try leaves one idle entry fewer: dropped, kept, or pinned. */
+	for (; idle > GS_SEM_IDLE; idle--) {
 		unsigned best = nlive;
 		uint64_t bw = 0;
 		for (unsigned i = 0; i < nlive; i++) {
@@ -264,7 +272,8 @@ int gs_cache_add(struct goshm_store *s, unsigned idx, struct gs_semset *m, size_
 	__atomic_store_n(&e->used, t, __ATOMIC_RELAXED);
 	e->kept_ns = 0;
 	__atomic_store_n(&e->word, seq | 1, __ATOMIC_RELEASE);
-	mem->live[nlive++] = n;
+	mem->live[nlive] = n;
+	__atomic_store_n(&nlive, nlive + 1, __ATOMIC_RELAXED);
 	/* What the index led to is another set of this store: one removed
 	 * (its slot reused) -- or another store's, which stays findable by
 	 * gs_cache_pin_any. */
@@ -307,7 +316,6 @@ void gs_semset_put(struct gs_pin *p)
 	uint64_t w = __atomic_sub_fetch(&e->word, 1, __ATOMIC_ACQ_REL);
 	if (w & W_PINS)
 		return;
-	__atomic_add_fetch(&nidle, 1, __ATOMIC_RELAXED);
 	if (!(w & W_STALE) && !over_limit())
 		return;
 	pthread_mutex_lock(&cache_mu);
