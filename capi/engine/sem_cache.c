@@ -24,7 +24,9 @@
  * The tables live in private anonymous memory, reserved at the first use
  * and never moved (a lock-free reader may be in them): fork() hands the
  * child a copy, the fork handlers hold cache_mu across it, and exec()
- * drops it together with the mappings it describes.
+ * drops it together with the mappings it describes.  Pins of the parent's
+ * other threads, in calls when it forked, stay in the child's copy: those
+ * few mappings stay for the child's life.
  */
 #include "sem.h"
 
