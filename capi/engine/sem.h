@@ -196,16 +196,33 @@ struct gs_semreg {
 	int fd;
 };
 
+/* A set's mapping, pinned: it stays mapped until gs_semset_put (set is
+ * NULL after it, and a put of an unpinned gs_pin does nothing). */
+struct gs_pin {
+	struct gs_semset *set;
+	uint32_t ent;
+};
+
 /* sem_store.c */
 GS_HIDDEN int gs_semreg_lock(struct goshm_store *s, struct gs_semreg *r, int create);
 GS_HIDDEN void gs_semreg_unlock(struct gs_semreg *r);
 GS_HIDDEN int gs_semset_create(struct gs_semreg *r, unsigned idx, key_t key,
                                int nsems, int semflg, int *id);
-GS_HIDDEN int gs_semset_get(struct goshm_store *s, int semid, struct gs_semset **out);
-GS_HIDDEN int gs_semset_of_slot(struct gs_semreg *r, unsigned idx, struct gs_semset **out);
+GS_HIDDEN int gs_semset_get(struct goshm_store *s, int semid, struct gs_pin *out);
+GS_HIDDEN int gs_semset_of_slot(struct gs_semreg *r, unsigned idx, struct gs_pin *out);
 GS_HIDDEN void gs_semset_destroy(struct gs_semreg *r, unsigned idx);
 GS_HIDDEN int gs_sem_id_of(const struct gs_sem_slot *sl, unsigned idx);
 GS_HIDDEN int gs_sem_enabled(void);
+
+/* sem_cache.c: this process's mappings of sets. */
+GS_HIDDEN int gs_cache_pin(struct goshm_store *s, int semid, struct gs_pin *p);
+GS_HIDDEN int gs_cache_pin_any(struct goshm_store *s, int semid, uint64_t gen,
+                               struct gs_pin *p);
+GS_HIDDEN int gs_cache_add(struct goshm_store *s, unsigned idx, struct gs_semset *m,
+                           size_t len, struct gs_pin *p);
+GS_HIDDEN void gs_cache_stale(struct gs_pin *p);
+GS_HIDDEN void gs_semset_note_undo(struct gs_pin *p, int rec);
+GS_HIDDEN void gs_semset_put(struct gs_pin *p);
 
 /* sem_lock.c: the set's robust lock and its journal. */
 GS_HIDDEN void gs_set_lock(struct gs_semset *s);
@@ -227,6 +244,7 @@ GS_HIDDEN int gs_undo_mine(struct gs_semset *s, int create);
 GS_HIDDEN void gs_undo_reap(struct gs_semset *s, int force_check);
 GS_HIDDEN void gs_undo_clear_sem(struct gs_semset *s, int semnum);
 GS_HIDDEN int gs_undo_others(struct gs_semset *s);
+GS_HIDDEN int gs_undo_release(struct gs_semset *s, int rec);
 
 /* semctl.c, semget.c */
 GS_HIDDEN int gs_semget(struct goshm_store *s, key_t key, int nsems, int semflg);

@@ -7,9 +7,8 @@
  * length of one semget or semctl.  semop never takes it: it finds the set
  * through this process's cache of set mappings, which it validates with
  * the set's own header (id, removed), so that an uncontended semop makes
- * no system call.  Mappings are never unmapped: another thread may be in
- * a call on it, and a robust mutex of this process's may live in it
- * (sem_undo.c).  A process keeps one mapping per set it touched.
+ * no system call.  Which mappings a process keeps, and when it unmaps
+ * them, is sem_cache.c's.
  */
 #include "sem.h"
 
@@ -237,52 +236,7 @@ int gs_sem_id_of(const struct gs_sem_slot *sl, unsigned idx)
 	return (int)((sl->seq << GS_IPCMNI_SHIFT) + sl->id_base + idx);
 }
 
-/* ---- this process's mappings ---- */
-
-#define GS_SEMCACHE 1024u
-
-static struct {
-	struct goshm_store *store;
-	struct gs_semset *map;
-} cache[GS_SEMCACHE];
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* A fork while another thread held cache_mu would leave the child's
- * held for ever: the child makes it anew (a half-made entry is a miss,
- * as map is stored last). */
-static void cache_child(void)
-{
-	pthread_mutex_init(&cache_mu, NULL);
-	gs_sem_forked();
-}
-
-__attribute__((constructor)) static void gs_sem_register_fork(void)
-{
-	pthread_atfork(NULL, NULL, cache_child);
-}
-
-static struct gs_semset *cache_find(struct goshm_store *s, int semid)
-{
-	unsigned base;
-	unsigned idx = gs_idx_of(semid, &base);
-	unsigned c = idx % GS_SEMCACHE;
-	struct gs_semset *m = __atomic_load_n(&cache[c].map, __ATOMIC_ACQUIRE);
-	if (!m || __atomic_load_n(&cache[c].store, __ATOMIC_ACQUIRE) != s)
-		return NULL;
-	if (__atomic_load_n(&m->id, __ATOMIC_ACQUIRE) != semid)
-		return NULL;
-	return m;
-}
-
-static void cache_put(struct goshm_store *s, unsigned idx, struct gs_semset *m)
-{
-	unsigned c = idx % GS_SEMCACHE;
-	pthread_mutex_lock(&cache_mu);
-	__atomic_store_n(&cache[c].map, NULL, __ATOMIC_RELEASE);
-	__atomic_store_n(&cache[c].store, s, __ATOMIC_RELEASE);
-	__atomic_store_n(&cache[c].map, m, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&cache_mu);
-}
+/* ---- this process's mappings (sem_cache.c) ---- */
 
 /* A set's file as left by a boot that ended (a power cut, a reboot): its
  * lock and its waiters' mutexes name threads that no longer exist and
@@ -322,7 +276,7 @@ static int set_header_matches(const struct gs_semset *m, const struct gs_sem_slo
 	       m->nsems == sl->nsems && m->gen == sl->gen;
 }
 
-static int map_set(struct gs_semreg *r, unsigned idx, struct gs_semset **out)
+static int map_set(struct gs_semreg *r, unsigned idx, struct gs_pin *out)
 {
 	struct gs_sem_slot *sl = &r->slots[idx];
 	char name[32];
@@ -353,35 +307,41 @@ static int map_set(struct gs_semreg *r, unsigned idx, struct gs_semset **out)
 			              "remove the set with goshm rm, see docs/FORMAT.md");
 		return e == -EIO ? e : gs_store_error(r->store, "cannot map a semaphore set", e, NULL);
 	}
-	*out = m;
-	after_boot(*out);
-	cache_put(r->store, idx, *out);
+	e = gs_cache_add(r->store, idx, m, len, out);
+	if (e < 0) {
+		munmap(m, len);
+		return e;
+	}
+	after_boot(out->set);
 	return 0;
 }
 
-/* The set in slot idx of a locked registry, mapped. */
-int gs_semset_of_slot(struct gs_semreg *r, unsigned idx, struct gs_semset **out)
+/* The set in slot idx of a locked registry, mapped and pinned. */
+int gs_semset_of_slot(struct gs_semreg *r, unsigned idx, struct gs_pin *out)
 {
 	struct gs_sem_slot *sl = &r->slots[idx];
 	int id = gs_sem_id_of(sl, idx);
-	struct gs_semset *m = cache_find(r->store, id);
-	if (m && m->gen == sl->gen && !m->removed) {
-		*out = m;
-		return 0;
+	if (gs_cache_pin_any(r->store, id, sl->gen, out) == 0) {
+		if (!__atomic_load_n(&out->set->removed, __ATOMIC_ACQUIRE))
+			return 0;
+		gs_cache_stale(out);
+		gs_semset_put(out);
 	}
 	return map_set(r, idx, out);
 }
 
-/* The set semid names: 0, -EINVAL (no such set), or a store error.  Hits
- * in the cache cost no system call. */
-int gs_semset_get(struct goshm_store *s, int semid, struct gs_semset **out)
+/* The set semid names, pinned: 0, -EINVAL (no such set), or a store
+ * error.  Hits in the cache cost no system call. */
+int gs_semset_get(struct goshm_store *s, int semid, struct gs_pin *out)
 {
-	struct gs_semset *m = cache_find(s, semid);
-	if (m) {
-		if (__atomic_load_n(&m->removed, __ATOMIC_ACQUIRE))
-			return -EINVAL;
-		*out = m;
-		return 0;
+	out->set = NULL;
+	if (gs_cache_pin(s, semid, out) == 0) {
+		if (!__atomic_load_n(&out->set->removed, __ATOMIC_ACQUIRE))
+			return 0;
+		/* Removed: the registry says whether another set has the id
+		 * now (its sequence wrapped). */
+		gs_cache_stale(out);
+		gs_semset_put(out);
 	}
 	unsigned base;
 	unsigned idx = gs_idx_of(semid, &base);
@@ -475,8 +435,13 @@ int gs_semset_create(struct gs_semreg *r, unsigned idx, key_t key, int nsems,
 	if (h->hi_water < idx + 1)
 		h->hi_water = idx + 1;
 	h->pending_gen = 0;
-	cache_put(r->store, idx, m);
 	*id = m->id;
+	/* Kept mapped for the creator's next calls, as any set it used. */
+	struct gs_pin p;
+	if (gs_cache_add(r->store, idx, m, len, &p) == 0)
+		gs_semset_put(&p);
+	else
+		munmap(m, len);
 	return 0;
 }
 
@@ -484,12 +449,15 @@ int gs_semset_create(struct gs_semreg *r, unsigned idx, key_t key, int nsems,
 void gs_semset_destroy(struct gs_semreg *r, unsigned idx)
 {
 	struct gs_sem_slot *sl = &r->slots[idx];
-	struct gs_semset *m;
-	if (gs_semset_of_slot(r, idx, &m) == 0) {
+	struct gs_pin p;
+	if (gs_semset_of_slot(r, idx, &p) == 0) {
+		struct gs_semset *m = p.set;
 		gs_set_lock(m);
 		__atomic_store_n(&m->removed, 1, __ATOMIC_RELEASE);
 		gs_sem_wake_all(m, GS_W_IDRM);
 		gs_set_unlock(m);
+		gs_cache_stale(&p);
+		gs_semset_put(&p); /* unmapped once its waiters have left */
 	}
 	/* The slot goes first and the file after it, under pending_gen: a
 	 * caller killed in between leaves a file the next locker removes,

@@ -249,3 +249,63 @@ int gs_undo_others(struct gs_semset *s)
 {
 	return s->nundo != 0;
 }
+
+/*
+ * May this process unmap set s, where it took undo record rec?  The
+ * record's presence mutex, while a thread of this process holds it, is on
+ * that thread's robust list -- glibc and the kernel follow the list
+ * through the mapping, so unmapping it then would corrupt the list.
+ * Called with no call of this process's on the set (its mapping has no
+ * pin): yes when the record is not this process's any more or its
+ * holder thread is gone; when the calling thread holds it and the set
+ * was removed, or the record has no adjustment left (it would undo
+ * nothing), the record is let go first.  A record with adjustments, or
+ * held by another thread, keeps the mapping.
+ */
+int gs_undo_release(struct gs_semset *s, int rec)
+{
+	if ((unsigned)rec >= gs_nundos(s->nsems))
+		return 1;
+	struct gs_undo *u = &gs_undos(s)[rec];
+	who_am_i();
+	if (!__atomic_load_n(&u->used, __ATOMIC_ACQUIRE) || u->pid != me.pid ||
+	    u->start != me.start || u->pidns != me.pidns)
+		return 1;
+	if (!owned(&u->presence))
+		return 1;
+	/* Never wait for the set's lock here (the caller holds the cache's
+	 * mutex): busy means later. */
+	int r = pthread_mutex_trylock(&s->lock);
+	if (r == EOWNERDEAD) {
+		gs_j_replay(s);
+		pthread_mutex_consistent(&s->lock);
+		r = 0;
+	}
+	if (r != 0)
+		return 0;
+	int idle = s->removed != 0;
+	if (!idle) {
+		int32_t *adj = gs_adj(s, (unsigned)rec);
+		idle = 1;
+		for (unsigned i = 0; i < s->nsems && idle; i++)
+			idle = adj[i] == 0;
+		/* A waiter of this process through another mapping of the set
+		 * (a second store handle on the same directory) uses it. */
+		struct gs_waiter *w = gs_waiters(s);
+		for (unsigned i = 0; i < s->whi && i < GS_SEM_WAITERS && idle; i++)
+			idle = !(w[i].pid == me.pid && w[i].status == GS_W_WAITING && w[i].undo == rec);
+	}
+	int ok = 0;
+	if (idle && pthread_mutex_unlock(&u->presence) == 0) { /* EPERM: another thread's */
+		ok = 1;
+		if (!s->removed) {
+			gs_j_begin(s);
+			gs_j_put(s, (int32_t *)&u->used, 0);
+			gs_j_commit(s);
+			if (s->nundo)
+				s->nundo--;
+		}
+	}
+	gs_set_unlock(s);
+	return ok;
+}

@@ -89,24 +89,30 @@ static int stat_index(struct goshm_store *s, int index, int cmd, struct semid_ds
 		return -EINVAL;
 	if (e < 0)
 		return e;
-	struct gs_semset *m = NULL;
+	struct gs_pin p;
 	if (r.slots[idx].state != GS_SEM_LIVE || r.slots[idx].id_base != base)
 		e = -EINVAL;
 	else
-		e = gs_semset_of_slot(&r, idx, &m);
+		e = gs_semset_of_slot(&r, idx, &p);
 	gs_semreg_unlock(&r);
 	if (e < 0)
 		return e;
-	if (cmd == SEM_STAT && gs_sem_perms(m, S_IRUGO) < 0)
-		return -EACCES;
+	struct gs_semset *m = p.set;
+	int id = m->id;
+	e = cmd == SEM_STAT && gs_sem_perms(m, S_IRUGO) < 0 ? -EACCES : 0;
 	struct semid_ds d;
-	gs_set_lock(m);
-	fill_ds(m, &d);
-	gs_set_unlock(m);
+	if (e == 0) {
+		gs_set_lock(m);
+		fill_ds(m, &d);
+		gs_set_unlock(m);
+	}
+	gs_semset_put(&p);
+	if (e < 0)
+		return e;
 	if (!buf)
 		return -EFAULT;
 	*buf = d;
-	return m->id;
+	return id;
 }
 
 static int rmid(struct goshm_store *s, int semid)
@@ -122,26 +128,23 @@ static int rmid(struct goshm_store *s, int semid)
 	if (e < 0)
 		return e;
 	struct gs_sem_slot *sl = &r.slots[idx];
-	struct gs_semset *m;
+	struct gs_pin p;
 	if (sl->state != GS_SEM_LIVE || gs_sem_id_of(sl, idx) != semid || sl->id_base != base)
 		e = -EINVAL;
-	else if ((e = gs_semset_of_slot(&r, idx, &m)) == 0) {
+	else if ((e = gs_semset_of_slot(&r, idx, &p)) == 0) {
 		uid_t euid = geteuid();
-		if (euid != m->uid && euid != m->cuid && !gs_has_cap(CAP_SYS_ADMIN))
+		if (euid != p.set->uid && euid != p.set->cuid && !gs_has_cap(CAP_SYS_ADMIN))
 			e = -EPERM;
 		else
 			gs_semset_destroy(&r, idx);
+		gs_semset_put(&p);
 	}
 	gs_semreg_unlock(&r);
 	return e;
 }
 
-static int ipc_set(struct goshm_store *s, int semid, const struct semid_ds *in)
+static int ipc_set(struct gs_semset *m, const struct semid_ds *in)
 {
-	struct gs_semset *m;
-	int e = gs_semset_get(s, semid, &m);
-	if (e < 0)
-		return e;
 	uid_t euid = geteuid();
 	if (euid != m->uid && euid != m->cuid && !gs_has_cap(CAP_SYS_ADMIN))
 		return -EPERM;
@@ -175,14 +178,9 @@ static int lock_current(struct gs_semset *m)
 	return 0;
 }
 
-static int setval(struct goshm_store *s, int semid, int semnum, int val)
+static int setval(struct gs_semset *m, int semnum, int val)
 {
-	if (val > GS_SEMVMX || val < 0)
-		return -ERANGE;
-	struct gs_semset *m;
-	int e = gs_semset_get(s, semid, &m);
-	if (e < 0)
-		return e;
+	int e;
 	if (semnum < 0 || (unsigned)semnum >= m->nsems)
 		return -EINVAL;
 	if (gs_sem_perms(m, S_IWUGO) < 0)
@@ -201,12 +199,9 @@ static int setval(struct goshm_store *s, int semid, int semnum, int val)
 	return 0;
 }
 
-static int main_cmds(struct goshm_store *s, int semid, int semnum, int cmd, void *arg)
+static int main_cmds(struct gs_semset *m, int semnum, int cmd, void *arg)
 {
-	struct gs_semset *m;
-	int e = gs_semset_get(s, semid, &m);
-	if (e < 0)
-		return e;
+	int e;
 	unsigned nsems = m->nsems;
 	if (gs_sem_perms(m, cmd == SETALL ? S_IWUGO : S_IRUGO) < 0)
 		return -EACCES;
@@ -263,6 +258,24 @@ static int main_cmds(struct goshm_store *s, int semid, int semnum, int cmd, void
 	return e;
 }
 
+static int ipc_stat(struct gs_semset *m, void *arg)
+{
+	if (gs_sem_perms(m, S_IRUGO) < 0)
+		return -EACCES;
+	struct semid_ds d;
+	gs_set_lock(m);
+	if (m->nundo)
+		gs_undo_reap(m, 0);
+	fill_ds(m, &d);
+	gs_set_unlock(m);
+	if (!arg)
+		return -EFAULT;
+	memcpy(arg, &d, sizeof d);
+	return 0;
+}
+
+/* The commands on one set (all but the info, index and IPC_RMID ones)
+ * run with its mapping pinned. */
 int gs_semctl(struct goshm_store *s, int semid, int semnum, int cmd, void *arg, int val)
 {
 	gs_sem_fresh_creds();
@@ -272,42 +285,40 @@ int gs_semctl(struct goshm_store *s, int semid, int semnum, int cmd, void *arg, 
 	case IPC_INFO:
 	case SEM_INFO:
 		return info(s, cmd, arg);
-	case IPC_STAT: {
-		struct gs_semset *m;
-		int e = gs_semset_get(s, semid, &m);
-		if (e < 0)
-			return e;
-		if (gs_sem_perms(m, S_IRUGO) < 0)
-			return -EACCES;
-		struct semid_ds d;
-		gs_set_lock(m);
-		if (m->nundo)
-			gs_undo_reap(m, 0);
-		fill_ds(m, &d);
-		gs_set_unlock(m);
-		if (!arg)
-			return -EFAULT;
-		memcpy(arg, &d, sizeof d);
-		return 0;
-	}
 	case SEM_STAT:
 	case SEM_STAT_ANY:
 		return stat_index(s, semid, cmd, arg);
+	case IPC_RMID:
+		return rmid(s, semid);
+	case IPC_STAT:
 	case GETALL:
 	case GETVAL:
 	case GETPID:
 	case GETNCNT:
 	case GETZCNT:
 	case SETALL:
-		return main_cmds(s, semid, semnum, cmd, arg);
 	case SETVAL:
-		return setval(s, semid, semnum, val);
 	case IPC_SET:
-		if (!arg)
-			return -EFAULT;
-		return ipc_set(s, semid, arg);
-	case IPC_RMID:
-		return rmid(s, semid);
+		break;
+	default:
+		return -EINVAL;
 	}
-	return -EINVAL;
+	if (cmd == SETVAL && (val > GS_SEMVMX || val < 0))
+		return -ERANGE;
+	if (cmd == IPC_SET && !arg)
+		return -EFAULT;
+	struct gs_pin p;
+	int e = gs_semset_get(s, semid, &p);
+	if (e < 0)
+		return e;
+	if (cmd == IPC_STAT)
+		e = ipc_stat(p.set, arg);
+	else if (cmd == SETVAL)
+		e = setval(p.set, semnum, val);
+	else if (cmd == IPC_SET)
+		e = ipc_set(p.set, arg);
+	else
+		e = main_cmds(p.set, semnum, cmd, arg);
+	gs_semset_put(&p);
+	return e;
 }

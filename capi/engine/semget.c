@@ -157,10 +157,12 @@ int gs_semget(struct goshm_store *s, key_t key, int nsems, int semflg)
 	} else if ((uint32_t)nsems > r.slots[found].nsems) {
 		e = -EINVAL;
 	} else {
-		struct gs_semset *m;
-		e = gs_semset_of_slot(&r, (unsigned)found, &m);
-		if (e == 0)
-			e = gs_sem_perms(m, semflg) < 0 ? -EACCES : m->id;
+		struct gs_pin p;
+		e = gs_semset_of_slot(&r, (unsigned)found, &p);
+		if (e == 0) {
+			e = gs_sem_perms(p.set, semflg) < 0 ? -EACCES : p.set->id;
+			gs_semset_put(&p);
+		}
 	}
 	gs_semreg_unlock(&r);
 	return e;

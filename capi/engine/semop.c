@@ -240,35 +240,12 @@ static int64_t now_ns(void)
 #define GS_POLL_UNDO_NS 20000000ll  /* 20 ms */
 #define GS_POLL_IDLE_NS 500000000ll /* 500 ms */
 
-int gs_semtimedop(struct goshm_store *st, int semid, struct sembuf *sops, size_t nsops,
-                  const struct timespec *timeout)
+/* The call on the set, pinned for as long as it lasts (a waiter sleeps
+ * inside its mapping). */
+static int op_on_set(struct gs_semset *s, struct gs_pin *pin, struct sembuf *local,
+                     size_t nsops, int64_t deadline, int undos, int alter, unsigned max)
 {
-	struct sembuf local[GS_SEMOPM];
-	if (nsops < 1 || semid < 0)
-		return -EINVAL;
-	if (nsops > GS_SEMOPM)
-		return -E2BIG;
-	if (!sops)
-		return -EFAULT;
-	memcpy(local, sops, nsops * sizeof *sops);
-	int64_t deadline = -1;
-	if (timeout) {
-		if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000l)
-			return -EINVAL;
-		deadline = now_ns() + (int64_t)timeout->tv_sec * 1000000000ll + timeout->tv_nsec;
-	}
-	unsigned max = 0;
-	int undos = 0, alter = 0;
-	for (size_t i = 0; i < nsops; i++) {
-		if (local[i].sem_num >= max)
-			max = local[i].sem_num;
-		undos |= (local[i].sem_flg & SEM_UNDO) != 0;
-		alter |= local[i].sem_op != 0;
-	}
-	struct gs_semset *s;
-	int r = gs_semset_get(st, semid, &s);
-	if (r < 0)
-		return r;
+	int r;
 	if (max >= s->nsems)
 		return -EFBIG;
 	if (gs_sem_perms(s, alter ? S_IWUGO : S_IRUGO) < 0)
@@ -289,6 +266,7 @@ int gs_semtimedop(struct goshm_store *st, int semid, struct sembuf *sops, size_t
 				r = rec;
 				break;
 			}
+			gs_semset_note_undo(pin, rec);
 		}
 		unsigned blk = 0;
 		r = perform(s, local, (unsigned)nsops, rec, pid, &blk);
@@ -377,5 +355,39 @@ int gs_semtimedop(struct goshm_store *st, int semid, struct sembuf *sops, size_t
 		/* GS_W_RETRY: values changed; try again. */
 	}
 	gs_set_unlock(s);
+	return r;
+}
+
+int gs_semtimedop(struct goshm_store *st, int semid, struct sembuf *sops, size_t nsops,
+                  const struct timespec *timeout)
+{
+	struct sembuf local[GS_SEMOPM];
+	if (nsops < 1 || semid < 0)
+		return -EINVAL;
+	if (nsops > GS_SEMOPM)
+		return -E2BIG;
+	if (!sops)
+		return -EFAULT;
+	memcpy(local, sops, nsops * sizeof *sops);
+	int64_t deadline = -1;
+	if (timeout) {
+		if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000l)
+			return -EINVAL;
+		deadline = now_ns() + (int64_t)timeout->tv_sec * 1000000000ll + timeout->tv_nsec;
+	}
+	unsigned max = 0;
+	int undos = 0, alter = 0;
+	for (size_t i = 0; i < nsops; i++) {
+		if (local[i].sem_num >= max)
+			max = local[i].sem_num;
+		undos |= (local[i].sem_flg & SEM_UNDO) != 0;
+		alter |= local[i].sem_op != 0;
+	}
+	struct gs_pin pin;
+	int r = gs_semset_get(st, semid, &pin);
+	if (r < 0)
+		return r;
+	r = op_on_set(pin.set, &pin, local, nsops, deadline, undos, alter, max);
+	gs_semset_put(&pin);
 	return r;
 }

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,4 +111,64 @@ func TestSemKeysRouting(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.String())
 	require.Empty(t, r.Stderr)
 	require.Equal(t, "0x5e00: value=2 kernel=no routed=yes\n0x7e00: value=2 kernel=yes routed=no\n", r.Stdout)
+}
+
+// A process going through many sets keeps a bounded number of mappings of
+// them (capi/engine/sem_cache.c): a removed set's is unmapped once no call
+// uses it, and at most 64 idle ones stay.  build/tests/sem_churn goes
+// through thousands of sets -- removed, or left live; with SEM_UNDO
+// adjustments left or given back; with threads blocked in semop on other
+// sets meanwhile, a thread holding an adjustment on a set another thread
+// removed, threads using more live sets than are kept mapped, forks while
+// they do -- and reports the most mappings of the store's sem/
+// directory it saw in /proc/self/maps.  Everything else it prints (the
+// waiters' results, values, descriptors gained) must be the kernel's.
+func TestSemMappingsBounded(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/sem_churn")
+	for _, c := range []struct {
+		mode, n string
+		max     int // mappings at once: idle ones, those in use, SEM_UNDO's
+	}{
+		{"loop", "5000", 2},      // the set in use only
+		{"live", "1000", 64 + 1}, // 64 idle
+		{"threads", "2000", 64 + 4},
+		{"race", "1000", 64 + 5},
+		// 4 threads each pin one set while others drop mappings; the
+		// idle count is read without a lock, so one more may linger.
+		{"lru", "20000", 64 + 4 + 2},
+		{"fork", "200", 64 + 2 + 4},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			t.Parallel()
+			native := runNative(t, asRoot, prog, c.mode, c.n)
+			require.Equal(t, 0, native.Code, "native\n%s", native)
+			goshm := runSemGoshm(t, asRoot, newStore(t), prog, c.mode, c.n)
+			require.Equal(t, 0, goshm.Code, "goshm\n%s", goshm)
+			nv, nmax := splitMaps(t, native.Stdout)
+			gv, gmax := splitMaps(t, goshm.Stdout)
+			require.Equal(t, nv, gv, "sem_churn %s: native vs goshm", c.mode)
+			require.Equal(t, 0, nmax, "native: no mapping of a store")
+			require.Positive(t, gmax, "goshm: the sets' mappings are seen\n%s", goshm)
+			require.LessOrEqual(t, gmax, c.max, "goshm: mappings of sem/ at once\n%s", goshm)
+		})
+	}
+}
+
+// splitMaps takes the "sem-maps-max = N" line out of sem_churn's output.
+func splitMaps(t *testing.T, out string) (rest string, max int) {
+	t.Helper()
+	var keep []string
+	found := false
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "sem-maps-max = "); ok {
+			n, err := strconv.Atoi(v)
+			require.NoError(t, err, "sem-maps-max line %q", l)
+			max, found = n, true
+			continue
+		}
+		keep = append(keep, l)
+	}
+	require.True(t, found, "no sem-maps-max line in\n%s", out)
+	return strings.Join(keep, "\n"), max
 }
