@@ -10,7 +10,9 @@
 #   build/tests/*       C programs that the tests drive (tests/cprogs/)
 #   build/musl/libgoshm.so  the engine built with musl-gcc, for musl programs
 #                       (Alpine); build/musl/legacy/*, build/musl/linked/*
-#                       the write-up's programs built against musl
+#                       the write-up's programs built against musl;
+#                       build/musl/tests/* the conformance programs
+#                       built against musl (tests/conformance/musl_test.go)
 # `make install` (and `make uninstall`) installs them under PREFIX, and
 # `make deb` packages them as build/goshm_VERSION_ARCH.deb (see below).
 
@@ -83,9 +85,15 @@ $(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h t
 MUSL_CC     ?= musl-gcc
 MUSL_INC    := $(BUILD)/musl/include
 MUSL_CFLAGS := $(CFLAGS) -isystem $(MUSL_INC)
+# The System V shm conformance programs, built against musl too, so that
+# tests/conformance compares build/musl/libgoshm.so with the kernel under
+# musl's own wrappers (tests/cprogs/conf/libc.h: what differs between the
+# two C libraries' headers).
+MUSL_CPROGS := conf_scenarios conf_fork conf_store_ops
 ifneq ($(shell command -v $(MUSL_CC) 2>/dev/null),)
 musl: $(BUILD)/musl/libgoshm.so $(addprefix $(BUILD)/musl/legacy/,$(LEGACY)) \
-      $(addprefix $(BUILD)/musl/linked/,$(LEGACY))
+      $(addprefix $(BUILD)/musl/linked/,$(LEGACY)) \
+      $(addprefix $(BUILD)/musl/tests/,$(MUSL_CPROGS))
 else
 musl:
 	@echo "make: $(MUSL_CC) not found: build/musl/ not built (apt-get install musl-tools)"
@@ -113,6 +121,11 @@ $(BUILD)/musl/legacy/%: tests/legacy/%.c
 $(BUILD)/musl/linked/%: tests/legacy/%.c $(BUILD)/musl/libgoshm.so
 	@mkdir -p $(@D)
 	$(MUSL_CC) $(CFLAGS) -o $@ $< -L$(BUILD)/musl -lgoshm -Wl,-rpath,'$$ORIGIN/..'
+
+$(BUILD)/musl/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h tests/cprogs/*/*.h) \
+                       $(MUSL_INC)/.done
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(MUSL_CFLAGS) -Iinclude -o $@ $<
 
 # A plugin loaded with RTLD_DEEPBIND, as PHP loads its extensions, and
 # the dependency it finds through its RUNPATH; the host finds the plugin
