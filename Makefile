@@ -10,7 +10,9 @@
 #   build/tests/*       C programs that the tests drive (tests/cprogs/)
 #   build/musl/libgoshm.so  the engine built with musl-gcc, for musl programs
 #                       (Alpine); build/musl/legacy/*, build/musl/linked/*
-#                       the write-up's programs built against musl
+#                       the write-up's programs built against musl;
+#                       build/musl/tests/* the conformance programs
+#                       built against musl (tests/conformance/musl_test.go)
 # `make install` (and `make uninstall`) installs them under PREFIX, and
 # `make deb` packages them as build/goshm_VERSION_ARCH.deb (see below).
 
@@ -83,9 +85,15 @@ $(BUILD)/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h t
 MUSL_CC     ?= musl-gcc
 MUSL_INC    := $(BUILD)/musl/include
 MUSL_CFLAGS := $(CFLAGS) -isystem $(MUSL_INC)
+# The System V shm conformance programs, built against musl too, so that
+# tests/conformance compares build/musl/libgoshm.so with the kernel under
+# musl's own wrappers (tests/cprogs/conf/libc.h: what differs between the
+# two C libraries' headers).
+MUSL_CPROGS := conf_scenarios conf_fork conf_store_ops
 ifneq ($(shell command -v $(MUSL_CC) 2>/dev/null),)
 musl: $(BUILD)/musl/libgoshm.so $(addprefix $(BUILD)/musl/legacy/,$(LEGACY)) \
-      $(addprefix $(BUILD)/musl/linked/,$(LEGACY))
+      $(addprefix $(BUILD)/musl/linked/,$(LEGACY)) \
+      $(addprefix $(BUILD)/musl/tests/,$(MUSL_CPROGS))
 else
 musl:
 	@echo "make: $(MUSL_CC) not found: build/musl/ not built (apt-get install musl-tools)"
@@ -113,6 +121,11 @@ $(BUILD)/musl/legacy/%: tests/legacy/%.c
 $(BUILD)/musl/linked/%: tests/legacy/%.c $(BUILD)/musl/libgoshm.so
 	@mkdir -p $(@D)
 	$(MUSL_CC) $(CFLAGS) -o $@ $< -L$(BUILD)/musl -lgoshm -Wl,-rpath,'$$ORIGIN/..'
+
+$(BUILD)/musl/tests/%: tests/cprogs/%.c include/goshm.h $(wildcard tests/cprogs/*.h tests/cprogs/*/*.h) \
+                       $(MUSL_INC)/.done
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(MUSL_CFLAGS) -Iinclude -o $@ $<
 
 # A plugin loaded with RTLD_DEEPBIND, as PHP loads its extensions, and
 # the dependency it finds through its RUNPATH; the host finds the plugin
@@ -182,8 +195,13 @@ clean:
 # BINDIR, MANDIR and BASHCOMPDIR below PREFIX may be changed too (the
 # Debian package uses LIBDIR=/usr/lib/x86_64-linux-gnu).  It installs the
 # files CMake's install does, from the same templates (tests/install
-# compares the two trees), and what needs Go: the goshm tool,
-# libgoshm-go.so beside the library, goshm(1) and the bash completion.
+# compares the two trees), and what needs Go or musl-gcc: the goshm tool,
+# libgoshm-go.so beside the library, the musl build as
+# LIBDIR/goshm/musl/libgoshm.so (where `goshm run` looks for it: a
+# directory of goshm's own, for a library only ever preloaded, that the
+# loader's search never meets), goshm(1) and the bash completion.  CMake
+# builds neither Go nor musl: without musl-gcc, make install too leaves
+# the musl build out, saying so (the Debian package requires it).
 # The installed library carries a SONAME (libgoshm.so.0), unlike
 # build/libgoshm.so; libraries are mode 644, as CMake and Debian install
 # them.
@@ -232,7 +250,13 @@ INSTALLED_FILES = $(LIBDIR)/$(REAL_LIB) $(LIBDIR)/$(SONAME) $(LIBDIR)/libgoshm.s
 	$(LIBDIR)/libgoshm-go.so $(INCLUDEDIR)/goshm.h $(LIBDIR)/pkgconfig/goshm.pc \
 	$(LIBDIR)/cmake/goshm/goshmConfig.cmake $(LIBDIR)/cmake/goshm/goshmConfigVersion.cmake \
 	$(BINDIR)/goshm $(MANDIR)/man1/goshm.1 $(MANDIR)/man7/libgoshm.7 \
-	$(BASHCOMPDIR)/goshm
+	$(BASHCOMPDIR)/goshm $(LIBDIR)/$(MUSL_INSTALLED)
+
+# The musl build's place below LIBDIR (cmd/goshm/libc.go looks there).
+MUSL_INSTALLED := goshm/musl/libgoshm.so
+ifneq ($(shell command -v $(MUSL_CC) 2>/dev/null),)
+MUSL_INSTALL_DEP := $(BUILD)/musl/libgoshm.so
+endif
 
 # The tool as a file target, so that `make install` run again (by
 # tests/install, while other tests run build/goshm) rebuilds nothing that
@@ -241,7 +265,7 @@ $(BUILD)/goshm: $(GO_SRC) $(ENGINE_SRC)
 	@mkdir -p $(@D)
 	$(GO) build -o $@ ./cmd/goshm
 
-install: $(BUILD)/soname/$(REAL_LIB) $(BUILD)/libgoshm-go.so $(BUILD)/goshm
+install: $(BUILD)/soname/$(REAL_LIB) $(BUILD)/libgoshm-go.so $(BUILD)/goshm $(MUSL_INSTALL_DEP)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/goshm \
 	  $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR)
@@ -258,17 +282,24 @@ install: $(BUILD)/soname/$(REAL_LIB) $(BUILD)/libgoshm-go.so $(BUILD)/goshm
 	$(INSTALL) -m 644 man/goshm.1 $(DESTDIR)$(MANDIR)/man1/goshm.1
 	$(INSTALL) -m 644 man/libgoshm.7 $(DESTDIR)$(MANDIR)/man7/libgoshm.7
 	$(INSTALL) -m 644 contrib/bash-completion/goshm $(DESTDIR)$(BASHCOMPDIR)/goshm
+ifneq ($(MUSL_INSTALL_DEP),)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/$(dir $(MUSL_INSTALLED))
+	$(INSTALL) -m 644 $(BUILD)/musl/libgoshm.so $(DESTDIR)$(LIBDIR)/$(MUSL_INSTALLED)
+else
+	@echo "make install: $(MUSL_CC) not found: the musl build ($(LIBDIR)/$(MUSL_INSTALLED)) not installed (apt-get install musl-tools)"
+endif
 
 # Removes the files install put in place, and the directories that only
 # they occupied.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
 	-rmdir $(DESTDIR)$(LIBDIR)/cmake/goshm $(DESTDIR)$(LIBDIR)/cmake \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig 2>/dev/null || true
+	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/goshm/musl \
+	  $(DESTDIR)$(LIBDIR)/goshm 2>/dev/null || true
 
 # The Debian package, build/goshm_VERSION_ARCH.deb (DEB_OUT=DIR puts it
 # elsewhere): `make install` into a staging tree with PREFIX=/usr and the
 # library in the multiarch directory, then dpkg-deb (scripts/mkdeb.sh).
 DEB_OUT ?= $(BUILD)
-deb: $(BUILD)/soname/$(REAL_LIB) $(BUILD)/libgoshm-go.so $(BUILD)/goshm
+deb: $(BUILD)/soname/$(REAL_LIB) $(BUILD)/libgoshm-go.so $(BUILD)/goshm $(MUSL_INSTALL_DEP)
 	MAKE="$(MAKE)" GOSHM=$(BUILD)/goshm ./scripts/mkdeb.sh $(DEB_OUT)

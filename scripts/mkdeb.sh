@@ -4,8 +4,9 @@
 # `make install` (PREFIX=/usr, the library in the multiarch directory)
 # and adds what Debian's policy asks of a binary package: stripped
 # binaries, compressed man pages and changelog, the copyright file, the
-# shlibs file for libgoshm.so.0, the ldconfig trigger, md5sums, and the
-# C library version that dpkg-shlibdeps computes.
+# shlibs file for libgoshm.so.0, the ldconfig trigger, md5sums, the
+# C library version that dpkg-shlibdeps computes, and the maintainer
+# scripts that look after the default store, /var/lib/goshm (below).
 #
 # One package holds everything (library, development files, tool, man
 # pages, docs): operators install one file into an image.  Its version is
@@ -36,10 +37,14 @@ trap 'rm -rf "$work"' EXIT
 root=$work/root
 mkdir -p "$root"
 ${MAKE:-make} -s install DESTDIR="$root" PREFIX=/usr LIBDIR="$libdir" >/dev/null
+# The musl build, for programs built against musl (goshm run picks it):
+# make install leaves it out without musl-gcc, the package never does.
+musl=$libdir/goshm/musl/libgoshm.so
+[ -f "$root$musl" ] || die "$musl was not installed: make needs musl-gcc (Debian package musl-tools)"
 
 # Binaries stripped as dh_strip does; man pages compressed as dh_compress.
 strip --remove-section=.comment --remove-section=.note --strip-unneeded \
-	"$root$libdir/libgoshm.so.$version" "$root$libdir/libgoshm-go.so"
+	"$root$libdir/libgoshm.so.$version" "$root$libdir/libgoshm-go.so" "$root$musl"
 strip --remove-section=.comment --remove-section=.note "$root/usr/bin/goshm"
 gzip -9n "$root"/usr/share/man/man*/*
 
@@ -67,7 +72,18 @@ source repository; none was stated when this package was built.
 COPYRIGHT
 chmod 644 "$doc/changelog.gz" "$doc/copyright"
 
-# Depends: the C library versions the binaries need.
+# lintian knows one libc, glibc's libc.so.6; the musl build is linked
+# against musl's, libc.so, as it must be.
+install -d "$root/usr/share/lintian/overrides"
+cat >"$root/usr/share/lintian/overrides/goshm" <<OVERRIDES
+# The musl build is linked against musl's C library (NEEDED libc.so),
+# for programs built against musl; it is never loaded into a glibc one.
+goshm: library-not-linked-against-libc [${musl#/}]
+OVERRIDES
+chmod 644 "$root/usr/share/lintian/overrides/goshm"
+
+# Depends: the C library versions the binaries need.  Not the musl
+# build's: it is loaded only into musl programs, which bring their musl.
 mkdir -p "$work/src/debian"
 printf 'Source: goshm\n\nPackage: goshm\nArchitecture: any\n' >"$work/src/debian/control"
 depends=$(cd "$work/src" && dpkg-shlibdeps -O 2> >(grep -v "should already be installed" >&2) -l"$root$libdir" \
@@ -94,9 +110,12 @@ Description: persistent System V shared memory for legacy programs in containers
  errno and struct shmid_ds are the kernel's.
  .
  This package holds the library (libgoshm.so, for LD_PRELOAD or -lgoshm,
- and libgoshm-go.so, the same engine built by Go), the goshm tool that
+ libgoshm-go.so, the same engine built by Go, and goshm/musl/libgoshm.so,
+ built against musl for programs from Alpine images), the goshm tool that
  runs programs under it and inspects stores, goshm.h with the pkg-config
  and CMake files, the man pages goshm(1) and libgoshm(7), and the docs.
+ It creates the default store, /var/lib/goshm, with mode 1777; removing
+ or purging the package never deletes a store's segments.
 CONTROL
 # Programs link libgoshm.so.0; libgoshm-go.so is only ever preloaded.
 echo "libgoshm $major goshm (>= $version)" >"$root/DEBIAN/shlibs"
@@ -104,6 +123,37 @@ echo "activate-noawait ldconfig" >"$root/DEBIAN/triggers"
 (cd "$root" && find usr -type f -printf '%P\0' | sort -z |
 	xargs -0 -I{} md5sum usr/{}) >"$root/DEBIAN/md5sums"
 chmod 644 "$root"/DEBIAN/*
+
+# The default store, /var/lib/goshm, is the data's, not the package's:
+# it is not in the package's files, so dpkg never removes it (nor what is
+# in it).  postinst makes it when it is missing, with the mode goshm
+# itself would give it on first use (1777, like /dev/shm: any user's
+# program creates its segments there, and the sticky bit keeps users off
+# each other's files), and leaves an existing one (a volume, a directory
+# the operator prepared) as it is.  postrm leaves it on remove; on purge
+# it removes it only if it is empty -- a store that was ever used holds
+# its registry, and segments are never deleted by the package.
+cat >"$root/DEBIAN/postinst" <<'POSTINST'
+#!/bin/sh
+# goshm postinst: make the default store, /var/lib/goshm, if it is missing.
+set -e
+if [ "$1" = configure ] && [ ! -e /var/lib/goshm ] && [ ! -L /var/lib/goshm ]; then
+	mkdir -m 1777 /var/lib/goshm
+fi
+POSTINST
+cat >"$root/DEBIAN/postrm" <<'POSTRM'
+#!/bin/sh
+# goshm postrm: on purge, remove the default store, /var/lib/goshm, if it
+# is empty; a store with anything in it (segments, the registry) is kept.
+set -e
+if [ "$1" = purge ] && [ -d /var/lib/goshm ] && [ ! -L /var/lib/goshm ]; then
+	if ! rmdir /var/lib/goshm 2>/dev/null; then
+		echo "goshm: kept /var/lib/goshm: it holds a store (or is a mount point);" \
+			"delete it yourself once its segments are not needed" >&2
+	fi
+fi
+POSTRM
+chmod 755 "$root/DEBIAN/postinst" "$root/DEBIAN/postrm"
 
 mkdir -p "$out"
 deb=$out/goshm_${version}_$arch.deb

@@ -49,9 +49,11 @@ when to prefer it).
 
 A program built against musl (its ELF interpreter is /lib/ld-musl-*, as
 in Alpine images) cannot load a glibc library: for it, unless --lib or
-GOSHM_LIB says otherwise, run preloads musl/libgoshm.so from those same
-places (make builds build/musl/libgoshm.so) and says so in one line on
-standard error; a library built for the other C library is refused.
+GOSHM_LIB says otherwise, run preloads the musl build from those same
+places, as musl/libgoshm.so (make builds build/musl/libgoshm.so) or
+goshm/musl/libgoshm.so (where make install and the Debian package put
+it), and says so in one line on standard error; a library built for the
+other C library is refused.
 
 Run refuses, with exit status 1, what LD_PRELOAD cannot reach: a statically
 linked program (no ELF interpreter; relink it with -lgoshm instead), a

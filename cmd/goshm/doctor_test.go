@@ -344,3 +344,39 @@ func TestDoctorAndRunChooseMuslBuild(t *testing.T) {
 	assert.Equal(t, statusFail, checks["binary"].Status)
 	assert.Contains(t, checks["binary"].Message, "uses musl but "+builtLib(t)+" is built for glibc")
 }
+
+// Installed (make install, the Debian package), the musl build is
+// LIBDIR/goshm/musl/libgoshm.so, beside a goshm in BINDIR = PREFIX/bin
+// with LIBDIR = PREFIX/lib: run and doctor --binary find it there.
+func TestRunFindsInstalledMuslBuild(t *testing.T) {
+	prog := built(t, "musl/legacy/systemv_shm_rd") // make builds it (musl-tools)
+	root := t.TempDir()
+	install := func(src, dst string) {
+		data, err := os.ReadFile(src)
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, data, 0o644))
+	}
+	install(builtLib(t), filepath.Join(root, "lib", "libgoshm.so"))
+	installed := filepath.Join(root, "lib", "goshm", "musl", "libgoshm.so")
+	install(built(t, "musl/libgoshm.so"), installed)
+	self := filepath.Join(root, "bin", "goshm")
+	env := map[string]string{"GOSHM_DIR": newStoreDir(t)}
+
+	r := goshmCmdSelf(t, self, env, "run", "--", prog)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NotNil(t, r.exec)
+	assert.Contains(t, r.exec.env, "LD_PRELOAD="+installed)
+	assert.Contains(t, r.stderr, "preloading "+installed)
+	r = goshmCmdSelf(t, self, env, "doctor", "--binary", prog)
+	assert.Contains(t, r.stdout, "goshm run preloads "+installed)
+
+	// Without it, run says where it looked: both layouts.
+	require.NoError(t, os.Remove(installed))
+	if !systemLib(muslInstalled) && !systemLib(muslLib) {
+		r = goshmCmdSelf(t, self, env, "run", "--", prog)
+		assert.Equal(t, 1, r.code)
+		assert.Contains(t, r.stderr, "needs goshm's musl build: musl/libgoshm.so not found (looked in ")
+		assert.Contains(t, r.stderr, filepath.Join(root, "lib", "musl", "libgoshm.so")+", "+installed+", ")
+	}
+}

@@ -13,6 +13,24 @@ import (
 // be preloaded into a musl program, nor the other way round.
 const muslLib = "musl/libgoshm.so"
 
+// muslInstalled is where `make install` and the Debian package put the
+// musl build below the library directory (/usr/lib/x86_64-linux-gnu/
+// goshm/musl/libgoshm.so): a directory of goshm's own, since the file is
+// named like the glibc build and only ever preloaded.
+const muslInstalled = "goshm/" + muslLib
+
+// searchMuslLib finds the musl build: in each place libgoshm.so is looked
+// for, as musl/libgoshm.so (the build tree: build/goshm beside
+// build/musl/) or goshm/musl/libgoshm.so (installed).
+func (c *cli) searchMuslLib() (string, error) {
+	built, installed := c.libCandidates(muslLib), c.libCandidates(muslInstalled)
+	var cands []string
+	for i := range built {
+		cands = append(cands, built[i], installed[i])
+	}
+	return searchPaths(muslLib, cands)
+}
+
 // programLibc says which C library the program at path (or the program a
 // #! script runs) is linked against, by its ELF interpreter: "musl" for
 // /lib/ld-musl-*.so.1, else "glibc"; interp is that interpreter.
@@ -70,7 +88,7 @@ func libLibc(lib string) string {
 func (c *cli) libFor(path string) (lib, why string, err error) {
 	libc, interp := programLibc(path)
 	if c.lib == "" && c.getenv("GOSHM_LIB") == "" && libc == "musl" {
-		lib, err = c.searchLib(muslLib)
+		lib, err = c.searchMuslLib()
 		if err != nil {
 			return "", "", fmt.Errorf("%s uses musl (%s) and needs goshm's musl build: %w; "+
 				"build it (make, with musl-gcc from musl-tools) or give --lib PATH", path, interp, err)

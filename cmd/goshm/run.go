@@ -165,7 +165,12 @@ func (c *cli) locateLib() (string, error) {
 
 // searchLib returns the first of libCandidates(name) that exists.
 func (c *cli) searchLib(name string) (string, error) {
-	cands := c.libCandidates(name)
+	return searchPaths(name, c.libCandidates(name))
+}
+
+// searchPaths returns the first of cands, the places to look for the
+// library name, that exists.
+func searchPaths(name string, cands []string) (string, error) {
 	for _, p := range cands {
 		if _, err := os.Stat(p); err == nil {
 			return filepath.Clean(p), nil

@@ -12,8 +12,15 @@ import (
 // store) as w, and checks that both printed the same.
 func runBoth(t *testing.T, name string, w who, argv ...string) (native, goshm testenv.Result) {
 	t.Helper()
+	return runBothLib(t, name, w, testenv.Lib(t), argv...)
+}
+
+// runBothLib is runBoth with the library lib in place of the library
+// under test.
+func runBothLib(t *testing.T, name string, w who, lib string, argv ...string) (native, goshm testenv.Result) {
+	t.Helper()
 	native = runNative(t, w, argv...)
-	goshm = runGoshm(t, w, newStore(t), argv...)
+	goshm = runGoshmLib(t, w, newStore(t), lib, argv...)
 	assertSameAsKernel(t, name, w, native, goshm)
 	return native, goshm
 }
@@ -24,14 +31,18 @@ func TestFork500Children(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/conf_fork")
 	for _, w := range []who{asRoot, asUser} {
-		t.Run(w.String(), func(t *testing.T) {
-			_, goshm := runBoth(t, "children", w, prog, "children", "500")
-			assert.Contains(t, goshm.Stdout,
-				"500 children forked: 500 ok, 0 failed, 0 hung (SIGALRM), 0 killed otherwise")
-			assert.Contains(t, goshm.Stdout, "increments seen through the keyed segments = 500")
-			assert.Contains(t, goshm.Stdout, "nattch(id#0) = 1\n")
-		})
+		t.Run(w.String(), func(t *testing.T) { checkFork500Children(t, w, prog, testenv.Lib(t)) })
 	}
+}
+
+// checkFork500Children runs conf_fork children 500 (prog) natively and
+// under lib as w.
+func checkFork500Children(t *testing.T, w who, prog, lib string) {
+	_, goshm := runBothLib(t, "children", w, lib, prog, "children", "500")
+	assert.Contains(t, goshm.Stdout,
+		"500 children forked: 500 ok, 0 failed, 0 hung (SIGALRM), 0 killed otherwise")
+	assert.Contains(t, goshm.Stdout, "increments seen through the keyed segments = 500")
+	assert.Contains(t, goshm.Stdout, "nattch(id#0) = 1\n")
 }
 
 // A daemon (double fork, setsid, every descriptor closed) uses shared
@@ -40,23 +51,26 @@ func TestDaemon(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/conf_fork")
 	for _, w := range []who{asRoot, asUser} {
-		t.Run(w.String(), func(t *testing.T) {
-			_, goshm := runBoth(t, "daemon", w, prog, "daemon")
-			for _, want := range []string{
-				"daemon attached = yes",
-				"daemon: shmget found the same id = 1, shmat = 1, read the parent's data = 1",
-				"daemon: IPC_PRIVATE shmget/shmat/shmdt/IPC_RMID = 1",
-				"daemon: descriptors open after its calls = 0",
-				// the parent's attach, the one the daemon inherited, its own
-				"main#9 nattch(id#0) = 3",
-				`parent reads "daemon"`,
-				"daemon: shmdt = 1, then its IPC_STAT nattch = 2",
-				"daemon exited = yes",
-				"main#14 nattch(id#0) = 1", // its exit ended the attach it inherited
-			} {
-				assert.Contains(t, goshm.Stdout, want)
-			}
-		})
+		t.Run(w.String(), func(t *testing.T) { checkDaemon(t, w, prog, testenv.Lib(t)) })
+	}
+}
+
+// checkDaemon runs conf_fork daemon (prog) natively and under lib as w.
+func checkDaemon(t *testing.T, w who, prog, lib string) {
+	_, goshm := runBothLib(t, "daemon", w, lib, prog, "daemon")
+	for _, want := range []string{
+		"daemon attached = yes",
+		"daemon: shmget found the same id = 1, shmat = 1, read the parent's data = 1",
+		"daemon: IPC_PRIVATE shmget/shmat/shmdt/IPC_RMID = 1",
+		"daemon: descriptors open after its calls = 0",
+		// the parent's attach, the one the daemon inherited, its own
+		"main#9 nattch(id#0) = 3",
+		`parent reads "daemon"`,
+		"daemon: shmdt = 1, then its IPC_STAT nattch = 2",
+		"daemon exited = yes",
+		"main#14 nattch(id#0) = 1", // its exit ended the attach it inherited
+	} {
+		assert.Contains(t, goshm.Stdout, want)
 	}
 }
 
@@ -91,18 +105,22 @@ func TestProcessRaces(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/conf_fork")
 	for _, w := range []who{asRoot, asUser} {
-		t.Run(w.String(), func(t *testing.T) {
-			_, goshm := runBoth(t, "excl", w, prog, "excl", "20", "30")
-			assert.Contains(t, goshm.Stdout, "30 rounds of 20 creators: 0 rounds without exactly one winner")
-			assert.Contains(t, goshm.Stdout, "{used_ids=0 shm_tot=0")
-
-			store := newStore(t)
-			native := runNative(t, w, prog, "churn", "16", "200")
-			goshm = runGoshm(t, w, store, prog, "churn", "16", "200")
-			assertSameAsKernel(t, "churn", w, native, goshm)
-			assert.Contains(t, goshm.Stdout, "16 children x 200 rounds: 16 ok, 0 killed")
-			assert.Contains(t, goshm.Stdout, "{used_ids=0 shm_tot=0")
-			assert.Empty(t, segmentFiles(t, store), "files left in the store")
-		})
+		t.Run(w.String(), func(t *testing.T) { checkProcessRaces(t, w, prog, testenv.Lib(t)) })
 	}
+}
+
+// checkProcessRaces runs conf_fork excl and churn (prog) natively and
+// under lib as w.
+func checkProcessRaces(t *testing.T, w who, prog, lib string) {
+	_, goshm := runBothLib(t, "excl", w, lib, prog, "excl", "20", "30")
+	assert.Contains(t, goshm.Stdout, "30 rounds of 20 creators: 0 rounds without exactly one winner")
+	assert.Contains(t, goshm.Stdout, "{used_ids=0 shm_tot=0")
+
+	store := newStore(t)
+	native := runNative(t, w, prog, "churn", "16", "200")
+	goshm = runGoshmLib(t, w, store, lib, prog, "churn", "16", "200")
+	assertSameAsKernel(t, "churn", w, native, goshm)
+	assert.Contains(t, goshm.Stdout, "16 children x 200 rounds: 16 ok, 0 killed")
+	assert.Contains(t, goshm.Stdout, "{used_ids=0 shm_tot=0")
+	assert.Empty(t, segmentFiles(t, store), "files left in the store")
 }

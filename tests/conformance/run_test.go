@@ -45,12 +45,20 @@ func (w who) String() string {
 // capability, so glibc aborts the process.
 func goshmOpts(t *testing.T, w who, store string, argv ...string) (testenv.Opts, []string) {
 	t.Helper()
+	return goshmOptsLib(t, w, store, testenv.Lib(t), argv...)
+}
+
+// goshmOptsLib is goshmOpts with the library lib preloaded instead of
+// the library under test: build/musl/libgoshm.so for the programs built
+// against musl (musl_test.go).
+func goshmOptsLib(t *testing.T, w who, store, lib string, argv ...string) (testenv.Opts, []string) {
+	t.Helper()
 	o := testenv.Opts{NewIPC: true, Store: store, Timeout: 2 * time.Minute}
 	if w == asUser {
 		o.UID, o.GID = testenv.UnprivUID, testenv.UnprivGID
-		return o, append([]string{"env", "LD_PRELOAD=" + testenv.Lib(t)}, argv...)
+		return o, append([]string{"env", "LD_PRELOAD=" + lib}, argv...)
 	}
-	o.Preload = true
+	o.Preload, o.Lib = true, lib
 	return o, argv
 }
 
@@ -85,7 +93,13 @@ func runNative(t *testing.T, w who, argv ...string) testenv.Result {
 // runGoshm runs argv under goshm as w, with store.
 func runGoshm(t *testing.T, w who, store string, argv ...string) testenv.Result {
 	t.Helper()
-	o, args := goshmOpts(t, w, store, argv...)
+	return runGoshmLib(t, w, store, testenv.Lib(t), argv...)
+}
+
+// runGoshmLib runs argv under the library lib as w, with store.
+func runGoshmLib(t *testing.T, w who, store, lib string, argv ...string) testenv.Result {
+	t.Helper()
+	o, args := goshmOptsLib(t, w, store, lib, argv...)
 	return testenv.Run(t, o, args...)
 }
 

@@ -20,7 +20,14 @@ type scenario struct {
 // listScenarios asks the runner for its scenarios.
 func listScenarios(t *testing.T) []scenario {
 	t.Helper()
-	out, err := exec.Command(testenv.Artifact(t, "tests/conf_scenarios"), "--list").Output()
+	return listScenariosOf(t, testenv.Artifact(t, "tests/conf_scenarios"))
+}
+
+// listScenariosOf asks the runner at prog (the glibc or the musl build of
+// conf_scenarios) for its scenarios.
+func listScenariosOf(t *testing.T, prog string) []scenario {
+	t.Helper()
+	out, err := exec.Command(prog, "--list").Output()
 	require.NoError(t, err, "conf_scenarios --list")
 	var list []scenario
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -55,8 +62,13 @@ func TestScenarios(t *testing.T) {
 }
 
 func compareScenario(t *testing.T, prog, name string, w who) {
+	compareScenarioLib(t, prog, testenv.Lib(t), name, w)
+}
+
+// compareScenarioLib runs the scenario natively and under the library lib.
+func compareScenarioLib(t *testing.T, prog, lib, name string, w who) {
 	native := runNative(t, w, prog, name)
-	goshm := runGoshm(t, w, newStore(t), prog, name)
+	goshm := runGoshmLib(t, w, newStore(t), lib, prog, name)
 	assertSameAsKernel(t, name, w, native, goshm)
 }
 

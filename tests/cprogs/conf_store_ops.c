@@ -54,6 +54,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conf/libc.h"
+
 static int last_id = -1;
 static char *last_addr = (char *)-1;
 static size_t last_size;
@@ -61,7 +63,7 @@ static size_t last_size;
 static void say(const char *op, const char *arg, long r, int e)
 {
 	if (r < 0)
-		printf("%s%s%s = -1 %s\n", op, arg ? " " : "", arg ? arg : "", strerrorname_np(e));
+		printf("%s%s%s = -1 %s\n", op, arg ? " " : "", arg ? arg : "", conf_errname(e));
 	else
 		printf("%s%s%s = %ld\n", op, arg ? " " : "", arg ? arg : "", r);
 	fflush(stdout);

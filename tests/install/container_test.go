@@ -48,6 +48,9 @@ func TestDebianPackageInCleanContainer(t *testing.T) {
 	}
 	before := mustExec("sh", "-c", snapshotCmd)
 	require.Contains(t, before, "d /usr/bin\n")
+	// The store is the volume, there before the package: postinst leaves
+	// it as it is.
+	storeMode := mustExec("stat", "-c", "%a %U:%G", "/var/lib/goshm")
 
 	testenv.MustDocker(t, "cp", deb, ctr+":/tmp/")
 	for _, prog := range []string{"systemv_shm_wr", "systemv_shm_rd"} {
@@ -59,6 +62,9 @@ func TestDebianPackageInCleanContainer(t *testing.T) {
 	installed := lineDiff(before, mustExec("sh", "-c", snapshotCmd))
 	assert.Contains(t, installed, "+ f /usr/bin/goshm")
 	assert.Contains(t, installed, "+ l /usr/lib/x86_64-linux-gnu/libgoshm.so.0")
+	assert.Contains(t, installed, "+ f /usr/lib/x86_64-linux-gnu/goshm/musl/libgoshm.so")
+	assert.Equal(t, storeMode, mustExec("stat", "-c", "%a %U:%G", "/var/lib/goshm"),
+		"postinst changed an existing store")
 
 	v := mustExec("goshm", "version")
 	assert.True(t, strings.HasPrefix(v, "goshm "+version+" "), v)
@@ -101,8 +107,14 @@ func TestDebianPackageInCleanContainer(t *testing.T) {
 
 	files := strings.Fields(mustExec("dpkg", "-L", "goshm"))
 	require.Contains(t, files, "/usr/bin/goshm")
-	out = mustExec("apt-get", "purge", "-y", "goshm")
-	assert.Contains(t, out, "Removing goshm ("+version+")")
+	storeFiles := mustExec("find", "/var/lib/goshm", "-type", "f")
+	require.Contains(t, storeFiles, "/var/lib/goshm/registry\n")
+	p := exec("apt-get", "purge", "-y", "goshm")
+	require.Equal(t, 0, p.Code, p.String())
+	assert.Contains(t, p.Stdout, "Removing goshm ("+version+")")
+	// The store and its segment stay: the package never deletes data.
+	assert.Contains(t, p.Stdout+p.Stderr, "goshm: kept /var/lib/goshm")
+	assert.Equal(t, storeFiles, mustExec("find", "/var/lib/goshm", "-type", "f"), "the store after purge")
 
 	st := exec("dpkg", "-s", "goshm")
 	assert.NotEqual(t, 0, st.Code, "dpkg still knows goshm: %s", st)
@@ -115,6 +127,61 @@ func TestDebianPackageInCleanContainer(t *testing.T) {
 			assert.NotContains(t, after, " "+f+"\n", "left behind: %s", f)
 		}
 	}
+}
+
+// The package and the default store, /var/lib/goshm, in a clean Debian 12
+// container without a volume there: install makes it with mode 1777 and
+// goshm uses it; remove and purge keep it and the segment in it (the
+// data is never the package's to delete); purged with an empty store,
+// the package takes the directory it made away.
+func TestDebianPackageDefaultStore(t *testing.T) {
+	testenv.RequireDocker(t)
+	requireTools(t, "debootstrap")
+	deb := buildDeb(t)
+	image := testenv.DebianImage(t)
+	ctr := testenv.StartContainer(t, image, "sh", "-c", `trap "exit 0" TERM; while :; do sleep 1; done`)
+	exec := func(argv ...string) testenv.Result {
+		t.Helper()
+		return testenv.Docker(t, append([]string{"exec", ctr}, argv...)...)
+	}
+	mustExec := func(argv ...string) string {
+		t.Helper()
+		r := exec(argv...)
+		require.Equal(t, 0, r.Code, "%s: %s", strings.Join(argv, " "), r)
+		return r.Stdout
+	}
+	testenv.MustDocker(t, "cp", deb, ctr+":/tmp/")
+	for _, prog := range []string{"systemv_shm_wr", "systemv_shm_rd"} {
+		testenv.MustDocker(t, "cp", testenv.Artifact(t, "legacy/"+prog), ctr+":/tmp/"+prog)
+	}
+	require.NotEqual(t, 0, exec("test", "-e", "/var/lib/goshm").Code, "the image has no store yet")
+
+	mustExec("sh", "-c", "cd /tmp && apt-get install -y ./goshm_*.deb")
+	assert.Equal(t, "1777 root:root directory\n", mustExec("stat", "-c", "%a %U:%G %F", "/var/lib/goshm"))
+	w := exec("goshm", "run", "--", "/tmp/systemv_shm_wr")
+	require.Equal(t, 0, w.Code, w.String())
+	storeFiles := mustExec("find", "/var/lib/goshm", "-type", "f")
+	require.Contains(t, storeFiles, "/var/lib/goshm/registry\n")
+
+	mustExec("apt-get", "remove", "-y", "goshm")
+	assert.Equal(t, storeFiles, mustExec("find", "/var/lib/goshm", "-type", "f"), "the store after remove")
+	p := exec("apt-get", "purge", "-y", "goshm")
+	require.Equal(t, 0, p.Code, p.String())
+	assert.Contains(t, p.Stdout+p.Stderr, "goshm: kept /var/lib/goshm")
+	assert.Equal(t, storeFiles, mustExec("find", "/var/lib/goshm", "-type", "f"), "the store after purge")
+
+	// The segment is still there for the next install to serve.
+	mustExec("sh", "-c", "cd /tmp && apt-get install -y ./goshm_*.deb")
+	r := exec("goshm", "run", "--", "/tmp/systemv_shm_rd")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, alphabet, strings.TrimSpace(strings.SplitN(r.Stdout, "\n", 2)[0]), r.String())
+
+	// The operator empties the store; purge then removes the directory.
+	mustExec("sh", "-c", "rm -rf /var/lib/goshm/* /var/lib/goshm/.[!.]*")
+	p = exec("apt-get", "purge", "-y", "goshm")
+	require.Equal(t, 0, p.Code, p.String())
+	assert.NotContains(t, p.Stdout+p.Stderr, "kept /var/lib/goshm")
+	assert.NotEqual(t, 0, exec("test", "-e", "/var/lib/goshm").Code, "an empty store stays after purge")
 }
 
 // lineDiff lists the lines only in a ("-") and only in b ("+").

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -45,8 +46,9 @@ func buildDeb(t *testing.T) string {
 
 // `make deb` builds goshm_VERSION_ARCH.deb whose version is what `goshm
 // version` prints, with the library in the multiarch directory, the
-// development files, the tool, compressed man pages and the docs, and
-// lintian finds no error in it.
+// development files, the musl build, the tool, compressed man pages and
+// the docs, maintainer scripts for the default store, and lintian finds
+// no error in it.
 func TestDebianPackage(t *testing.T) {
 	testenv.RequireRoot(t)
 	requireTools(t, "lintian", "dpkg-architecture")
@@ -80,6 +82,8 @@ func TestDebianPackage(t *testing.T) {
 		lib + "libgoshm.so.0":                            "-> libgoshm.so." + version,
 		lib + "libgoshm.so":                              "-> libgoshm.so.0",
 		lib + "libgoshm-go.so":                           "-rw-r--r--",
+		lib + "goshm/musl/libgoshm.so":                   "-rw-r--r--",
+		"/usr/share/lintian/overrides/goshm":             "-rw-r--r--",
 		lib + "pkgconfig/goshm.pc":                       "-rw-r--r--",
 		lib + "cmake/goshm/goshmConfig.cmake":            "-rw-r--r--",
 		lib + "cmake/goshm/goshmConfigVersion.cmake":     "-rw-r--r--",
@@ -98,7 +102,17 @@ func TestDebianPackage(t *testing.T) {
 		assert.Equal(t, want, contents[p], p)
 	}
 	for p := range contents {
+		// Not /var/lib/goshm: the store is the data's (postinst makes it).
 		assert.True(t, p == "/" || strings.HasPrefix(p, "/usr/"), "%s: a package installs below /usr only", p)
+	}
+	ctrl := t.TempDir()
+	run(t, "", nil, "dpkg-deb", "--control", deb, ctrl)
+	for _, script := range []string{"postinst", "postrm"} {
+		st, err := os.Stat(filepath.Join(ctrl, script))
+		if assert.NoError(t, err, "the package's %s", script) {
+			assert.Equal(t, os.FileMode(0o755), st.Mode().Perm(), script)
+		}
+		run(t, "", nil, "sh", "-n", filepath.Join(ctrl, script))
 	}
 
 	cmd := exec.Command("lintian", "--fail-on", "error", "--tag-display-limit", "0", deb)

@@ -81,12 +81,16 @@ func cmakeInstall(t *testing.T, destdir, prefix, libdir string) {
 	run(t, "", []string{"DESTDIR=" + destdir}, "cmake", "--install", build)
 }
 
-// What make install adds to CMake's install: what needs Go to build, and
-// the tool's own man page and completion.  Paths below the prefix.
-func goOnly(libdir string) []string {
+// What make install adds to CMake's install: what needs Go to build, the
+// musl build (CMake builds for the C developer who relinks, with the
+// system's compiler; the musl build is for goshm run, which preloads it
+// into musl programs), and the tool's own man page and completion.  Paths
+// below the prefix.
+func makeOnly(libdir string) []string {
 	return []string{
 		"bin", "bin/goshm",
 		libdir + "/libgoshm-go.so",
+		libdir + "/goshm", libdir + "/goshm/musl", libdir + "/goshm/musl/libgoshm.so",
 		"share/man/man1", "share/man/man1/goshm.1",
 		"share/bash-completion", "share/bash-completion/completions",
 		"share/bash-completion/completions/goshm",
@@ -96,11 +100,12 @@ func goOnly(libdir string) []string {
 // `make install` and `cmake --install` put the same files in the same
 // places with the same modes, symlinks and text, for the default prefix
 // and for the Debian layout (the library in the multiarch directory);
-// make install adds exactly the Go-built files and the tool's man page
-// and completion.  Then `make uninstall` leaves no file behind.
+// make install adds exactly the Go-built files, the musl build and the
+// tool's man page and completion.  Then `make uninstall` leaves no file
+// behind.
 func TestMakeInstallAgreesWithCMake(t *testing.T) {
 	testenv.RequireRoot(t)
-	requireTools(t, "make", "cmake", "gcc")
+	requireTools(t, "make", "cmake", "gcc", "musl-gcc")
 	version := goshmVersion(t)
 	for _, layout := range []struct{ prefix, libdir string }{
 		{"/usr/local", "lib"},
@@ -114,7 +119,7 @@ func TestMakeInstallAgreesWithCMake(t *testing.T) {
 			cmTree := tree(t, filepath.Join(cm, layout.prefix))
 
 			extra := map[string]bool{}
-			for _, p := range goOnly(layout.libdir) {
+			for _, p := range makeOnly(layout.libdir) {
 				extra[p] = true
 			}
 			for p, want := range cmTree {
@@ -131,7 +136,7 @@ func TestMakeInstallAgreesWithCMake(t *testing.T) {
 				}
 			}
 			sort.Strings(added)
-			assert.ElementsMatch(t, goOnly(layout.libdir), added)
+			assert.ElementsMatch(t, makeOnly(layout.libdir), added)
 
 			lib := filepath.Join(layout.libdir, "libgoshm.so."+version)
 			assert.Equal(t, entry{kind: "l", target: "libgoshm.so." + strings.Split(version, ".")[0]},
@@ -142,6 +147,8 @@ func TestMakeInstallAgreesWithCMake(t *testing.T) {
 				requireELF(t, filepath.Join(dir, layout.prefix, lib), "libgoshm.so.0")
 			}
 			requireELF(t, filepath.Join(mk, layout.prefix, layout.libdir, "libgoshm-go.so"), "libgoshm-go.so")
+			requireMuslBuild(t, filepath.Join(mk, layout.prefix, layout.libdir, "goshm/musl/libgoshm.so"))
+			assert.Equal(t, fs.FileMode(0o644), mkTree[filepath.Join(layout.libdir, "goshm/musl/libgoshm.so")].mode)
 			pc := mkTree[filepath.Join(layout.libdir, "pkgconfig/goshm.pc")].text
 			assert.Contains(t, pc, "prefix="+layout.prefix+"\n")
 			assert.Contains(t, pc, "libdir=${prefix}/"+layout.libdir+"\n")
@@ -154,6 +161,30 @@ func TestMakeInstallAgreesWithCMake(t *testing.T) {
 			}
 			assert.NoDirExists(t, filepath.Join(mk, layout.prefix, layout.libdir, "cmake"))
 		})
+	}
+}
+
+// requireMuslBuild checks that the library at path is the musl build:
+// linked against musl's libc.so, exporting the System V calls.
+func requireMuslBuild(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	needed, err := f.ImportedLibraries()
+	require.NoError(t, err)
+	assert.Contains(t, needed, "libc.so", "%s: the musl build needs musl's libc.so", path)
+	assert.NotContains(t, needed, "libc.so.6", "%s: the musl build needs no glibc", path)
+	syms, err := f.DynamicSymbols()
+	require.NoError(t, err)
+	exported := map[string]bool{}
+	for _, s := range syms {
+		if s.Section != elf.SHN_UNDEF {
+			exported[s.Name] = true
+		}
+	}
+	for _, name := range []string{"shmget", "shmat", "shmdt", "shmctl"} {
+		assert.True(t, exported[name], "%s exports %s", path, name)
 	}
 }
 

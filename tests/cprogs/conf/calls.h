@@ -96,9 +96,7 @@ CONF_FN const char *ds_fields(const struct shmid_ds *d)
 	         time_name(d->shm_atime), time_name(d->shm_dtime),
 	         time_name(d->shm_ctime), pid_name(d->shm_cpid), pid_name(d->shm_lpid),
 	         (unsigned long)d->shm_nattch,
-	         d->shm_perm.__pad2 || d->shm_perm.__glibc_reserved1 ||
-	         d->shm_perm.__glibc_reserved2 || d->__glibc_reserved5 ||
-	         d->__glibc_reserved6 ? "nonzero" : "0");
+	         CONF_DS_RESERVED(d) ? "nonzero" : "0");
 	return b;
 }
 
@@ -200,8 +198,7 @@ CONF_FN int IINFO(void)
 		out("shmctl(0, IPC_INFO, buf) = %d {shmmax=%lu shmmin=%lu shmmni=%lu "
 		    "shmseg=%lu shmall=%lu rsv=%s}",
 		    r, si.shmmax, si.shmmin, si.shmmni, si.shmseg, si.shmall,
-		    si.__glibc_reserved1 || si.__glibc_reserved2 || si.__glibc_reserved3 ||
-		    si.__glibc_reserved4 ? "nonzero" : "0");
+		    CONF_SHMINFO_RESERVED(&si) ? "nonzero" : "0");
 	errno = e;
 	return r;
 }
@@ -223,7 +220,8 @@ CONF_FN int SINFO(void)
 	}
 	out("shmctl(0, SHM_INFO, buf) = %d {used_ids=%d shm_tot=%lu shm_swp=%lu "
 	    "swap_attempts=%lu swap_successes=%lu}",
-	    r, si.used_ids, si.shm_tot, si.shm_swp, si.swap_attempts, si.swap_successes);
+	    r, CONF_SHM_INFO_USED_IDS(&si), si.shm_tot, si.shm_swp,
+	    CONF_SHM_INFO_SWAP_ATTEMPTS(&si), CONF_SHM_INFO_SWAP_SUCCESSES(&si));
 	out("SHM_INFO.shm_rss = %lu", si.shm_rss);
 	errno = e;
 	return r;

@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libc.h"
+
 #define CONF_FN static __attribute__((unused))
 
 #define CONF_MAX_CHILDREN 64
@@ -104,11 +106,7 @@ CONF_FN char *ring(void)
 	return bufs[next++ % 16];
 }
 
-CONF_FN const char *err_name(int e)
-{
-	const char *n = strerrorname_np(e);
-	return n ? n : "E?";
-}
+CONF_FN const char *err_name(int e) { return conf_errname(e); }
 
 /* "-1 EINVAL" for a failed call, given its errno. */
 CONF_FN const char *fail(int e)

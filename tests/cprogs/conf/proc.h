@@ -56,8 +56,8 @@ CONF_FN const char *status_name(int st)
 	if (WIFEXITED(st))
 		snprintf(b, 96, "exit %d", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st))
-		snprintf(b, 96, "killed by %s", sigabbrev_np(WTERMSIG(st)) ?
-		         sigabbrev_np(WTERMSIG(st)) : "?");
+		snprintf(b, 96, "killed by %s", conf_sigabbrev(WTERMSIG(st)) ?
+		         conf_sigabbrev(WTERMSIG(st)) : "?");
 	else
 		snprintf(b, 96, "status %#x", st);
 	return b;
