@@ -113,9 +113,7 @@ func fields(out string) map[string]string {
 // loader finds it in libdir without any help from the environment.
 func requireLinkedTo(t *testing.T, bin, libdir string) {
 	t.Helper()
-	f, err := elf.Open(bin)
-	require.NoError(t, err)
-	defer f.Close()
+	f := testenv.ELF(t, bin)
 	needed, err := f.ImportedLibraries()
 	require.NoError(t, err)
 	assert.Contains(t, needed, "libgoshm.so.0", "DT_NEEDED of %s", bin)
@@ -170,9 +168,7 @@ func TestCMakeAndPkgConfigConsumers(t *testing.T) {
 			require.NoError(t, err, "%s should be a symlink", link)
 			assert.Equal(t, target, got, link)
 		}
-		f, err := elf.Open(real)
-		require.NoError(t, err)
-		defer f.Close()
+		f := testenv.ELF(t, real)
 		soname, err := f.DynString(elf.DT_SONAME)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"libgoshm.so.0"}, soname)

@@ -22,12 +22,7 @@ import (
 func TestLockFreeReadersAgainstKilledWriters(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/hard_readers")
-	seconds := 15
-	if v := os.Getenv("GOSHM_READERS_SECONDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		require.NoError(t, err)
-		seconds = n
-	}
+	seconds := readersSeconds(t, 15)
 	timeout := time.Duration(seconds)*time.Second + time.Minute
 
 	native := testenv.Run(t, testenv.Opts{NewIPC: true, Timeout: timeout}, prog, "3")
@@ -51,15 +46,23 @@ func TestLockFreeReadersAgainstKilledWriters(t *testing.T) {
 func TestPublishedCountUnderChurn(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/hard_publish")
-	seconds := 10
-	if v := os.Getenv("GOSHM_READERS_SECONDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		require.NoError(t, err)
-		seconds = n
-	}
+	seconds := readersSeconds(t, 10)
 	r := testenv.Run(t, testenv.Opts{Preload: true, NewIPC: true, Store: newStore(t),
 		Timeout: time.Duration(seconds)*time.Second + time.Minute}, prog, strconv.Itoa(seconds))
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Regexp(t, `^ok \d+ stats, [1-9]\d* with attaches held\n$`, r.Stdout)
 	t.Logf("goshm: %s", r.Stdout)
+}
+
+// readersSeconds is GOSHM_READERS_SECONDS, or def: how long the lock-free
+// reader tests run under goshm.
+func readersSeconds(t *testing.T, def int) int {
+	t.Helper()
+	v := os.Getenv("GOSHM_READERS_SECONDS")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, "GOSHM_READERS_SECONDS")
+	return n
 }

@@ -352,14 +352,20 @@ static void *lru_user(void *arg)
 	return NULL;
 }
 
-static void lru(int n)
+/* LRU_SETS private sets of one semaphore, each at 1. */
+static void make_lru_sets(const char *what)
 {
-	race_n = n;
 	for (int i = 0; i < LRU_SETS; i++) {
 		lru_ids[i] = semget(IPC_PRIVATE, 1, 0600);
 		if (lru_ids[i] < 0 || semctl(lru_ids[i], 0, SETVAL, (union semun){.val = 1}) < 0)
-			fail("lru set", i);
+			fail(what, i);
 	}
+}
+
+static void lru(int n)
+{
+	race_n = n;
+	make_lru_sets("lru set");
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++)
 		pthread_create(&th[i], NULL, lru_user, (void *)(long)i);
@@ -381,11 +387,7 @@ static void lru(int n)
 static void forks(int n)
 {
 	race_n = 1000000000;
-	for (int i = 0; i < LRU_SETS; i++) {
-		lru_ids[i] = semget(IPC_PRIVATE, 1, 0600);
-		if (lru_ids[i] < 0 || semctl(lru_ids[i], 0, SETVAL, (union semun){.val = 1}) < 0)
-			fail("fork set", i);
-	}
+	make_lru_sets("fork set");
 	pthread_t th[2];
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, lru_user, (void *)(long)i);

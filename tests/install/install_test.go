@@ -168,9 +168,7 @@ func TestMakeInstallAgreesWithCMake(t *testing.T) {
 // linked against musl's libc.so, exporting the System V calls.
 func requireMuslBuild(t *testing.T, path string) {
 	t.Helper()
-	f, err := elf.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
+	f := testenv.ELF(t, path)
 	needed, err := f.ImportedLibraries()
 	require.NoError(t, err)
 	assert.Contains(t, needed, "libc.so", "%s: the musl build needs musl's libc.so", path)
@@ -192,9 +190,7 @@ func requireMuslBuild(t *testing.T, path string) {
 // calls.
 func requireELF(t *testing.T, path, soname string) {
 	t.Helper()
-	f, err := elf.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
+	f := testenv.ELF(t, path)
 	got, err := f.DynString(elf.DT_SONAME)
 	require.NoError(t, err)
 	assert.Equal(t, []string{soname}, got, "%s: SONAME", path)

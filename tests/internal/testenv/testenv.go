@@ -6,6 +6,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -211,4 +212,14 @@ func PooledDataFiles(t testing.TB, store string) map[string]bool {
 		out[fmt.Sprintf("seg-%d", binary.LittleEndian.Uint64(b[poolGensOff+8*i:]))] = true
 	}
 	return out
+}
+
+// ELF opens the ELF file at path for reading its dynamic section and
+// symbols; it is closed when the test ends.
+func ELF(t testing.TB, path string) *elf.File {
+	t.Helper()
+	f, err := elf.Open(path)
+	require.NoError(t, err, "open %s as ELF", path)
+	t.Cleanup(func() { f.Close() })
+	return f
 }
