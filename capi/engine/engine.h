@@ -127,8 +127,8 @@ struct gs_header {
 	 * segments/free-<gen> (freepool.c). */
 	uint32_t nfree;
 	uint64_t free_gens[GS_POOL]; /* format 3: file generations, seg-<f> */
-	/* Format 3: the data file a destruction is removing or pooling
-	 * (seg-<pending_file>), set with pending_gen (freepool.c). */
+	/* Format 3: a pooled data file (seg-<pending_file>) being given to
+	 * a new segment, set with pending_gen (freepool.c). */
 	uint64_t pending_file;
 	uint64_t reserved[3];
 };
@@ -153,12 +153,8 @@ struct gs_slot {
 	uint64_t segsz;
 	int64_t atime, dtime, ctime;
 	uint64_t last_ns_dev, last_ns_ino;   /* namespace of the last shmat/shmdt */
-	uint64_t gen;             /* the segment's generation: its tokens */
-	/* Format 3: names the data file segments/seg-<file_gen>, which is
-	 * gen for a new file and an older generation for a pooled one
-	 * (freepool.c); 0 in a slot a format 2 engine wrote: gen. */
-	uint64_t file_gen;
-	uint64_t reserved[3];
+	uint64_t gen;             /* names the data file and the tokens */
+	uint64_t reserved[4];
 	struct gs_ns_slot ns[GS_NS_SLOTS];
 	/*
 	 * Format 3: what namespace slot k contributes to nattch, as one word
@@ -186,13 +182,7 @@ _Static_assert(offsetof(struct gs_header, boot_id) == 1144, "docs/FORMAT.md offs
 _Static_assert(offsetof(struct gs_header, nfree) == 1180, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, free_gens) == 1184, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, pending_file) == 1312, "docs/FORMAT.md offsets");
-_Static_assert(offsetof(struct gs_slot, file_gen) == 96, "docs/FORMAT.md offsets");
 
-/* The generation naming slot sl's data file, segments/seg-<gen>. */
-static inline uint64_t gs_file_of(const struct gs_slot *sl)
-{
-	return sl->file_gen ? sl->file_gen : sl->gen;
-}
 
 /* ---- Stores. ---- */
 
@@ -302,6 +292,7 @@ GS_HIDDEN int gs_unlink_in(const struct goshm_store *s, const char *name);
 GS_HIDDEN int gs_make_store_dirs(struct goshm_store *s);
 GS_HIDDEN int gs_make_store_subdir(struct goshm_store *s, const char *name, mode_t mode);
 GS_HIDDEN int gs_check_file(int fd, struct stat *st);
+GS_HIDDEN int gs_lease_probe(int fd, int type);
 
 /* registry.c */
 GS_HIDDEN struct gs_slot *gs_slot_at(struct gs_locked *l, unsigned idx);
@@ -334,8 +325,7 @@ GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *
 
 /* freepool.c: data files of destroyed segments, reused. */
 GS_HIDDEN int gs_pool_put(struct gs_locked *l, uint64_t file, uint64_t segsz);
-GS_HIDDEN int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen, uint64_t *file);
-GS_HIDDEN void gs_pool_taken(struct gs_locked *l, uint64_t file);
+GS_HIDDEN int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen);
 GS_HIDDEN int gs_pool_lists(struct gs_locked *l, uint64_t file);
 GS_HIDDEN int gs_pool_holds(struct gs_locked *l, const char *name);
 GS_HIDDEN void gs_pool_check(struct gs_locked *l);

@@ -7,10 +7,17 @@
  * us, a rename 10-30 us, where the kernel makes and destroys a segment in
  * a few.  A program that makes a private segment per request pays it per
  * request.  So a destroyed segment's data file stays where it is, under
- * its name segments/seg-<f>, and its file generation f is listed in the
- * header (free_gens), up to GS_POOL files of at most GS_POOL_MAX_BYTES
- * each; the next segment made takes one, zeroes it to the new size, and
- * names it in its slot (file_gen) -- no directory is changed at all.
+ * its name segments/seg-<gen>, and its generation is listed in the header
+ * (free_gens), up to GS_POOL files of at most GS_POOL_MAX_BYTES each; the
+ * next segment made takes one, zeroes it to the new size, and renames it
+ * to its own seg-<gen>.
+ *
+ * That one rename is kept for a power cut: the zeroing goes through the
+ * file system's journal, and the rename after it, so a disk that has the
+ * new name has the zeroes too.  The registry's pages reach the disk on
+ * their own: one that names the new segment while its file still had the
+ * old segment's bytes would give them to the new one.  Without the rename
+ * the registry could name the file before its zeroing was on the disk.
  *
  * A file is reused only once a write-lease probe proves that nobody has it
  * open or mapped: F_SETLEASE F_WRLCK fails while any other descriptor or
@@ -21,10 +28,10 @@
  * new one: a file is never reused half-cleaned.
  *
  * Everything here runs under the registry lock.  A file is listed before
- * the slot that used it is freed, and leaves the list only after the slot
- * that takes it is live, so a kill at any point leaves it named by a slot,
- * listed, or both -- never lost -- and the next locker drops from the list
- * what a slot names (gs_pool_settle).
+ * the slot that used it is freed, so a kill leaves it named by the slot,
+ * listed, or both -- never lost -- and the next locker after a killed
+ * holder drops from the list what a slot names (gs_pool_settle).  A file
+ * being renamed for a new segment is named by pending_file until then.
  */
 #include "engine.h"
 
@@ -87,16 +94,6 @@ int gs_pool_put(struct gs_locked *l, uint64_t f, uint64_t segsz)
 	return 0;
 }
 
-/* The slot of a new segment names pooled file f now: f leaves the list. */
-void gs_pool_taken(struct gs_locked *l, uint64_t f)
-{
-	for (unsigned i = 0; i < l->hdr->nfree && i < GS_POOL; i++)
-		if (l->hdr->free_gens[i] == f) {
-			unlist(l, i);
-			return;
-		}
-}
-
 /* After a killed holder: a listed file that a slot names (a destroyer
  * killed before it freed the slot, a creator killed before it unlisted
  * the file) belongs to the slot. */
@@ -107,7 +104,7 @@ void gs_pool_settle(struct gs_locked *l)
 		int used = 0;
 		for (unsigned k = 0; k < hi && !used; k++)
 			used = l->state[k] != GS_FREE &&
-			       gs_file_of(gs_slot_at(l, k)) == l->hdr->free_gens[i];
+			       gs_slot_at(l, k)->gen == l->hdr->free_gens[i];
 		if (used)
 			unlist(l, i);
 		else
@@ -119,10 +116,7 @@ void gs_pool_settle(struct gs_locked *l)
  * of the file exists.  As its owner if we are root without CAP_LEASE. */
 static int nobody_else_has(int fd)
 {
-	if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
-		return 0;
-	fcntl(fd, F_SETLEASE, F_UNLCK);
-	return 1;
+	return gs_lease_probe(fd, F_WRLCK) == 0;
 }
 
 /* Zero fd and give it size bytes, blocks reserved: FALLOC_FL_ZERO_RANGE
@@ -144,38 +138,46 @@ static int zero_to(int fd, uint64_t size, const struct stat *st)
 }
 
 /*
- * A data file for a new segment of size bytes from the pool: its file
- * generation in *file, the new segment's generation in *gen (and in
- * pending_gen).  The file stays listed until the caller's slot is live
- * (gs_pool_taken).  0, or -ENOENT when the pool has nothing usable (every
- * file found unusable was removed).
+ * A data file for a new segment of size bytes from the pool, under the new
+ * generation it sets in *gen (and in pending_gen): zeroed, then renamed to
+ * segments/seg-<gen>.  0, or -ENOENT when the pool has nothing usable
+ * (every file found unusable was removed).
  */
-int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen, uint64_t *file)
+int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen)
 {
-	struct gs_name name;
+	struct gs_name from, to;
 	if (gs_round_pages(size) > GS_POOL_MAX_BYTES)
 		return -ENOENT;
 	while (l->hdr->nfree && l->hdr->nfree <= GS_POOL) {
 		uint64_t f = l->hdr->free_gens[l->hdr->nfree - 1];
-		gs_data_name(f, &name);
-		int fd = gs_open_in(l->store, GS_SEGMENT_DIR, name.s, O_RDWR | O_NONBLOCK, 0);
+		gs_data_name(f, &from);
+		int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
+		if (dfd < 0)
+			return -ENOENT;
+		int fd = openat(dfd, from.s, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
 		int ok = fd >= 0 && gs_check_file(fd, &st) == 0 && nobody_else_has(fd) &&
 		         zero_to(fd, size, &st) == 0;
 		if (fd >= 0)
 			close(fd);
-		if (ok) {
-			gs_write(l);
-			*gen = l->hdr->next_gen++;
-			l->hdr->pending_gen = *gen; /* until a slot names it */
-			gs_write_done(l);
-			*file = f;
-			return 0;
-		}
-		if (fd != -ENOENT)
-			gs_unlink_in(l->store, name.s);
+		gs_write(l);
 		unlist(l, l->hdr->nfree - 1);
+		if (ok) {
+			*gen = l->hdr->next_gen++;
+			l->hdr->pending_gen = *gen; /* until a slot names seg-<gen> */
+			l->hdr->pending_file = f;   /* until it is renamed */
+			gs_write_done(l);
+			gs_data_name(*gen, &to);
+			ok = renameat2(dfd, from.s, dfd, to.s, RENAME_NOREPLACE) == 0;
+			gs_write(l);
+			l->hdr->pending_file = 0;
+		}
 		gs_write_done(l);
+		if (!ok)
+			unlinkat(dfd, from.s, 0);
+		close(dfd);
+		if (ok)
+			return 0;
 	}
 	return -ENOENT;
 }

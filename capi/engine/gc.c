@@ -54,9 +54,8 @@ static uint64_t gen_of(const char *name, unsigned *k, uint32_t *tgen, int *token
 	return gen;
 }
 
-/* Does a slot, or the pool, name this file?  A data file seg-<f> is
- * named by its file generation (a slot's file_gen, or a pooled one), a
- * token seg-<gen>.ns<k>.<tgen> by its segment's generation. */
+/* Does a slot, or the pool, name this file?  A data file seg-<gen> is
+ * a slot's or a pooled one, a token seg-<gen>.ns<k>.<tgen> a slot's. */
 static int owned(struct gs_locked *l, const char *name)
 {
 	unsigned k = 0;
@@ -72,7 +71,7 @@ static int owned(struct gs_locked *l, const char *name)
 		if (l->state[i] == GS_FREE)
 			continue;
 		struct gs_slot *sl = gs_slot_at(l, i);
-		if (token ? sl->gen == gen : gs_file_of(sl) == gen)
+		if (sl->gen == gen)
 			return !token || sl->ns[k].token_gen == tgen;
 	}
 	return 0;
@@ -238,7 +237,7 @@ int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 			continue;
 		struct gs_name name;
 		int id = gs_id_of(&l, i);
-		gs_data_name(gs_file_of(sl), &name);
+		gs_data_name(sl->gen, &name);
 		gs_path_of(s, GS_SEGMENT_DIR, name.s, path, sizeof path);
 		if (report)
 			report(GOSHM_GC_SEGMENT, path, id, arg);

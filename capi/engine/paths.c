@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -359,4 +360,21 @@ void gs_each_file(int dfd, int (*fn)(int dfd, const char *name, void *arg), void
 		}
 	}
 	close(fd);
+}
+
+/*
+ * A lease probe on fd (F_RDLCK or F_WRLCK): 0 if the kernel granted the
+ * lease -- dropped at once -- or -errno.  Whoever opens the file while the
+ * lease is held breaks it, and the kernel signals the holder: SIGIO by
+ * default, whose default action ends the process, so a backup tool reading
+ * the store at the wrong microsecond would kill the program.  SIGURG,
+ * ignored by default (and expected spuriously by the programs that catch
+ * it, the Go runtime among them), is asked for instead.
+ */
+int gs_lease_probe(int fd, int type)
+{
+	if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, type) < 0)
+		return -errno;
+	fcntl(fd, F_SETLEASE, F_UNLCK);
+	return 0;
 }

@@ -255,26 +255,24 @@ void gs_mark_dest(struct gs_locked *l, unsigned idx)
 }
 
 /* Free the slot first, then the files: a crash in between leaves files
- * that no slot names, which the next locker (pending_gen, pending_file)
- * or gc removes; never a slot without its file.  A data file the pool
- * keeps is listed before the slot goes (freepool.c). */
+ * that no slot names, which the next locker (pending_gen) or gc removes;
+ * never a slot without its file.  A data file the pool keeps is listed
+ * before the slot goes, and keeps its name (freepool.c). */
 static void destroy(struct gs_locked *l, unsigned idx)
 {
 	struct gs_name name;
 	struct gs_slot copy = *gs_slot_at(l, idx);
 	struct gs_segkey key = {l->store, l->hdr->store_id, gs_id_of(l, idx), copy.gen};
-	uint64_t file = gs_file_of(&copy);
 	gs_write(l);
 	l->hdr->pending_gen = copy.gen; /* until its files are gone */
-	l->hdr->pending_file = file;
 	if (l->hdr->dest_count)
 		l->hdr->dest_count--;
-	int pooled = gs_pool_put(l, file, copy.segsz) == 0;
+	int pooled = gs_pool_put(l, copy.gen, copy.segsz) == 0;
 	free_slot(l, idx);
 	gs_presence_release(l, &copy);
 	gs_write_done(l); /* readers see it gone; pending_gen covers the files */
 	if (!pooled) {
-		gs_data_name(file, &name);
+		gs_data_name(copy.gen, &name);
 		gs_unlink_in(l->store, name.s);
 	}
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
@@ -282,7 +280,6 @@ static void destroy(struct gs_locked *l, unsigned idx)
 			gs_token_unlink(l, &copy, k);
 	gs_write(l);
 	l->hdr->pending_gen = 0;
-	l->hdr->pending_file = 0;
 	gs_table_forget_segment(&key);
 }
 

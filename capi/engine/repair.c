@@ -48,7 +48,7 @@ static int whole(struct gs_locked *l, unsigned idx)
 	if (sl->seq > GS_SEQ_MAX || sl->segsz < GS_SHMMIN || sl->segsz > GS_SHMMAX ||
 	    sl->gen == 0)
 		return 0;
-	gs_data_name(gs_file_of(sl), &name);
+	gs_data_name(sl->gen, &name);
 	int fd = gs_open_in(l->store, GS_SEGMENT_DIR, name.s, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return 0;
@@ -63,27 +63,6 @@ static void forget_slot(struct gs_locked *l, unsigned idx)
 	l->keys[idx] = 0;
 	memset(gs_slot_at(l, idx), 0, sizeof(struct gs_slot));
 	l->hdr->repaired_slots++;
-}
-
-/* Of two live segments naming one data file, the one made later (higher
- * gen): the other was destroyed and its file given to it from the pool
- * (freepool.c), but the page saying so did not reach the disk.  Sharing
- * the file would give one segment's bytes to another. */
-static void settle_shared_files(struct gs_locked *l, unsigned hi)
-{
-	for (unsigned i = 0; i < hi; i++) {
-		if (l->state[i] != GS_LIVE)
-			continue;
-		for (unsigned j = i + 1; j < hi; j++) {
-			struct gs_slot *a = gs_slot_at(l, i), *b = gs_slot_at(l, j);
-			if (l->state[j] != GS_LIVE || gs_file_of(a) != gs_file_of(b))
-				continue;
-			unsigned older = a->gen < b->gen ? i : j;
-			forget_slot(l, older);
-			if (older == i)
-				break;
-		}
-	}
 }
 
 /* Of two live segments with one key, the one made later (higher gen). */
@@ -116,7 +95,7 @@ static int remove_stray(int dfd, const char *name, void *arg)
 	struct strays *s = arg;
 	struct gs_name want;
 	for (int i = gs_next_live(s->l, 0); i >= 0; i = gs_next_live(s->l, (unsigned)i + 1)) {
-		gs_data_name(gs_file_of(gs_slot_at(s->l, (unsigned)i)), &want);
+		gs_data_name(gs_slot_at(s->l, (unsigned)i)->gen, &want);
 		if (!strcmp(want.s, name))
 			return 0;
 	}
@@ -153,7 +132,6 @@ void gs_repair_after_boot(struct gs_locked *l)
 			max_gen = sl->gen;
 		top = i + 1;
 	}
-	settle_shared_files(l, top);
 	settle_duplicate_keys(l, top);
 	/* What the rest of the engine derives from the slots. */
 	h->hi_water = top;

@@ -96,7 +96,7 @@ int gs_open_data(struct goshm_store *s, const struct gs_slot *sl, int flags,
 	int rdonly = flags & GS_RDONLY;
 	if (flags & GS_QUIET) {
 		struct gs_name name;
-		gs_data_name(gs_file_of(sl), &name);
+		gs_data_name(sl->gen, &name);
 		int fd = gs_open_in(s, GS_SEGMENT_DIR, name.s,
 		                    (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0);
 		if (fd < 0)
@@ -110,7 +110,7 @@ int gs_open_data(struct goshm_store *s, const struct gs_slot *sl, int flags,
 		return fd;
 	}
 	struct gs_name name;
-	gs_data_name(gs_file_of(sl), &name);
+	gs_data_name(sl->gen, &name);
 	int fd = gs_open_in(s, GS_SEGMENT_DIR, name.s,
 	                    (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0);
 	if (fd < 0) {

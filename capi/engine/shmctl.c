@@ -108,7 +108,7 @@ static int shm_info(struct gs_locked *l, struct shm_info *out)
 		out->shm_tot += (sl->segsz + page - 1) / page;
 		/* Resident means "has its blocks on disk" for a file-backed
 		 * segment; nothing of it is ever in swap. */
-		gs_data_name(gs_file_of(sl), &name);
+		gs_data_name(sl->gen, &name);
 		int fd = gs_open_in(l->store, GS_SEGMENT_DIR, name.s, O_PATH, 0);
 		if (fd >= 0 && fstat(fd, &st) == 0)
 			out->shm_rss += (unsigned long)st.st_blocks * 512 / page;

@@ -80,19 +80,17 @@ static int next_gen_sane(struct gs_locked *l)
 
 /* A new data file: a generation whose file is somehow there already (a
  * stray no pending_gen covered) is skipped, never written over. */
-/* A data file for a new segment: *gen is the segment's generation, *file
- * the one naming its file -- a destroyed segment's, zeroed (freepool.c),
- * or a new one of generation *gen. */
-static int new_data_file(struct gs_locked *l, uint64_t size, uint64_t *gen, uint64_t *file)
+/* The data file of a new segment of generation *gen: a destroyed
+ * segment's, zeroed and renamed (freepool.c), or a new one. */
+static int new_data_file(struct gs_locked *l, uint64_t size, uint64_t *gen)
 {
-	if (gs_pool_take(l, size, gen, file) == 0)
+	if (gs_pool_take(l, size, gen) == 0)
 		return 0;
 	for (int tries = 0; tries < 16; tries++) {
 		gs_write(l);
 		*gen = l->hdr->next_gen++;
 		l->hdr->pending_gen = *gen; /* until a slot names the file */
 		gs_write_done(l);
-		*file = *gen;
 		int r = gs_create_data(l, *gen, size);
 		if (r != -EEXIST)
 			return r;
@@ -106,7 +104,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 {
 	uint64_t page = (uint64_t)gs_page_size();
 	uint64_t numpages = (size + page - 1) / page;
-	uint64_t gen, file;
+	uint64_t gen;
 	unsigned idx;
 	int r;
 
@@ -135,7 +133,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 
 	/* The file first, as the kernel sets up its shmem file before it
 	 * allocates the id: an impossible size is ENOMEM even in a full table. */
-	r = new_data_file(l, size, &gen, &file);
+	r = new_data_file(l, size, &gen);
 	if (r < 0) {
 		l->hdr->pending_gen = 0;
 		return gs_shmget_unusable(r);
@@ -143,9 +141,8 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	r = gs_alloc_index(l, &idx);
 	if (r < 0) {
 		struct gs_name name;
-		gs_data_name(file, &name);
-		if (file == gen) /* a pooled file stays listed */
-			gs_unlink_in(l->store, name.s);
+		gs_data_name(gen, &name);
+		gs_unlink_in(l->store, name.s);
 		l->hdr->pending_gen = 0;
 		return r;
 	}
@@ -162,12 +159,9 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	sl->id_base = gs_routing_active() ? GS_ROUTED_BASE : 0;
 	sl->ctime = time(NULL);
 	sl->gen = gen;
-	sl->file_gen = file;
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
 		sl->ns[k].native_id = -1;
 	gs_publish(l, idx);
-	if (file != gen)
-		gs_pool_taken(l, file); /* only now: a kill before leaves it listed */
 	l->hdr->pending_gen = 0;
 	return gs_id_of(l, idx);
 }

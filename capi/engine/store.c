@@ -423,9 +423,8 @@ static void upgrade_v1(struct gs_locked *l)
 }
 
 /* Format 2 stores: each namespace's published count moves from its
- * namespace slot to the slot's pub words (change counter 0); each data
- * file is named by its slot's file_gen; the pool, whose files format 2
- * renamed, is emptied.  Format 2 engines check the version at every call
+ * namespace slot to the slot's pub words (change counter 0); the pool,
+ * whose files format 2 named free-<gen>, is emptied.  Format 2 engines check the version at every call
  * and refuse the store from here on; the word they may write meanwhile
  * (published_v2) is read nowhere. */
 static void upgrade_v2(struct gs_locked *l)
@@ -435,7 +434,6 @@ static void upgrade_v2(struct gs_locked *l)
 	l->hdr->pending_file = 0;
 	for (unsigned i = 0; i < GS_SHMMNI; i++) {
 		struct gs_slot *sl = gs_slot_at(l, i);
-		sl->file_gen = l->state[i] == GS_FREE ? 0 : sl->gen;
 		for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
 			uint32_t count = l->state[i] == GS_FREE ? 0 : sl->ns[k].published_v2;
 			__atomic_store_n(&sl->pub[k], (uint64_t)count, __ATOMIC_SEQ_CST);
@@ -484,9 +482,9 @@ static void recover(struct gs_locked *l)
 				gs_destroy_if_unused(l, i);
 			}
 		}
-		/* A pooled file a slot names belongs to the slot; the file a
-		 * destruction was removing goes unless a slot or the pool has
-		 * it. */
+		/* A pooled file a slot names belongs to the slot; a pooled
+		 * file a creation was renaming goes unless a slot or the pool
+		 * has it. */
 		gs_pool_settle(l);
 		gs_sweep_gen(l, pending);
 		if (pending_file && pending_file != pending)

@@ -115,10 +115,7 @@ void gs_token_unlink(struct gs_locked *l, const struct gs_slot *sl, unsigned k)
 /* F_SETLEASE F_RDLCK on fd: 0 taken (and dropped), or -errno. */
 static int try_lease(int fd)
 {
-	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
-		return -errno;
-	fcntl(fd, F_SETLEASE, F_UNLCK);
-	return 0;
+	return gs_lease_probe(fd, F_RDLCK);
 }
 
 /*

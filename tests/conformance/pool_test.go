@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,9 +37,9 @@ func inodeOf(t *testing.T, path string) uint64 {
 }
 
 // A destroyed segment's data file is kept and given to the next segment
-// made -- no directory change at all instead of an unlink and a create,
-// which a journaled file system makes dear -- and the new segment starts
-// zeroed, whatever its size, as the kernel's do.
+// made -- one rename instead of an unlink and a create, which a journaled
+// file system makes dear -- and the new segment starts zeroed, whatever
+// its size, as the kernel's do.
 func TestDestroyedDataFilesAreReusedZeroed(t *testing.T) {
 	for _, size := range []string{"8192", "4096", "20000"} {
 		t.Run(size, func(t *testing.T) {
@@ -58,7 +59,7 @@ func TestDestroyedDataFilesAreReusedZeroed(t *testing.T) {
 			assert.Empty(t, poolFiles(t, store), "taken from the pool")
 			data := dataFiles(t, store)
 			require.Len(t, data, 1)
-			assert.Equal(t, ino, inodeOf(t, data[0]), "the same file")
+			assert.Equal(t, ino, inodeOf(t, data[0]), "the same file, renamed")
 			info, err := os.Stat(data[0])
 			require.NoError(t, err)
 			page := int64(os.Getpagesize())
@@ -137,7 +138,7 @@ func TestPoolSurvivesKills(t *testing.T) {
 	_, err := exec.LookPath("strace")
 	require.NoError(t, err, "strace (installed by make test)")
 	prog := testenv.Artifact(t, "tests/conf_store_ops")
-	for _, call := range []string{"openat2", "fcntl", "fallocate", "unlinkat", "close"} {
+	for _, call := range []string{"openat2", "openat", "fcntl", "fallocate", "renameat2", "unlinkat", "close"} {
 		for when := 1; when <= 12; when++ {
 			t.Run(call+"#"+strconv.Itoa(when), func(t *testing.T) {
 				store := newStore(t)
@@ -197,4 +198,44 @@ func allDataFiles(t *testing.T, store string) []string {
 		out = append(out, filepath.Base(p))
 	}
 	return out
+}
+
+// The lease probe that proves nobody maps a pooled file is broken by
+// anybody who opens the file meanwhile -- a backup tool reading the store
+// -- and the kernel then signals the prober: SIGIO by default, whose
+// default action ended the program making the segment.  Here the probe's
+// lease is held for a second (strace delays the return of the creation's
+// third fcntl, F_SETLEASE) while another process opens the pooled file:
+// the creating program lives and gets its segment.
+func TestPoolProbeBrokenByAnOpenDoesNotKill(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, err := exec.LookPath("strace")
+	require.NoError(t, err, "strace (installed by make test)")
+	store := newStore(t)
+	r := storeOps(t, store, nil, "private", "8192", "rm", "$")
+	require.Equal(t, 0, r.Code, r.String())
+	pool := poolFiles(t, store)
+	require.Len(t, pool, 1)
+	var name string
+	for n := range pool {
+		name = n
+	}
+
+	// The creation's fcntl calls: the registry's lock, F_SETSIG, then
+	// F_SETLEASE (the probe), then F_SETLEASE F_UNLCK.
+	create := exec.Command("strace", "-f", "-qq", "-o", "/dev/null",
+		"-e", "trace=fcntl", "-e", "inject=fcntl:delay_exit=1000000:when=3",
+		"env", "LD_PRELOAD="+testenv.Lib(t), "GOSHM_DIR="+store,
+		testenv.Artifact(t, "tests/conf_store_ops"), "private", "8192")
+	var out strings.Builder
+	create.Stdout = &out
+	require.NoError(t, create.Start())
+	time.Sleep(400 * time.Millisecond) // inside the delayed F_SETLEASE
+	f, err := os.Open(filepath.Join(store, "segments", name))
+	if err == nil {
+		f.Close()
+	}
+	err = create.Wait()
+	require.NoError(t, err, "the creating program must survive a broken lease probe\n%s", out.String())
+	assert.Regexp(t, `^private 8192 = \d+\n$`, out.String())
 }

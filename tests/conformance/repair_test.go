@@ -105,38 +105,3 @@ func dataFiles(t *testing.T, store string) []string {
 	}
 	return out
 }
-
-// Offset of a slot's file_gen (docs/FORMAT.md, format 3).
-const slotFileGenOff = 96
-
-// After a power cut the registry may say that a destroyed segment is still
-// live while the segment that took its data file from the pool is live too
-// (their pages reached the disk apart): two slots naming one data file.
-// The repair keeps the segment made later, with its bytes, and forgets the
-// other, so that no segment ever shows another's bytes.
-func TestRepairAfterRebootSharedDataFile(t *testing.T) {
-	store := newStore(t)
-	r := storeOps(t, store, nil, "create", "0x2101", "8192", "create", "0x2102", "8192",
-		"attach", "$", "write", "detach")
-	require.Equal(t, 0, r.Code, r.String())
-	regPath := filepath.Join(store, "registry")
-	reg, err := os.ReadFile(regPath)
-	require.NoError(t, err)
-	le := binary.LittleEndian
-	first := reg[regSlotsOff:]
-	second := reg[regSlotsOff+512:]
-	// The older segment names the newer one's data file, as if it had been
-	// destroyed and its file pooled and reused.
-	le.PutUint64(first[slotFileGenOff:], le.Uint64(second[slotFileGenOff:]))
-	copy(reg[regBootIDOff:], "an earlier boot!")
-	require.NoError(t, os.WriteFile(regPath, reg, 0o666))
-
-	r = storeOps(t, store, nil, "find", "0x2101", "find", "0x2102", "attach", "$", "read")
-	require.Equal(t, 0, r.Code, r.String())
-	got := opResults(r.Stdout)
-	assert.Equal(t, "-1 ENOENT", got["find 0x2101"], "the older of two slots sharing a file is forgotten\n%s", r)
-	assert.Regexp(t, `^\d+$`, got["find 0x2102"], r.String())
-	assert.Contains(t, r.Stdout, "read = \x01", "the newer keeps its bytes\n%s", r)
-	assert.Empty(t, r.Stderr)
-	assert.Len(t, dataFiles(t, store), 1, "the forgotten segment's own file is removed")
-}
