@@ -126,11 +126,8 @@ struct gs_header {
 	/* Data files of destroyed segments kept for reuse, named
 	 * segments/free-<gen> (freepool.c). */
 	uint32_t nfree;
-	uint64_t free_gens[GS_POOL]; /* format 3: file generations, seg-<f> */
-	/* Format 3: a pooled data file (seg-<pending_file>) being given to
-	 * a new segment, set with pending_gen (freepool.c). */
-	uint64_t pending_file;
-	uint64_t reserved[3];
+	uint64_t free_gens[GS_POOL];
+	uint64_t reserved[4];
 };
 
 /* What one IPC namespace contributes to a segment's nattch. */
@@ -153,7 +150,7 @@ struct gs_slot {
 	uint64_t segsz;
 	int64_t atime, dtime, ctime;
 	uint64_t last_ns_dev, last_ns_ino;   /* namespace of the last shmat/shmdt */
-	uint64_t gen;             /* names the data file and the tokens */
+	uint64_t gen;             /* names the data file */
 	uint64_t reserved[4];
 	struct gs_ns_slot ns[GS_NS_SLOTS];
 	/*
@@ -181,8 +178,6 @@ _Static_assert(offsetof(struct gs_header, wseq) == 80, "format 1 fields stay put
 _Static_assert(offsetof(struct gs_header, boot_id) == 1144, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, nfree) == 1180, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, free_gens) == 1184, "docs/FORMAT.md offsets");
-_Static_assert(offsetof(struct gs_header, pending_file) == 1312, "docs/FORMAT.md offsets");
-
 
 /* ---- Stores. ---- */
 
@@ -324,14 +319,11 @@ GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *
 #define GS_SNAP_RETRY 1 /* > 0: ask the locked path */
 
 /* freepool.c: data files of destroyed segments, reused. */
-GS_HIDDEN int gs_pool_put(struct gs_locked *l, uint64_t file, uint64_t segsz);
+GS_HIDDEN int gs_pool_put(struct gs_locked *l, uint64_t gen, uint64_t segsz);
 GS_HIDDEN int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen);
-GS_HIDDEN int gs_pool_lists(struct gs_locked *l, uint64_t file);
 GS_HIDDEN int gs_pool_holds(struct gs_locked *l, const char *name);
 GS_HIDDEN void gs_pool_check(struct gs_locked *l);
 GS_HIDDEN void gs_pool_drain(struct gs_locked *l);
-GS_HIDDEN void gs_pool_drain_v2(struct gs_locked *l);
-GS_HIDDEN void gs_pool_settle(struct gs_locked *l);
 
 /* segfile.c */
 GS_HIDDEN size_t gs_round_pages(uint64_t size);

@@ -2,22 +2,14 @@
  * freepool.c - data files of destroyed segments, kept for the next
  * segments made.
  *
- * On a journaled file system, creating, renaming and removing files are
- * the dearest things goshm does: an ext4 create plus unlink costs 60-200
- * us, a rename 10-30 us, where the kernel makes and destroys a segment in
- * a few.  A program that makes a private segment per request pays it per
- * request.  So a destroyed segment's data file stays where it is, under
- * its name segments/seg-<gen>, and its generation is listed in the header
- * (free_gens), up to GS_POOL files of at most GS_POOL_MAX_BYTES each; the
- * next segment made takes one, zeroes it to the new size, and renames it
- * to its own seg-<gen>.
- *
- * That one rename is kept for a power cut: the zeroing goes through the
- * file system's journal, and the rename after it, so a disk that has the
- * new name has the zeroes too.  The registry's pages reach the disk on
- * their own: one that names the new segment while its file still had the
- * old segment's bytes would give them to the new one.  Without the rename
- * the registry could name the file before its zeroing was on the disk.
+ * On a journaled file system, creating a file and removing one are the
+ * dearest things goshm does: an ext4 create plus unlink costs 60-200 us,
+ * where the kernel makes and destroys a segment in a few.  A program that
+ * makes a private segment per request pays it twice per request.  So a
+ * destroyed segment's data file is renamed to segments/free-<gen> (a rename
+ * costs a few us) and its generation kept in the header, up to GS_POOL of
+ * them, each at most GS_POOL_MAX_BYTES; the next segment made takes one,
+ * zeroes it to the new size, and renames it to its own seg-<gen>.
  *
  * A file is reused only once a write-lease probe proves that nobody has it
  * open or mapped: F_SETLEASE F_WRLCK fails while any other descriptor or
@@ -27,11 +19,9 @@
  * segments start zeroed), and any failure removes the file and makes a
  * new one: a file is never reused half-cleaned.
  *
- * Everything here runs under the registry lock.  A file is listed before
- * the slot that used it is freed, so a kill leaves it named by the slot,
- * listed, or both -- never lost -- and the next locker after a killed
- * holder drops from the list what a slot names (gs_pool_settle).  A file
- * being renamed for a new segment is named by pending_file until then.
+ * Everything here runs under the registry lock; a kill in between leaves a
+ * free-<gen> file the header does not list, which goshm gc removes (and the
+ * repair after a reboot).
  */
 #include "engine.h"
 
@@ -44,8 +34,7 @@
 
 #define GS_POOL_MAX_BYTES (1ull << 20)
 
-/* "free-<gen>": a pooled file of format 2, which renamed them so. */
-static void free_name_v2(uint64_t gen, struct gs_name *n)
+static void free_name(uint64_t gen, struct gs_name *n)
 {
 	struct gs_name data;
 	gs_data_name(gen, &data);                            /* "seg-<gen>" */
@@ -53,63 +42,38 @@ static void free_name_v2(uint64_t gen, struct gs_name *n)
 	memcpy(n->s + 5, data.s + 4, strlen(data.s + 4) + 1); /* "free-<gen>" */
 }
 
-/* Does the pool list file generation f? */
-int gs_pool_lists(struct gs_locked *l, uint64_t f)
-{
-	for (unsigned i = 0; i < l->hdr->nfree && i < GS_POOL; i++)
-		if (l->hdr->free_gens[i] == f)
-			return 1;
-	return 0;
-}
-
 /* Is segments/name a file the pool lists? */
 int gs_pool_holds(struct gs_locked *l, const char *name)
 {
 	struct gs_name n;
 	for (unsigned i = 0; i < l->hdr->nfree && i < GS_POOL; i++) {
-		gs_data_name(l->hdr->free_gens[i], &n);
+		free_name(l->hdr->free_gens[i], &n);
 		if (!strcmp(n.s, name))
 			return 1;
 	}
 	return 0;
 }
 
-static void unlist(struct gs_locked *l, unsigned i)
+/* The data file of destroyed generation gen goes to the pool: 0, or -1
+ * when it does not (the caller removes it). */
+int gs_pool_put(struct gs_locked *l, uint64_t gen, uint64_t segsz)
 {
-	gs_write(l);
-	l->hdr->free_gens[i] = l->hdr->free_gens[--l->hdr->nfree];
-}
-
-/* The data file f of a segment being destroyed goes to the pool, in the
- * caller's write section and before its slot is freed: 0, or -1 when it
- * does not (the caller removes it). */
-int gs_pool_put(struct gs_locked *l, uint64_t f, uint64_t segsz)
-{
-	if (gs_pool_lists(l, f))
-		return 0; /* a killed destroyer listed it already */
+	struct gs_name from, to;
 	if (l->hdr->nfree >= GS_POOL || gs_round_pages(segsz) > GS_POOL_MAX_BYTES)
 		return -1;
+	int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
+	if (dfd < 0)
+		return -1;
+	gs_data_name(gen, &from);
+	free_name(gen, &to);
+	int r = renameat2(dfd, from.s, dfd, to.s, RENAME_NOREPLACE);
+	close(dfd);
+	if (r < 0)
+		return -1;
 	gs_write(l);
-	l->hdr->free_gens[l->hdr->nfree++] = f;
+	l->hdr->free_gens[l->hdr->nfree++] = gen;
+	gs_write_done(l);
 	return 0;
-}
-
-/* After a killed holder: a listed file that a slot names (a destroyer
- * killed before it freed the slot, a creator killed before it unlisted
- * the file) belongs to the slot. */
-void gs_pool_settle(struct gs_locked *l)
-{
-	unsigned hi = l->hdr->hi_water;
-	for (unsigned i = 0; i < l->hdr->nfree && i < GS_POOL;) {
-		int used = 0;
-		for (unsigned k = 0; k < hi && !used; k++)
-			used = l->state[k] != GS_FREE &&
-			       gs_slot_at(l, k)->gen == l->hdr->free_gens[i];
-		if (used)
-			unlist(l, i);
-		else
-			i++;
-	}
 }
 
 /* F_SETLEASE F_WRLCK: granted only while no other descriptor or mapping
@@ -139,18 +103,19 @@ static int zero_to(int fd, uint64_t size, const struct stat *st)
 
 /*
  * A data file for a new segment of size bytes from the pool, under the new
- * generation it sets in *gen (and in pending_gen): zeroed, then renamed to
- * segments/seg-<gen>.  0, or -ENOENT when the pool has nothing usable
- * (every file found unusable was removed).
+ * generation it sets in *gen (and in pending_gen).  0, or -ENOENT when the
+ * pool has nothing usable (every file found unusable was removed).
  */
 int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen)
 {
 	struct gs_name from, to;
 	if (gs_round_pages(size) > GS_POOL_MAX_BYTES)
 		return -ENOENT;
-	while (l->hdr->nfree && l->hdr->nfree <= GS_POOL) {
-		uint64_t f = l->hdr->free_gens[l->hdr->nfree - 1];
-		gs_data_name(f, &from);
+	while (l->hdr->nfree) {
+		gs_write(l);
+		uint64_t old = l->hdr->free_gens[--l->hdr->nfree];
+		gs_write_done(l); /* the probe and the zeroing take a while */
+		free_name(old, &from);
 		int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
 		if (dfd < 0)
 			return -ENOENT;
@@ -158,21 +123,16 @@ int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen)
 		struct stat st;
 		int ok = fd >= 0 && gs_check_file(fd, &st) == 0 && nobody_else_has(fd) &&
 		         zero_to(fd, size, &st) == 0;
-		if (fd >= 0)
-			close(fd);
-		gs_write(l);
-		unlist(l, l->hdr->nfree - 1);
 		if (ok) {
+			gs_write(l);
 			*gen = l->hdr->next_gen++;
-			l->hdr->pending_gen = *gen; /* until a slot names seg-<gen> */
-			l->hdr->pending_file = f;   /* until it is renamed */
+			l->hdr->pending_gen = *gen; /* until a slot names it */
 			gs_write_done(l);
 			gs_data_name(*gen, &to);
 			ok = renameat2(dfd, from.s, dfd, to.s, RENAME_NOREPLACE) == 0;
-			gs_write(l);
-			l->hdr->pending_file = 0;
 		}
-		gs_write_done(l);
+		if (fd >= 0)
+			close(fd);
 		if (!ok)
 			unlinkat(dfd, from.s, 0);
 		close(dfd);
@@ -191,26 +151,8 @@ void gs_pool_drain(struct gs_locked *l)
 	int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
 	gs_write(l);
 	while (l->hdr->nfree) {
-		gs_data_name(l->hdr->free_gens[--l->hdr->nfree], &n);
+		free_name(l->hdr->free_gens[--l->hdr->nfree], &n);
 		if (dfd >= 0)
-			unlinkat(dfd, n.s, 0);
-	}
-	if (dfd >= 0)
-		close(dfd);
-}
-
-/* Upgrading a format 2 store: its pooled files were renamed free-<gen>;
- * the pool is a cache, so they are removed and the list emptied. */
-void gs_pool_drain_v2(struct gs_locked *l)
-{
-	struct gs_name n;
-	int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
-	gs_write(l);
-	while (l->hdr->nfree) {
-		uint64_t g = l->hdr->nfree <= GS_POOL ? l->hdr->free_gens[l->hdr->nfree - 1] : 0;
-		l->hdr->nfree--;
-		free_name_v2(g, &n);
-		if (dfd >= 0 && g)
 			unlinkat(dfd, n.s, 0);
 	}
 	if (dfd >= 0)
@@ -226,7 +168,7 @@ void gs_pool_check(struct gs_locked *l)
 	gs_write(l);
 	for (unsigned i = 0; i < l->hdr->nfree && i < GS_POOL; i++) {
 		struct stat st;
-		gs_data_name(l->hdr->free_gens[i], &n);
+		free_name(l->hdr->free_gens[i], &n);
 		if (dfd >= 0 && fstatat(dfd, n.s, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && l->hdr->free_gens[i] < l->hdr->next_gen)
 			l->hdr->free_gens[kept++] = l->hdr->free_gens[i];

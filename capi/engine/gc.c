@@ -54,8 +54,7 @@ static uint64_t gen_of(const char *name, unsigned *k, uint32_t *tgen, int *token
 	return gen;
 }
 
-/* Does a slot, or the pool, name this file?  A data file seg-<gen> is
- * a slot's or a pooled one, a token seg-<gen>.ns<k>.<tgen> a slot's. */
+/* Does a live slot name this file? */
 static int owned(struct gs_locked *l, const char *name)
 {
 	unsigned k = 0;
@@ -64,8 +63,6 @@ static int owned(struct gs_locked *l, const char *name)
 	uint64_t gen = gen_of(name, &k, &tgen, &token);
 	if (!gen || name[0] == '.')
 		return 0;
-	if (!token && gs_pool_lists(l, gen))
-		return 1;
 	unsigned hi = l->hdr->hi_water;
 	for (unsigned i = 0; i < hi; i++) {
 		if (l->state[i] == GS_FREE)

@@ -256,8 +256,7 @@ void gs_mark_dest(struct gs_locked *l, unsigned idx)
 
 /* Free the slot first, then the files: a crash in between leaves files
  * that no slot names, which the next locker (pending_gen) or gc removes;
- * never a slot without its file.  A data file the pool keeps is listed
- * before the slot goes, and keeps its name (freepool.c). */
+ * never a slot without its file. */
 static void destroy(struct gs_locked *l, unsigned idx)
 {
 	struct gs_name name;
@@ -267,11 +266,10 @@ static void destroy(struct gs_locked *l, unsigned idx)
 	l->hdr->pending_gen = copy.gen; /* until its files are gone */
 	if (l->hdr->dest_count)
 		l->hdr->dest_count--;
-	int pooled = gs_pool_put(l, copy.gen, copy.segsz) == 0;
 	free_slot(l, idx);
 	gs_presence_release(l, &copy);
 	gs_write_done(l); /* readers see it gone; pending_gen covers the files */
-	if (!pooled) {
+	if (gs_pool_put(l, copy.gen, copy.segsz) < 0) {
 		gs_data_name(copy.gen, &name);
 		gs_unlink_in(l->store, name.s);
 	}

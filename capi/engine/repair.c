@@ -149,12 +149,10 @@ void gs_repair_after_boot(struct gs_locked *l)
 	if (h->idr_next > GS_SHMMNI)
 		h->idr_next = top;
 	h->pending_gen = 0;
-	h->pending_file = 0;
 	h->ntomb = 0;
 	h->redo_set.idx_plus1 = 0;
 
 	gs_pool_check(l);
-	gs_pool_settle(l); /* a listed file a slot names is the slot's */
 	int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
 	if (dfd >= 0) {
 		struct strays st = {l};

@@ -80,12 +80,10 @@ static int next_gen_sane(struct gs_locked *l)
 
 /* A new data file: a generation whose file is somehow there already (a
  * stray no pending_gen covered) is skipped, never written over. */
-/* The data file of a new segment of generation *gen: a destroyed
- * segment's, zeroed and renamed (freepool.c), or a new one. */
 static int new_data_file(struct gs_locked *l, uint64_t size, uint64_t *gen)
 {
 	if (gs_pool_take(l, size, gen) == 0)
-		return 0;
+		return 0; /* a destroyed segment's file, zeroed (freepool.c) */
 	for (int tries = 0; tries < 16; tries++) {
 		gs_write(l);
 		*gen = l->hdr->next_gen++;

@@ -423,15 +423,12 @@ static void upgrade_v1(struct gs_locked *l)
 }
 
 /* Format 2 stores: each namespace's published count moves from its
- * namespace slot to the slot's pub words (change counter 0); the pool,
- * whose files format 2 named free-<gen>, is emptied.  Format 2 engines check the version at every call
- * and refuse the store from here on; the word they may write meanwhile
- * (published_v2) is read nowhere. */
+ * namespace slot to the slot's pub words (change counter 0).  Format 2
+ * engines check the version at every call and refuse the store from here
+ * on; the word they may write meanwhile (published_v2) is read nowhere. */
 static void upgrade_v2(struct gs_locked *l)
 {
-	gs_pool_drain_v2(l); /* format 2 renamed pooled files free-<gen> */
 	gs_write(l);
-	l->hdr->pending_file = 0;
 	for (unsigned i = 0; i < GS_SHMMNI; i++) {
 		struct gs_slot *sl = gs_slot_at(l, i);
 		for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
@@ -473,7 +470,7 @@ static void recover(struct gs_locked *l)
 		memcpy(l->hdr->boot_id, boot, 16);
 	}
 	gs_apply_set(l);
-	uint64_t pending = l->hdr->pending_gen, pending_file = l->hdr->pending_file;
+	uint64_t pending = l->hdr->pending_gen;
 	if (pending) {
 		gs_write(l);
 		for (unsigned i = 0; i < GS_SHMMNI; i++) {
@@ -482,15 +479,8 @@ static void recover(struct gs_locked *l)
 				gs_destroy_if_unused(l, i);
 			}
 		}
-		/* A pooled file a slot names belongs to the slot; a pooled
-		 * file a creation was renaming goes unless a slot or the pool
-		 * has it. */
-		gs_pool_settle(l);
 		gs_sweep_gen(l, pending);
-		if (pending_file && pending_file != pending)
-			gs_sweep_gen(l, pending_file);
 		l->hdr->pending_gen = 0;
-		l->hdr->pending_file = 0;
 	}
 	if (__atomic_load_n(&l->hdr->ntomb, __ATOMIC_RELAXED))
 		gs_tombs_sweep(l);

@@ -197,8 +197,8 @@ const (
 
 // PooledDataFiles are the files of store's segments/ that the pool keeps
 // for reuse (capi/engine/freepool.c): data files of destroyed segments,
-// named seg-<gen> like those of live ones and listed in the registry's
-// header.  Empty when the store has no registry.
+// renamed free-<gen> and listed in the registry's header.  Empty when the
+// store has no registry.
 func PooledDataFiles(t testing.TB, store string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
@@ -209,7 +209,7 @@ func PooledDataFiles(t testing.TB, store string) map[string]bool {
 	require.NoError(t, err, "read the store's registry")
 	n := binary.LittleEndian.Uint32(b[poolCountOff:])
 	for i := uint32(0); i < n && i < poolMax; i++ {
-		out[fmt.Sprintf("seg-%d", binary.LittleEndian.Uint64(b[poolGensOff+8*i:]))] = true
+		out[fmt.Sprintf("free-%d", binary.LittleEndian.Uint64(b[poolGensOff+8*i:]))] = true
 	}
 	return out
 }
