@@ -206,6 +206,8 @@ struct gs_pin {
 /* sem_store.c */
 GS_HIDDEN int gs_semreg_lock(struct goshm_store *s, struct gs_semreg *r, int create);
 GS_HIDDEN void gs_semreg_unlock(struct gs_semreg *r);
+GS_HIDDEN int gs_semreg_lock_live(struct goshm_store *s, struct gs_semreg *r, unsigned idx,
+                                  unsigned base, int semid);
 GS_HIDDEN int gs_semset_create(struct gs_semreg *r, unsigned idx, key_t key,
                                int nsems, int semflg, int *id);
 GS_HIDDEN int gs_semset_get(struct goshm_store *s, int semid, struct gs_pin *out);

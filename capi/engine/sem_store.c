@@ -330,6 +330,28 @@ int gs_semset_of_slot(struct gs_semreg *r, unsigned idx, struct gs_pin *out)
 	return map_set(r, idx, out);
 }
 
+/*
+ * The registry locked, with slot idx a live set made under id base -- and,
+ * unless semid is -1 (SEM_STAT's index), with the id semid.  0 with *r
+ * locked, or -EINVAL (no such set; nothing locked) or a store error.
+ */
+int gs_semreg_lock_live(struct goshm_store *s, struct gs_semreg *r, unsigned idx,
+                        unsigned base, int semid)
+{
+	if (idx >= GS_SEMMNI)
+		return -EINVAL;
+	int e = gs_semreg_lock(s, r, 0);
+	if (e < 0)
+		return e == -ENOENT ? -EINVAL : e;
+	const struct gs_sem_slot *sl = &r->slots[idx];
+	if (sl->state != GS_SEM_LIVE || sl->id_base != base ||
+	    (semid != -1 && gs_sem_id_of(sl, idx) != semid)) {
+		gs_semreg_unlock(r);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The set semid names, pinned: 0, -EINVAL (no such set), or a store
  * error.  Hits in the cache cost no system call. */
 int gs_semset_get(struct goshm_store *s, int semid, struct gs_pin *out)
@@ -343,21 +365,15 @@ int gs_semset_get(struct goshm_store *s, int semid, struct gs_pin *out)
 		gs_cache_stale(out);
 		gs_semset_put(out);
 	}
+	if (semid < 0)
+		return -EINVAL;
 	unsigned base;
 	unsigned idx = gs_idx_of(semid, &base);
-	if (semid < 0 || idx >= GS_SEMMNI)
-		return -EINVAL;
 	struct gs_semreg r;
-	int e = gs_semreg_lock(s, &r, 0);
-	if (e == -ENOENT)
-		return -EINVAL;
+	int e = gs_semreg_lock_live(s, &r, idx, base, semid);
 	if (e < 0)
 		return e;
-	struct gs_sem_slot *sl = &r.slots[idx];
-	if (sl->state != GS_SEM_LIVE || gs_sem_id_of(sl, idx) != semid || sl->id_base != base)
-		e = -EINVAL;
-	else
-		e = gs_semset_of_slot(&r, idx, out);
+	e = gs_semset_of_slot(&r, idx, out);
 	gs_semreg_unlock(&r);
 	return e;
 }

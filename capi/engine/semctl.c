@@ -79,21 +79,16 @@ static void fill_ds(struct gs_semset *m, struct semid_ds *d)
 /* SEM_STAT and SEM_STAT_ANY take an index. */
 static int stat_index(struct goshm_store *s, int index, int cmd, struct semid_ds *buf)
 {
+	if (index < 0 || (unsigned)index >= GS_IPCMNI)
+		return -EINVAL;
 	unsigned base;
 	unsigned idx = gs_idx_of(index, &base);
-	if (index < 0 || (unsigned)index >= GS_IPCMNI || idx >= GS_SEMMNI)
-		return -EINVAL;
 	struct gs_semreg r;
-	int e = gs_semreg_lock(s, &r, 0);
-	if (e == -ENOENT)
-		return -EINVAL;
+	int e = gs_semreg_lock_live(s, &r, idx, base, -1);
 	if (e < 0)
 		return e;
 	struct gs_pin p;
-	if (r.slots[idx].state != GS_SEM_LIVE || r.slots[idx].id_base != base)
-		e = -EINVAL;
-	else
-		e = gs_semset_of_slot(&r, idx, &p);
+	e = gs_semset_of_slot(&r, idx, &p);
 	gs_semreg_unlock(&r);
 	if (e < 0)
 		return e;
@@ -115,25 +110,25 @@ static int stat_index(struct goshm_store *s, int index, int cmd, struct semid_ds
 	return id;
 }
 
+/* ipcctl_obtain_check() for IPC_RMID and IPC_SET: owner, creator, or
+ * CAP_SYS_ADMIN. */
+static int owner_or_admin(const struct gs_semset *m)
+{
+	uid_t euid = geteuid();
+	return euid == m->uid || euid == m->cuid || gs_has_cap(CAP_SYS_ADMIN);
+}
+
 static int rmid(struct goshm_store *s, int semid)
 {
 	unsigned base;
 	unsigned idx = gs_idx_of(semid, &base);
-	if (idx >= GS_SEMMNI)
-		return -EINVAL;
 	struct gs_semreg r;
-	int e = gs_semreg_lock(s, &r, 0);
-	if (e == -ENOENT)
-		return -EINVAL;
+	struct gs_pin p;
+	int e = gs_semreg_lock_live(s, &r, idx, base, semid);
 	if (e < 0)
 		return e;
-	struct gs_sem_slot *sl = &r.slots[idx];
-	struct gs_pin p;
-	if (sl->state != GS_SEM_LIVE || gs_sem_id_of(sl, idx) != semid || sl->id_base != base)
-		e = -EINVAL;
-	else if ((e = gs_semset_of_slot(&r, idx, &p)) == 0) {
-		uid_t euid = geteuid();
-		if (euid != p.set->uid && euid != p.set->cuid && !gs_has_cap(CAP_SYS_ADMIN))
+	if ((e = gs_semset_of_slot(&r, idx, &p)) == 0) {
+		if (!owner_or_admin(p.set))
 			e = -EPERM;
 		else
 			gs_semset_destroy(&r, idx);
@@ -145,8 +140,7 @@ static int rmid(struct goshm_store *s, int semid)
 
 static int ipc_set(struct gs_semset *m, const struct semid_ds *in)
 {
-	uid_t euid = geteuid();
-	if (euid != m->uid && euid != m->cuid && !gs_has_cap(CAP_SYS_ADMIN))
+	if (!owner_or_admin(m))
 		return -EPERM;
 	if (in->sem_perm.uid == (uid_t)-1 || in->sem_perm.gid == (gid_t)-1)
 		return -EINVAL;
