@@ -21,7 +21,8 @@ var stressArgs = []string{"stress-ng", "--shm-sysv", "2", "--timeout", "10s", "-
 // SHM_INFO, attaches with SHM_RDONLY, SHM_EXEC, SHM_RND, SHM_REMAP, at
 // freed and at invalid addresses, forks a child that detaches everything
 // twice, and calls shmget/shmctl with invalid flags, sizes, commands and
-// ids.  Under goshm it must run clean and leave nothing behind.
+// ids.  Under goshm it must run clean and leave nothing behind -- but what
+// stress-ng itself leaves (strayLeftovers).
 func TestStressNGShmSysv(t *testing.T) {
 	testenv.RequireRoot(t)
 	version := strings.TrimSpace(mustRun(t, 30*time.Second, "stress-ng", "--version").Stdout)
@@ -37,13 +38,17 @@ func TestStressNGShmSysv(t *testing.T) {
 	assert.NotRegexp(t, `(?i)fail|error`, out)
 	goshmOps := bogoOps(t, out)
 
+	st, r := goshmStat(t, ns.enter(), store, "all")
+	strays := strayLeftovers(st)
+	assert.Len(t, strays, len(st), "segments left in the store that stress-ng did not leave itself\n%s", r)
+	if len(strays) > 0 {
+		t.Logf("stress-ng left %d segments of its own (a random key of 0): %+v", len(strays), strays)
+	}
+	assert.Contains(t, r.Stdout, "used="+strconv.Itoa(len(st)), r.String())
 	data, other := storeFiles(t, store)
-	assert.Empty(t, data, "segments left in the store")
+	assert.Len(t, data, len(strays), "data files left in the store: only the strays'")
 	assert.Empty(t, other, "files left in the store")
 	assert.Empty(t, ipcs(t, ns.enter()), "segments left in the kernel")
-	st, r := goshmStat(t, ns.enter(), store, "all")
-	assert.Empty(t, st, r.String())
-	assert.Contains(t, r.Stdout, "used=0")
 
 	native := testenv.Run(t, testenv.Opts{NewIPC: true, Dir: workDir(t), Timeout: 2 * time.Minute},
 		stressArgs...)
@@ -53,6 +58,23 @@ func TestStressNGShmSysv(t *testing.T) {
 		goshmOps, nativeOps, float64(goshmOps)/float64(nativeOps))
 	t.Logf("under goshm:\n%s", metrics(out))
 	t.Logf("natively:\n%s", metrics(native.Stdout+native.Stderr))
+}
+
+// strayLeftovers are the segments of st that stress-ng 0.15 leaves itself,
+// under goshm as in the kernel: its exercise_shmget() draws a random
+// 16-bit key, and when it draws 0 (IPC_PRIVATE) its probes for EEXIST
+// and EINVAL -- shmget(key, sz, IPC_CREAT|IPC_EXCL), shmget(key, sz +
+// 1 MiB, IPC_CREAT), shmget(key, sz, IPC_EXCL) -- each make a new private
+// segment of mode 0, which it removes only if errno happened to be 0.
+// Such a segment is private, of mode 0, and was never attached.
+func strayLeftovers(st []shmStat) []shmStat {
+	var out []shmStat
+	for _, s := range st {
+		if s.key == 0 && s.mode == 0 && s.nattch == 0 && s.lpid == 0 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // bogoOps reads the shm-sysv line of --metrics-brief.
