@@ -9,7 +9,8 @@
  * destroyed segment's data file is renamed to segments/free-<gen> (a rename
  * costs a few us) and its generation kept in the header, up to GS_POOL of
  * them, each at most GS_POOL_MAX_BYTES; the next segment made takes one,
- * zeroes it to the new size, and renames it to its own seg-<gen>.
+ * gives it new zeroed blocks of the new size, and renames it to its own
+ * seg-<gen>.
  *
  * A file is reused only once a write-lease probe proves that nobody has it
  * open or mapped: F_SETLEASE F_WRLCK fails while any other descriptor or
@@ -83,20 +84,34 @@ static int nobody_else_has(int fd)
 	return gs_lease_probe(fd, F_WRLCK) == 0;
 }
 
-/* Zero fd and give it size bytes, blocks reserved: FALLOC_FL_ZERO_RANGE
- * turns its blocks into zeroed ones without writing them, and allocates
- * those of holes.  (A pooled file is at most 1 MiB: GOSHM_SPARSE's saving
- * does not matter at that size.)  0, or -1 if the file cannot be made so
- * (the caller drops it). */
-static int zero_to(int fd, uint64_t size, const struct stat *st)
+/*
+ * Give fd size bytes of zeroed blocks that are not the ones it had.
+ *
+ * Not FALLOC_FL_ZERO_RANGE, which zeroes the file's blocks where they are.
+ * Until the journal commits the destruction (the rename to free-<gen>),
+ * the disk still says those blocks are the destroyed segment's file, and
+ * the kernel may write the new segment's pages into them at any moment:
+ * after a power cut in between, the destroyed segment would come back
+ * holding the new one's bytes (TestPowerCutAfterReuse).  Punching the
+ * blocks out frees them, and a journaling file system hands freed blocks
+ * out again only once the commit that freed them is on the disk (ext4's
+ * mballoc, XFS's busy extents): the new segment's pages go elsewhere,
+ * and the old blocks keep the old bytes for as long as the disk may still
+ * name them.  Then the whole size is allocated, zeroed (blocks reserved,
+ * as for a new file; a pooled file is at most 1 MiB, so GOSHM_SPARSE's
+ * saving does not matter).  0, or -1 if the file cannot be made so (the
+ * caller drops it).
+ */
+static int renew_blocks(int fd, uint64_t size, const struct stat *st)
 {
-	off_t len = (off_t)gs_round_pages(size);
-	if (st->st_size > len && ftruncate(fd, len) < 0)
-		return -1;
-	if (fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, len) == 0)
-		return 0;
-	/* No ZERO_RANGE here (tmpfs before 6.x...): empty it, then size it. */
-	if (ftruncate(fd, 0) < 0 || ftruncate(fd, len) < 0)
+	off_t len = (off_t)gs_round_pages(size), now = st->st_size;
+	if (now > 0 && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, now) < 0) {
+		/* No hole punching here: truncation frees the blocks too. */
+		if (ftruncate(fd, 0) < 0)
+			return -1;
+		now = 0;
+	}
+	if (now != len && ftruncate(fd, len) < 0)
 		return -1;
 	return gs_sparse() || fallocate(fd, 0, 0, len) == 0 ? 0 : -1;
 }
@@ -114,7 +129,7 @@ int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen)
 	while (l->hdr->nfree) {
 		gs_write(l);
 		uint64_t old = l->hdr->free_gens[--l->hdr->nfree];
-		gs_write_done(l); /* the probe and the zeroing take a while */
+		gs_write_done(l); /* the probe and the new blocks take a while */
 		free_name(old, &from);
 		int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
 		if (dfd < 0)
@@ -122,7 +137,7 @@ int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen)
 		int fd = openat(dfd, from.s, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
 		int ok = fd >= 0 && gs_check_file(fd, &st) == 0 && nobody_else_has(fd) &&
-		         zero_to(fd, size, &st) == 0;
+		         renew_blocks(fd, size, &st) == 0;
 		if (ok) {
 			gs_write(l);
 			*gen = l->hdr->next_gen++;

@@ -76,8 +76,9 @@ func unmount(t *testing.T, mnt string) {
 }
 
 // newDisk makes the tmpfs, the XFS and the ext4, each unmounted again when
-// the test ends, even when it fails.
-func newDisk(t *testing.T, size int64) *disk {
+// the test ends, even when it fails.  The ext4 commits its journal every
+// commit seconds.
+func newDisk(t *testing.T, size int64, commit int) *disk {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "goshm-crash-")
 	require.NoError(t, err)
@@ -99,10 +100,7 @@ func newDisk(t *testing.T, size int64) *disk {
 	require.NoError(t, os.Truncate(d.image, size))
 	sh(t, 2*time.Minute, "mkfs.ext4", "-q", "-F", d.image)
 	require.NoError(t, os.Mkdir(d.mnt, 0o755))
-	// commit=1: the journal commits every second instead of every 5, so
-	// that what the kernel wrote back is on the disk soon after (docs/
-	// DURABILITY.md counts the commit interval in "about 30 s").
-	sh(t, time.Minute, "mount", "-t", "ext4", "-o", "loop,commit=1", d.image, d.mnt)
+	sh(t, time.Minute, "mount", "-t", "ext4", "-o", "loop,commit="+strconv.Itoa(commit), d.image, d.mnt)
 	t.Cleanup(func() { unmount(t, d.mnt) })
 	return d
 }
