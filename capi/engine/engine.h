@@ -123,8 +123,9 @@ struct gs_header {
 	uint32_t repaired_slots;  /* and at the last one: slots freed */
 	int64_t repaired_at;      /* when (0: never) */
 	uint32_t repaired_files;  /* files removed */
-	/* Data files of destroyed segments kept for reuse, named
-	 * segments/free-<gen> (freepool.c). */
+	/* Data files of destroyed segments an earlier engine kept for
+	 * reuse, named segments/free-<gen>; this one only removes them
+	 * (oldpool.c). */
 	uint32_t nfree;
 	uint64_t free_gens[GS_POOL];
 	uint64_t reserved[4];
@@ -318,12 +319,8 @@ GS_HIDDEN int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out);
 GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *same);
 #define GS_SNAP_RETRY 1 /* > 0: ask the locked path */
 
-/* freepool.c: data files of destroyed segments, reused. */
-GS_HIDDEN int gs_pool_put(struct gs_locked *l, uint64_t gen, uint64_t segsz);
-GS_HIDDEN int gs_pool_take(struct gs_locked *l, uint64_t size, uint64_t *gen);
-GS_HIDDEN int gs_pool_holds(struct gs_locked *l, const char *name);
-GS_HIDDEN void gs_pool_check(struct gs_locked *l);
-GS_HIDDEN void gs_pool_drain(struct gs_locked *l);
+/* oldpool.c: removes the data files an earlier engine kept for reuse. */
+GS_HIDDEN void gs_oldpool_drain(struct gs_locked *l);
 
 /* segfile.c */
 GS_HIDDEN size_t gs_round_pages(uint64_t size);

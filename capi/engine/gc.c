@@ -141,7 +141,7 @@ static int collect_segment_file(int dfd, const char *name, void *arg)
 {
 	struct collect *c = arg;
 	if (!strncmp(name, ".doctor-", 8) ? older_than(dfd, name, GS_STRAY_AGE)
-	                                  : !owned(c->l, name) && !gs_pool_holds(c->l, name))
+	                                  : !owned(c->l, name))
 		collect_file(c, dfd, name);
 	return 0;
 }
@@ -248,7 +248,7 @@ int gs_gc(struct goshm_store *s, int dry_run, goshm_gc_report report, void *arg)
 	if (r == 0)
 		collect_presence(&c);
 	if (r == 0 && !dry_run)
-		gs_pool_drain(&l);
+		gs_oldpool_drain(&l); /* its files were strays above; now the list */
 	gs_unlock(&l);
 	return r < 0 ? r : c.n;
 }

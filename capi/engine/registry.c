@@ -269,10 +269,8 @@ static void destroy(struct gs_locked *l, unsigned idx)
 	free_slot(l, idx);
 	gs_presence_release(l, &copy);
 	gs_write_done(l); /* readers see it gone; pending_gen covers the files */
-	if (gs_pool_put(l, copy.gen, copy.segsz) < 0) {
-		gs_data_name(copy.gen, &name);
-		gs_unlink_in(l->store, name.s);
-	}
+	gs_data_name(copy.gen, &name);
+	gs_unlink_in(l->store, name.s);
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
 		if (copy.ns[k].token_gen)
 			gs_token_unlink(l, &copy, k);

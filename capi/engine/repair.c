@@ -99,7 +99,7 @@ static int remove_stray(int dfd, const char *name, void *arg)
 		if (!strcmp(want.s, name))
 			return 0;
 	}
-	if (!strncmp(name, ".doctor-", 8) || gs_pool_holds(s->l, name))
+	if (!strncmp(name, ".doctor-", 8))
 		return 0;
 	if (unlinkat(dfd, name, 0) == 0)
 		s->l->hdr->repaired_files++;
@@ -152,7 +152,7 @@ void gs_repair_after_boot(struct gs_locked *l)
 	h->ntomb = 0;
 	h->redo_set.idx_plus1 = 0;
 
-	gs_pool_check(l);
+	gs_oldpool_drain(l);
 	int dfd = gs_open_dir(l->store, GS_SEGMENT_DIR);
 	if (dfd >= 0) {
 		struct strays st = {l};

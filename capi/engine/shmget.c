@@ -79,11 +79,11 @@ static int next_gen_sane(struct gs_locked *l)
 }
 
 /* A new data file: a generation whose file is somehow there already (a
- * stray no pending_gen covered) is skipped, never written over. */
+ * stray no pending_gen covered) is skipped, never written over.  Files an
+ * earlier engine kept for reuse go first (oldpool.c). */
 static int new_data_file(struct gs_locked *l, uint64_t size, uint64_t *gen)
 {
-	if (gs_pool_take(l, size, gen) == 0)
-		return 0; /* a destroyed segment's file, zeroed (freepool.c) */
+	gs_oldpool_drain(l);
 	for (int tries = 0; tries < 16; tries++) {
 		gs_write(l);
 		*gen = l->hdr->next_gen++;

@@ -89,10 +89,8 @@ func TestFormat1StoreIsUpgraded(t *testing.T) {
 	assert.Zero(t, le.Uint32(reg[regWseqOff:])&1, "no write section left open")
 	assert.EqualValues(t, 0, le.Uint32(reg[regDestOff:]), "the removed segment was reaped")
 	assert.GreaterOrEqual(t, le.Uint32(reg[regHiWaterOff:]), uint32(2), "hi_water covers the old slots")
-	// The removed segment's file went to the pool, from which the private
-	// segment took it: two live segments, two data files.
+	// The removed segment's file is gone: two live segments, two data files.
 	assert.Len(t, dataFiles(t, store), 2, "the kept segment's and the private one's data files")
-	assert.Empty(t, poolFiles(t, store))
 	assert.FileExists(t, filepath.Join(store, "segments", "seg-1"))
 }
 

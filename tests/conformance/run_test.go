@@ -103,19 +103,14 @@ func runGoshmLib(t *testing.T, w who, store, lib string, argv ...string) testenv
 	return testenv.Run(t, o, args...)
 }
 
-// segmentFiles lists the data and token files left in a store -- not the
-// data files of destroyed segments that the store keeps for reuse
-// (free-<gen>, capi/engine/freepool.c), which are no leak.
+// segmentFiles lists the data and token files left in a store.
 func segmentFiles(t *testing.T, store string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(store, "segments"))
 	require.NoError(t, err, "read the store's segments directory")
-	pooled := testenv.PooledDataFiles(t, store)
 	var names []string
 	for _, e := range entries {
-		if !pooled[e.Name()] {
-			names = append(names, e.Name())
-		}
+		names = append(names, e.Name())
 	}
 	return names
 }

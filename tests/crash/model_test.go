@@ -275,8 +275,16 @@ func (m *model) checkKey(key int32, s *seen) []string {
 		return errs
 	}
 
-	// Present: which creation is it?  When no word was written (inc 0),
-	// the latest of its size, preferably one that may be unwritten.
+	// Present: which creation is it?  A segment with no word of its key
+	// at all holds another segment's bytes; naming a creation of its size
+	// would only mislead.
+	if s.inc == 0 && slices.ContainsFunc(s.pages, func(p pageSeen) bool { return p.bad }) {
+		bad("a segment of %d bytes holds no word of any creation of its key, but another "+
+			"segment's or garbage: %s", s.segsz, s.bad)
+		return errs
+	}
+	// When no word was written (inc 0), the latest of its size,
+	// preferably one that may be unwritten.
 	var l *life
 	for _, c := range ls {
 		switch {

@@ -75,6 +75,7 @@ func TestModelRules(t *testing.T) {
 		{"unflushed, settled segment lost", unflushed, &seen{absent: true}, "must survive: version 1 written 98.00s before the cut"},
 		{"recreated, new one", recreated, seg(0, 8000, pg(0, 0), pg(0, 0)), ""},
 		{"recreated, none yet", recreated, &seen{absent: true}, ""},
+		{"recreated, another segment's bytes", recreated, &seen{segsz: 4000, pages: []pageSeen{{bad: true}}, bad: "page 0 word 0 = 025d00015b77ad7b"}, "holds no word of any creation of its key"},
 		{"recreated, old one back", recreated, seg(1, 4000, pg(1, 1)), "creation 1 is back, destroyed 97.00s before the cut"},
 		{"removing, gone", removing, &seen{absent: true}, ""},
 		{"removing, still there", removing, seg(1, 8000, pg(1, 1), pg(1, 1)), ""},

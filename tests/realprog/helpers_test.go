@@ -224,8 +224,7 @@ type storeFile struct {
 }
 
 // storeFiles lists segments/ of a store: the data files, and the rest
-// (token files, temporary files) -- not the data files of destroyed
-// segments the store keeps for reuse (free-<gen>, freepool.c).
+// (token files, temporary files).
 func storeFiles(t *testing.T, store string) (data, other []storeFile) {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(store, "segments"))
@@ -233,16 +232,12 @@ func storeFiles(t *testing.T, store string) (data, other []storeFile) {
 		return nil, nil
 	}
 	require.NoError(t, err)
-	pooled := testenv.PooledDataFiles(t, store)
 	for _, e := range ents {
 		info, err := e.Info()
 		if err != nil {
 			continue // removed meanwhile
 		}
 		f := storeFile{name: e.Name(), size: info.Size()}
-		if pooled[e.Name()] {
-			continue
-		}
 		if dataFileRE.MatchString(e.Name()) {
 			data = append(data, f)
 		} else {

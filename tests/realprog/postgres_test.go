@@ -277,8 +277,7 @@ func TestPostgresContainerRestart(t *testing.T) {
 	// says it read nattch 0 for its old main segment (attached by nobody
 	// since the old namespace died), and it removes them all, as it does
 	// on the host after a crash.
-	// Segments are told apart by id and creator: a data file of a removed
-	// segment may be pooled and reused under its name (freepool.c).
+	// Segments are told apart by id and creator.
 	fresh := []string{"unshare", "--ipc", "--"}
 	old, r0 := goshmStat(t, fresh, c.store, "all")
 	require.NotEmpty(t, old, r0.String())

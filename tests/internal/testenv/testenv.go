@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -183,33 +182,6 @@ next:
 			}
 		}
 		out = append(out, kv)
-	}
-	return out
-}
-
-// Offsets of the registry header's pool (docs/FORMAT.md): nfree, then
-// free_gens[16].
-const (
-	poolCountOff = 1180
-	poolGensOff  = 1184
-	poolMax      = 16
-)
-
-// PooledDataFiles are the files of store's segments/ that the pool keeps
-// for reuse (capi/engine/freepool.c): data files of destroyed segments,
-// renamed free-<gen> and listed in the registry's header.  Empty when the
-// store has no registry.
-func PooledDataFiles(t testing.TB, store string) map[string]bool {
-	t.Helper()
-	out := map[string]bool{}
-	b, err := os.ReadFile(filepath.Join(store, "registry"))
-	if os.IsNotExist(err) || (err == nil && len(b) < poolGensOff+8*poolMax) {
-		return out
-	}
-	require.NoError(t, err, "read the store's registry")
-	n := binary.LittleEndian.Uint32(b[poolCountOff:])
-	for i := uint32(0); i < n && i < poolMax; i++ {
-		out[fmt.Sprintf("free-%d", binary.LittleEndian.Uint64(b[poolGensOff+8*i:]))] = true
 	}
 	return out
 }

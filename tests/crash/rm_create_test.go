@@ -13,23 +13,24 @@ import (
 	"github.com/goshm/goshm/tests/internal/testenv"
 )
 
-// TestPowerCutAfterReuse cuts the power after a destroyed segment's data
-// file was reused and the new segment's pages reached the disk, but before
-// the journal committed the destruction: the window TestPowerCut meets only
-// by chance, made certain.
+// TestPowerCutAfterRemoveAndCreate cuts the power after a segment was
+// removed and another made and written back, before the journal committed
+// either: the moment a reuse of the removed segment's blocks would be
+// seen, which TestPowerCut meets only by chance, made certain.
 //
 // Segment A is written and flushed (goshm_sync), then removed; segment B
-// takes A's file from the pool (docs/FORMAT.md, "Reuse"), is written, and
-// its pages are written back with sync_file_range, which commits nothing.
-// The journal commits every 300 s and the kernel's periodic writeback is
-// off, so the disk holds A as flushed, its removal not at all, and B's
-// pages.  After the cut A may come back -- its removal never reached the
-// disk -- but only with A's bytes: B's pages must not have gone into the
-// blocks A's file has on the disk.  B is absent, or zero, or B.
-func TestPowerCutAfterReuse(t *testing.T) {
+// of the same size is made and written, and its pages are written back
+// with sync_file_range, which commits nothing.  The journal commits every
+// 300 s and the kernel's periodic writeback is off, so the disk holds A as
+// flushed, its removal not at all, and B's pages.  After the cut A may
+// come back -- its removal never reached the disk -- but only with A's
+// bytes; B is absent, or zero, or B.  Earlier engines gave A's file to B
+// with its blocks zeroed in place (FALLOC_FL_ZERO_RANGE): B's pages went
+// into A's blocks, and A came back holding B's bytes on every run.
+func TestPowerCutAfterRemoveAndCreate(t *testing.T) {
 	testenv.RequireRoot(t)
 	requireTools(t)
-	prog := testenv.Artifact(t, "tests/pool_cut")
+	prog := testenv.Artifact(t, "tests/rm_create_cut")
 	testenv.Lib(t)
 
 	exclusive(t)
@@ -43,14 +44,14 @@ func TestPowerCutAfterReuse(t *testing.T) {
 		cmd := testenv.Command(t, context.Background(),
 			testenv.Opts{Preload: true, Store: store, NewIPC: true}, append([]string{prog}, args...)...)
 		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "pool_cut %s:\n%s", strings.Join(args, " "), out)
+		require.NoError(t, err, "rm_create_cut %s:\n%s", strings.Join(args, " "), out)
 		return string(out)
 	}
 	out := run(store, "reuse", fmt.Sprint(keyA), fmt.Sprint(keyB))
 	var inoA, inoB uint64
 	_, err := fmt.Sscanf(out, "inode %d %d", &inoA, &inoB)
-	require.NoError(t, err, "pool_cut reuse said: %q", out)
-	require.Equal(t, inoA, inoB, "B must reuse A's data file, or this test tests nothing")
+	require.NoError(t, err, "rm_create_cut reuse said: %q", out)
+	t.Logf("data files: A inode %d, B inode %d", inoA, inoB)
 
 	image, _ := d.cut("reuse.img", nil)
 	mnt, fsck, unmountCopy := d.mountCopy(image)

@@ -1,19 +1,18 @@
 #define _GNU_SOURCE
 /*
- * pool_cut - the two steps of the power-cut test of a reused data file
- * (tests/crash, TestPowerCutAfterReuse).
+ * rm_create_cut - the two steps of the power-cut test of a removal
+ * followed by a creation (tests/crash, TestPowerCutAfterRemoveAndCreate).
  *
- *   pool_cut reuse KEYA KEYB   under LD_PRELOAD=libgoshm.so
+ *   rm_create_cut reuse KEYA KEYB   under LD_PRELOAD=libgoshm.so
  *
  *     Makes segment A (one page), writes pattern A into it and flushes it
  *     with goshm_sync, then detaches and removes it.  Makes segment B of
- *     the same size, which takes A's data file from the pool, writes
- *     pattern B, and has the kernel write B's pages to the disk with
- *     sync_file_range -- what page writeback does at any moment, without
- *     the journal commit an fsync would force.  Prints "inode A B", the
- *     inode numbers of the two data files (the same one, reused).
+ *     the same size, writes pattern B, and has the kernel write B's pages
+ *     to the disk with sync_file_range -- what page writeback does at any
+ *     moment, without the journal commit an fsync would force.  Prints
+ *     "inode A B", the inode numbers of the two data files.
  *
- *   pool_cut check KEY...      after the cut, under LD_PRELOAD
+ *   rm_create_cut check KEY...      after the cut, under LD_PRELOAD
  *
  *     Prints one line per key: "KEY absent", or "KEY A", "KEY B",
  *     "KEY zero" when every word of the segment is that pattern's (or 0),
@@ -42,7 +41,7 @@ static uint64_t pattern(char which, unsigned w)
 
 static void die(const char *what)
 {
-	fprintf(stderr, "pool_cut: %s: %s\n", what, strerror(errno));
+	fprintf(stderr, "rm_create_cut: %s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
@@ -98,7 +97,7 @@ static int reuse(key_t ka, key_t kb)
 {
 	int (*sync_fn)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "goshm_sync");
 	if (!sync_fn) {
-		fprintf(stderr, "pool_cut: goshm_sync not found: run under LD_PRELOAD=libgoshm.so\n");
+		fprintf(stderr, "rm_create_cut: goshm_sync not found: run under LD_PRELOAD=libgoshm.so\n");
 		return 1;
 	}
 	int ida, idb;
@@ -157,6 +156,6 @@ int main(int argc, char **argv)
 			check((key_t)strtol(argv[i], NULL, 0));
 		return 0;
 	}
-	fprintf(stderr, "usage: pool_cut reuse KEYA KEYB | pool_cut check KEY...\n");
+	fprintf(stderr, "usage: rm_create_cut reuse KEYA KEYB | rm_create_cut check KEY...\n");
 	return 2;
 }
