@@ -9,7 +9,7 @@
 
 #if !defined(__GLIBC__)
 #include <fcntl.h>
-#include <linux/falloc.h> /* FALLOC_FL_ZERO_RANGE */
+#include <linux/falloc.h> /* FALLOC_FL_* */
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
