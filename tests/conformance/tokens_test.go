@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -248,4 +250,51 @@ func TestPresenceLeftByAKillIsNotForgotten(t *testing.T) {
 			assert.Equal(t, 0, ipcsCount(t, b), "segments left in namespace B")
 		})
 	}
+}
+
+// The read-lease probe that tells whether anybody maps another
+// namespace's token file is broken by anybody who opens the file for
+// writing meanwhile, and the kernel then signals the prober: SIGIO by
+// default, whose default action would end the program asking.  The
+// probes ask for SIGURG, which is ignored by default.  Here namespace A
+// attached a segment and ended without detaching (its count stays
+// published); B's IPC_STAT probes A's token, and strace holds the probe's
+// lease for a second (it delays the return of the third fcntl, after the
+// registry's lock and F_SETSIG) while another process opens the token for
+// writing.  The program in B lives, and answers nattch 0.
+func TestTokenProbeBrokenByAnOpenDoesNotKill(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, err := exec.LookPath("strace")
+	require.NoError(t, err, "strace (installed by make test)")
+	prog := testenv.Artifact(t, "tests/conf_store_ops")
+	store := newStore(t)
+	r := storeOps(t, store, nil, "create", "0x1412", "4096")
+	require.Equal(t, 0, r.Code, r.String())
+	id := opResults(r.Stdout)["create 0x1412"]
+	require.Regexp(t, `^\d+$`, id, r.String())
+	a := heldIPCNS(t)
+	r = inNS(t, a, store, prog, "attach", id)
+	require.Equal(t, 0, r.Code, r.String())
+	tokens, err := filepath.Glob(filepath.Join(store, "segments", "seg-*.ns*"))
+	require.NoError(t, err)
+	require.Len(t, tokens, 1, "namespace A's token file")
+
+	b := heldIPCNS(t)
+	stat := exec.Command(b[0], append(append([]string{}, b[1:]...), "strace", "-f", "-qq", "-o", "/dev/null",
+		"-e", "trace=fcntl", "-e", "inject=fcntl:delay_exit=1000000:when=3",
+		"env", "LD_PRELOAD="+testenv.Lib(t), "GOSHM_DIR="+store, prog, "stat", id)...)
+	var out strings.Builder
+	stat.Stdout = &out
+	stat.Stderr = &out
+	require.NoError(t, stat.Start())
+	time.Sleep(400 * time.Millisecond) // inside the delayed F_SETLEASE
+	f, err := os.OpenFile(tokens[0], os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err == nil {
+		f.Close()
+	} else {
+		require.ErrorIs(t, err, syscall.EWOULDBLOCK, "opening the token breaks the lease")
+	}
+	err = stat.Wait()
+	require.NoError(t, err, "the program asking must survive a broken lease probe\n%s", out.String())
+	assert.Equal(t, "stat "+id+" = 0 nattch 0\n", out.String())
 }
