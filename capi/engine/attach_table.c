@@ -42,8 +42,8 @@ static struct gs_tokref *toks;
 static size_t toks_len, toks_cap, toks_idle;
 static uint64_t tick;
 
-void gs_table_lock(void) { pthread_mutex_lock(&table_mu); }
-void gs_table_unlock(void) { pthread_mutex_unlock(&table_mu); }
+void gs_table_lock(void) { gs_mutex_lock(&table_mu); }
+void gs_table_unlock(void) { gs_mutex_unlock(&table_mu); }
 
 /* Grow an array kept in anonymous memory (the engine stays out of malloc,
  * which a forked child of a threaded program may find locked). */

@@ -69,14 +69,14 @@ void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh)
 		d = st.st_dev;
 		i = st.st_ino;
 	}
-	pthread_mutex_lock(&stores_mu); /* one writer at a time */
+	gs_mutex_lock(&stores_mu); /* one writer at a time */
 	uint32_t seq = __atomic_load_n(&ns_seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&ns_seq, seq | 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&ns_dev, d, __ATOMIC_RELAXED);
 	__atomic_store_n(&ns_ino, i, __ATOMIC_RELAXED);
 	__atomic_store_n(&ns_seq, (seq | 1) + 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&stores_mu);
+	gs_mutex_unlock(&stores_mu);
 	*dev = d;
 	*ino = i;
 }
@@ -219,7 +219,7 @@ struct goshm_store *gs_store_intern(const char *dir, int *err)
 		*err = n;
 		return NULL;
 	}
-	pthread_mutex_lock(&stores_mu);
+	gs_mutex_lock(&stores_mu);
 	for (s = stores; s; s = s->next)
 		if (!strcmp(s->dir, path))
 			break;
@@ -228,7 +228,7 @@ struct goshm_store *gs_store_intern(const char *dir, int *err)
 		s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE,
 		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (s == MAP_FAILED) {
-			pthread_mutex_unlock(&stores_mu);
+			gs_mutex_unlock(&stores_mu);
 			*err = -ENOMEM;
 			return NULL;
 		}
@@ -239,7 +239,7 @@ struct goshm_store *gs_store_intern(const char *dir, int *err)
 		s->next = stores;
 		stores = s;
 	}
-	pthread_mutex_unlock(&stores_mu);
+	gs_mutex_unlock(&stores_mu);
 	return s;
 }
 
@@ -322,14 +322,14 @@ struct goshm_store *gs_default_store(int *err)
  */
 static void prefork(void)
 {
-	pthread_mutex_lock(&stores_mu);
+	gs_mutex_lock(&stores_mu);
 	gs_table_lock();
 }
 
 static void postfork_parent(void)
 {
 	gs_table_unlock();
-	pthread_mutex_unlock(&stores_mu);
+	gs_mutex_unlock(&stores_mu);
 }
 
 static void postfork_child(void)
@@ -340,7 +340,7 @@ static void postfork_child(void)
 		pthread_mutex_init(&s->mu_root, NULL);
 	}
 	gs_table_unlock();
-	pthread_mutex_unlock(&stores_mu);
+	gs_mutex_unlock(&stores_mu);
 }
 
 /* Registered at load: registered at a first call instead, a fork by one

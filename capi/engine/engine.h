@@ -319,6 +319,14 @@ GS_HIDDEN int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out);
 GS_HIDDEN int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *same);
 #define GS_SNAP_RETRY 1 /* > 0: ask the locked path */
 
+/* siglock.c: the engine's mutexes, with the program's signals held back
+ * while a thread holds any of them. */
+GS_HIDDEN int gs_mutex_lock(pthread_mutex_t *m);
+GS_HIDDEN int gs_mutex_trylock(pthread_mutex_t *m);
+GS_HIDDEN void gs_mutex_unlock(pthread_mutex_t *m);
+GS_HIDDEN void gs_signals_hold(void);
+GS_HIDDEN void gs_signals_release(void);
+
 /* oldpool.c: removes the data files an earlier engine kept for reuse. */
 GS_HIDDEN void gs_oldpool_drain(struct gs_locked *l);
 

@@ -114,7 +114,7 @@ static int root_of(const struct goshm_store *cs, const char **root)
 	int need_slash = !(n == 1 && canon[0] == '/');
 	if ((size_t)n + (size_t)need_slash + blen >= sizeof s->root)
 		return -ENAMETOOLONG;
-	pthread_mutex_lock(&s->mu_root);
+	gs_mutex_lock(&s->mu_root);
 	if (!s->root_ok) {
 		memcpy(s->root, canon, (size_t)n);
 		if (need_slash)
@@ -122,7 +122,7 @@ static int root_of(const struct goshm_store *cs, const char **root)
 		memcpy(s->root + n, base, blen + 1);
 		__atomic_store_n(&s->root_ok, 1, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&s->mu_root);
+	gs_mutex_unlock(&s->mu_root);
 	*root = s->root;
 	return 0;
 }

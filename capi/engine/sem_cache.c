@@ -74,11 +74,11 @@ static uint64_t tick;          /* advanced at each new mapping */
 
 /* fork(): the child must not get the tables half-changed, nor cache_mu
  * held by a thread it does not have. */
-static void cache_prefork(void) { pthread_mutex_lock(&cache_mu); }
-static void cache_parent(void) { pthread_mutex_unlock(&cache_mu); }
+static void cache_prefork(void) { gs_mutex_lock(&cache_mu); }
+static void cache_parent(void) { gs_mutex_unlock(&cache_mu); }
 static void cache_child(void)
 {
-	pthread_mutex_unlock(&cache_mu);
+	gs_mutex_unlock(&cache_mu);
 	gs_sem_forked();
 }
 
@@ -150,13 +150,13 @@ int gs_cache_pin_any(struct goshm_store *s, int semid, uint64_t gen, struct gs_p
 		gs_semset_put(p);
 	}
 	int r = -ENOENT;
-	pthread_mutex_lock(&cache_mu);
+	gs_mutex_lock(&cache_mu);
 	for (unsigned i = 0; mem && i < nlive && r < 0; i++) {
 		struct ent *e = &mem->ent[mem->live[i]];
 		if (e->gen == gen && (r = pin(e, mem->live[i], s, semid, p)) == 0)
 			__atomic_store_n(&mem->head[e->idx], mem->live[i] + 1, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&cache_mu);
+	gs_mutex_unlock(&cache_mu);
 	return r;
 }
 
@@ -251,12 +251,12 @@ static int reserve(void)
 int gs_cache_add(struct goshm_store *s, unsigned idx, struct gs_semset *m, size_t len,
                  struct gs_pin *p)
 {
-	pthread_mutex_lock(&cache_mu);
+	gs_mutex_lock(&cache_mu);
 	int r = reserve();
 	if (r == 0 && !nfree && nhwm == GS_SEM_ENTRIES)
 		r = -ENOMEM;
 	if (r < 0) {
-		pthread_mutex_unlock(&cache_mu);
+		gs_mutex_unlock(&cache_mu);
 		return r;
 	}
 	uint32_t n = nfree ? mem->freel[--nfree] : nhwm++;
@@ -284,7 +284,7 @@ int gs_cache_add(struct goshm_store *s, unsigned idx, struct gs_semset *m, size_
 		__atomic_or_fetch(&mem->ent[old - 1].word, W_STALE, __ATOMIC_ACQ_REL);
 	__atomic_store_n(&mem->head[idx], n + 1, __ATOMIC_RELEASE);
 	trim();
-	pthread_mutex_unlock(&cache_mu);
+	gs_mutex_unlock(&cache_mu);
 	p->set = m;
 	p->ent = n;
 	return 0;
@@ -320,7 +320,7 @@ void gs_semset_put(struct gs_pin *p)
 		return;
 	if (!(w & W_STALE) && !over_limit())
 		return;
-	pthread_mutex_lock(&cache_mu);
+	gs_mutex_lock(&cache_mu);
 	trim();
-	pthread_mutex_unlock(&cache_mu);
+	gs_mutex_unlock(&cache_mu);
 }

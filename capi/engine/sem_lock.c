@@ -27,7 +27,7 @@ void gs_j_replay(struct gs_semset *s)
 
 void gs_set_lock(struct gs_semset *s)
 {
-	int r = pthread_mutex_lock(&s->lock);
+	int r = gs_mutex_lock(&s->lock);
 	if (r == EOWNERDEAD) {
 		gs_j_replay(s);
 		pthread_mutex_consistent(&s->lock);
@@ -36,7 +36,7 @@ void gs_set_lock(struct gs_semset *s)
 
 void gs_set_unlock(struct gs_semset *s)
 {
-	pthread_mutex_unlock(&s->lock);
+	gs_mutex_unlock(&s->lock);
 }
 
 void gs_j_begin(struct gs_semset *s)

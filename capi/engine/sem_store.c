@@ -161,14 +161,14 @@ int gs_semreg_lock(struct goshm_store *s, struct gs_semreg *r, int create)
 {
 	memset(r, 0, sizeof *r);
 	r->fd = -1;
-	pthread_mutex_lock(&s->mu);
+	gs_mutex_lock(&s->mu);
 	int fd = gs_open_in(s, GS_SEM_DIR, GS_SEM_REGISTRY, O_RDWR, 0);
 	if (fd == -ENOENT && create) {
 		int e = create_registry(s);
 		fd = e < 0 ? e : gs_open_in(s, GS_SEM_DIR, GS_SEM_REGISTRY, O_RDWR, 0);
 	}
 	if (fd < 0) {
-		pthread_mutex_unlock(&s->mu);
+		gs_mutex_unlock(&s->mu);
 		if (fd == -ENOENT && !create)
 			return -ENOENT;
 		return gs_store_error(s, "cannot open the semaphore registry", fd, NULL);
@@ -195,7 +195,7 @@ int gs_semreg_lock(struct goshm_store *s, struct gs_semreg *r, int create)
 		if (map != MAP_FAILED)
 			munmap(map, GS_SEMREG_SIZE);
 		close(fd);
-		pthread_mutex_unlock(&s->mu);
+		gs_mutex_unlock(&s->mu);
 		if (e == -EIO) {
 			gs_warn_store(s, "sem/registry is not a goshm semaphore registry", EIO,
 			              "move the store away and see docs/FORMAT.md");
@@ -228,7 +228,7 @@ void gs_semreg_unlock(struct gs_semreg *r)
 	munmap(r->hdr, GS_SEMREG_SIZE);
 	close(r->fd); /* drops the record lock */
 	r->fd = -1;
-	pthread_mutex_unlock(&r->store->mu);
+	gs_mutex_unlock(&r->store->mu);
 }
 
 int gs_sem_id_of(const struct gs_sem_slot *sl, unsigned idx)

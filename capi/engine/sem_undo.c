@@ -275,7 +275,7 @@ int gs_undo_release(struct gs_semset *s, int rec)
 		return 1;
 	/* Never wait for the set's lock here (the caller holds the cache's
 	 * mutex): busy means later. */
-	int r = pthread_mutex_trylock(&s->lock);
+	int r = gs_mutex_trylock(&s->lock);
 	if (r == EOWNERDEAD) {
 		gs_j_replay(s);
 		pthread_mutex_consistent(&s->lock);

@@ -373,8 +373,8 @@ static long attach_locked(struct gs_locked *l, int shmid, int fixed,
 	return 0;
 }
 
-long gs_shmat(struct goshm_store *s, int shmid, const void *shmaddr, int shmflg,
-              uintptr_t *out)
+static long shmat_signals_held(struct goshm_store *s, int shmid, const void *shmaddr,
+                               int shmflg, uintptr_t *out)
 {
 	uintptr_t addr = (uintptr_t)shmaddr;
 	uintptr_t shmlba = (uintptr_t)gs_page_size(); /* SHMLBA on x86 */
@@ -409,5 +409,16 @@ long gs_shmat(struct goshm_store *s, int shmid, const void *shmaddr, int shmflg,
 		return r;
 	r = attach_locked(&l, shmid, shmaddr != NULL, addr, shmflg, out);
 	gs_unlock(&l);
+	return r;
+}
+
+/* The program's signals wait while the call takes the attach table's
+ * mutex, as they would for the kernel's shmat (siglock.c). */
+long gs_shmat(struct goshm_store *s, int shmid, const void *shmaddr, int shmflg,
+              uintptr_t *out)
+{
+	gs_signals_hold();
+	long r = shmat_signals_held(s, shmid, shmaddr, shmflg, out);
+	gs_signals_release();
 	return r;
 }

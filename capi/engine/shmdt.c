@@ -114,12 +114,9 @@ static int detach_by_rule(uintptr_t addr)
 	return r;
 }
 
-int gs_shmdt(const void *shmaddr)
+static int shmdt_signals_held(uintptr_t addr)
 {
-	uintptr_t addr = (uintptr_t)shmaddr;
 	struct gs_attach a;
-	if (addr & ((uintptr_t)gs_page_size() - 1))
-		return -EINVAL;
 	if (gs_table_find(addr, &a) == 0) {
 		/* Without /proc (-1), the table is trusted: docs/DIFFERENCES.md. */
 		if (gs_vma_intact(&a) != 0) {
@@ -131,4 +128,17 @@ int gs_shmdt(const void *shmaddr)
 		}
 	}
 	return detach_by_rule(addr);
+}
+
+/* The program's signals wait while the call takes the attach table's
+ * mutex, as they would for the kernel's shmdt (siglock.c). */
+int gs_shmdt(const void *shmaddr)
+{
+	uintptr_t addr = (uintptr_t)shmaddr;
+	if (addr & ((uintptr_t)gs_page_size() - 1))
+		return -EINVAL;
+	gs_signals_hold();
+	int r = shmdt_signals_held(addr);
+	gs_signals_release();
+	return r;
 }

@@ -341,12 +341,12 @@ int gs_view(struct goshm_store *s, struct gs_view *v)
 		if (!map || st.st_dev != s->map_dev || st.st_ino != s->map_ino) {
 			/* Map under the call mutex: closing a descriptor of the
 			 * registry drops a POSIX lock another thread may hold. */
-			pthread_mutex_lock(&s->mu);
+			gs_mutex_lock(&s->mu);
 			int fd = open_registry(s, &st);
 			r = fd < 0 ? fd : map_registry(s, fd, &st);
 			if (fd >= 0)
 				close(fd);
-			pthread_mutex_unlock(&s->mu);
+			gs_mutex_unlock(&s->mu);
 			if (r < 0)
 				return r == -ENOENT ? r : GS_SNAP_RETRY;
 			map = s->map;
@@ -500,7 +500,7 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l, int create)
 	l->fd = -1;
 	/* A cancellation inside the lock wait would leave the mutex held. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &l->cancel_state);
-	pthread_mutex_lock(&s->mu);
+	gs_mutex_lock(&s->mu);
 	fd = open_registry(s, &st);
 	if (fd == -ENOENT && create == GS_CREATE) {
 		r = prepare_store(s);
@@ -550,7 +550,7 @@ int gs_lock(struct goshm_store *s, struct gs_locked *l, int create)
 	recover(l);
 	return 0;
 fail:
-	pthread_mutex_unlock(&s->mu);
+	gs_mutex_unlock(&s->mu);
 	pthread_setcancelstate(l->cancel_state, NULL);
 	return r;
 }
@@ -563,6 +563,6 @@ void gs_unlock(struct gs_locked *l)
 	/* close() drops the POSIX lock with the descriptor: no F_UNLCK. */
 	close(l->fd);
 	l->fd = -1;
-	pthread_mutex_unlock(&l->store->mu);
+	gs_mutex_unlock(&l->store->mu);
 	pthread_setcancelstate(l->cancel_state, NULL);
 }

@@ -1,0 +1,47 @@
+package conformance
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goshm/goshm/tests/internal/testenv"
+)
+
+// A signal handler that makes the System V calls its thread was
+// interrupted in (a SIGTERM handler that detaches, a SIGALRM handler that
+// polls IPC_STAT or gives back a semaphore).  The kernel runs each call
+// whole before a handler can run; goshm holds the program's signals back
+// while it holds a lock of its own (capi/engine/siglock.c), or the
+// handler's call would wait for its own thread for ever.  sig_reenter
+// takes a timer signal every 500 us for 2 s; natively and under goshm it
+// must finish, with every call answered.
+func TestSignalHandlerCalls(t *testing.T) {
+	prog := testenv.Artifact(t, "tests/sig_reenter")
+	for _, mode := range []string{"shm", "sem"} {
+		t.Run(mode, func(t *testing.T) {
+			for _, under := range []string{"native", "goshm"} {
+				o := nativeOpts(asRoot)
+				argv := []string{prog, mode, "2"}
+				if under == "goshm" {
+					o, argv = goshmOpts(t, asRoot, newStore(t), argv...)
+				}
+				o.Timeout = 30 * time.Second // it hangs without the fix
+				start := time.Now()
+				r := testenv.Run(t, o, argv...)
+				require.Equal(t, 0, r.Code, "%s, after %v:\n%s", under, time.Since(start).Round(time.Millisecond), r)
+				var loops, handled, errs int
+				_, err := fmt.Sscanf(r.Stdout, "loops %d handled %d errors %d", &loops, &handled, &errs)
+				require.NoError(t, err, "%s: %s", under, r)
+				assert.Positive(t, loops, "%s: the main loop ran", under)
+				assert.Positive(t, handled, "%s: the handler ran", under)
+				assert.Zero(t, errs, "%s: a call failed", under)
+				assert.Empty(t, r.Stderr, under)
+				t.Logf("%s: %s", under, r.Stdout)
+			}
+		})
+	}
+}

@@ -1,0 +1,123 @@
+#define _GNU_SOURCE
+/*
+ * sig_reenter - System V calls from a signal handler that interrupts the
+ * same calls (tests/conformance, TestSignalHandlerCalls).
+ *
+ *   sig_reenter shm|sem SECONDS
+ *
+ * A timer signal comes every 500 us for SECONDS.  shm: the main loop
+ * attaches and detaches segment A; the handler attaches segment B, writes
+ * a byte, detaches it and asks IPC_STAT.  sem: the main loop takes and
+ * gives back semaphore 0 of a set (SEM_UNDO); the handler gives and takes
+ * semaphore 1 of the same set and reads its value.  The kernel runs each
+ * call whole before a handler can run, so the handler's calls never find
+ * the main loop's half done.  Prints "loops N handled M errors E" and
+ * exits 0 when no call failed.  A library that held a lock of its own
+ * when the handler came, and took it again in the handler, would hang:
+ * the test gives it a deadline.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/time.h>
+#include <time.h>
+
+static int mode_sem, ida, idb, semid;
+static volatile long handled, errs;
+
+static void on_timer(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	if (mode_sem) {
+		struct sembuf up = {1, 1, 0}, down = {1, -1, 0};
+		if (semop(semid, &up, 1) < 0 || semop(semid, &down, 1) < 0 ||
+		    semctl(semid, 1, GETVAL) != 0)
+			errs++;
+	} else {
+		volatile char *p = shmat(idb, NULL, 0);
+		if (p == (void *)-1) {
+			errs++;
+		} else {
+			p[0]++;
+			if (shmdt((const void *)p) < 0)
+				errs++;
+		}
+		struct shmid_ds ds;
+		if (shmctl(idb, IPC_STAT, &ds) < 0)
+			errs++;
+	}
+	handled++;
+	errno = saved;
+}
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || (strcmp(argv[1], "shm") && strcmp(argv[1], "sem"))) {
+		fprintf(stderr, "usage: sig_reenter shm|sem SECONDS\n");
+		return 2;
+	}
+	mode_sem = !strcmp(argv[1], "sem");
+	double secs = atof(argv[2]);
+	if (mode_sem) {
+		semid = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+		if (semid < 0 || semctl(semid, 0, SETVAL, 1) < 0) {
+			perror("semget");
+			return 1;
+		}
+	} else {
+		ida = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		idb = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		if (ida < 0 || idb < 0) {
+			perror("shmget");
+			return 1;
+		}
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_timer;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {{0, 500}, {0, 500}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	long loops = 0;
+	double end = now() + secs;
+	while (now() < end) {
+		if (mode_sem) {
+			struct sembuf down = {0, -1, SEM_UNDO}, up = {0, 1, SEM_UNDO};
+			if (semop(semid, &down, 1) < 0 || semop(semid, &up, 1) < 0) {
+				perror("semop");
+				return 1;
+			}
+		} else {
+			void *p = shmat(ida, NULL, 0);
+			if (p == (void *)-1 || shmdt(p) < 0) {
+				perror("shmat/shmdt");
+				return 1;
+			}
+		}
+		loops++;
+	}
+	struct itimerval off = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &off, NULL);
+	if (mode_sem) {
+		semctl(semid, 0, IPC_RMID);
+	} else {
+		shmctl(ida, IPC_RMID, NULL);
+		shmctl(idb, IPC_RMID, NULL);
+	}
+	printf("loops %ld handled %ld errors %ld\n", loops, handled, errs);
+	return errs != 0;
+}
