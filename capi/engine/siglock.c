@@ -23,11 +23,9 @@
  * they hold the signals once for the whole call (gs_signals_hold), and
  * the mutexes inside only count, without a system call.
  *
- * It costs two rt_sigprocmask calls per outermost hold.  Knowing whether
- * the program catches any signal would spare programs that do not, but a
- * cached answer misses a handler installed after it (most servers make
- * their segments first), and an exact one means interposing sigaction()
- * and signal(); nearly every server catches SIGTERM or SIGHUP anyway.
+ * It costs two rt_sigprocmask calls per outermost hold, paid only by a
+ * program that catches some signal (sigwatch.c): without a handler of
+ * the program, nothing can run inside the call.
  *
  * The count and the saved mask are per thread (TLS): the state of the
  * locking discipline, not of any segment.  fork() copies them into the
@@ -45,11 +43,15 @@
  * dlopen() finds it in the C library's reserve, 132 bytes here. */
 #define GS_TLS __thread __attribute__((tls_model("initial-exec")))
 static GS_TLS unsigned held;
+static GS_TLS int blocked; /* whether the outermost hold blocked */
 static GS_TLS sigset_t saved;
 
 void gs_signals_hold(void)
 {
 	if (held++)
+		return;
+	blocked = gs_program_catches_signals();
+	if (!blocked)
 		return;
 	sigset_t all;
 	sigfillset(&all);
@@ -64,7 +66,7 @@ void gs_signals_hold(void)
 
 void gs_signals_release(void)
 {
-	if (held && !--held)
+	if (held && !--held && blocked)
 		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 }
 

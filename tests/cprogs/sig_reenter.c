@@ -3,7 +3,7 @@
  * sig_reenter - System V calls from a signal handler that interrupts the
  * same calls (tests/conformance, TestSignalHandlerCalls).
  *
- *   sig_reenter shm|sem SECONDS
+ *   sig_reenter shm|sem SECONDS [signal]
  *
  * A timer signal comes every 500 us for SECONDS.  shm: the main loop
  * attaches and detaches segment A; the handler attaches segment B, writes
@@ -14,7 +14,8 @@
  * the main loop's half done.  Prints "loops N handled M errors E" and
  * exits 0 when no call failed.  A library that held a lock of its own
  * when the handler came, and took it again in the handler, would hang:
- * the test gives it a deadline.
+ * the test gives it a deadline.  The handler is installed with sigaction()
+ * after the segments or the set are made, or with signal() before.
  */
 #include <errno.h>
 #include <signal.h>
@@ -65,12 +66,18 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "shm") && strcmp(argv[1], "sem"))) {
-		fprintf(stderr, "usage: sig_reenter shm|sem SECONDS\n");
+	if (argc < 3 || argc > 4 || (strcmp(argv[1], "shm") && strcmp(argv[1], "sem")) ||
+	    (argc == 4 && strcmp(argv[3], "signal"))) {
+		fprintf(stderr, "usage: sig_reenter shm|sem SECONDS [signal]\n");
 		return 2;
 	}
 	mode_sem = !strcmp(argv[1], "sem");
 	double secs = atof(argv[2]);
+	int with_signal = argc == 4;
+	if (with_signal && signal(SIGALRM, on_timer) == SIG_ERR) {
+		perror("signal");
+		return 1;
+	}
 	if (mode_sem) {
 		semid = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
 		if (semid < 0 || semctl(semid, 0, SETVAL, 1) < 0) {
@@ -85,11 +92,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_timer;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
+	if (!with_signal) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_timer;
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGALRM, &sa, NULL);
+	}
 	struct itimerval it = {{0, 500}, {0, 500}};
 	setitimer(ITIMER_REAL, &it, NULL);
 	long loops = 0;
