@@ -81,6 +81,21 @@ void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh)
 	*ino = i;
 }
 
+/* A small file of the kernel's (/proc, /proc/sys) read whole into buf
+ * and NUL-terminated: its length, or -1 (no such file, or a read that
+ * failed). */
+ssize_t gs_read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = 0;
+	return n;
+}
+
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is
  * read from the vDSO, without a system call. */
 int64_t gs_monotonic_ns(void)
@@ -143,13 +158,9 @@ int gs_boot_id(uint8_t out[16])
 	static int known;
 	if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
 		char text[64];
-		int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
-		if (fd >= 0)
-			close(fd);
+		ssize_t n = gs_read_text("/proc/sys/kernel/random/boot_id", text, sizeof text);
 		if (n < 32)
 			return -1;
-		text[n] = 0;
 		uint8_t tmp[16];
 		int k = 0, hi = -1;
 		for (ssize_t i = 0; i < n && k < 16; i++) {

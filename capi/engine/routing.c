@@ -27,11 +27,9 @@
 #include "engine.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define GS_MAX_RANGES 64
 /* The kernel's indexes stay below 16384 while in_use * 3/2 does. */
@@ -108,13 +106,8 @@ static int parse(const char *spec)
 static long namespace_shmmni(void)
 {
 	char buf[32];
-	int fd = open("/proc/sys/kernel/shmmni", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
+	if (gs_read_text("/proc/sys/kernel/shmmni", buf, sizeof buf) <= 0)
 		return -1;
-	buf[n] = 0;
 	return strtol(buf, NULL, 10);
 }
 

@@ -25,25 +25,17 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static int catching = -1; /* -1: not asked yet */
 
 static int kernel_says_caught(void)
 {
 	char buf[4096];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (gs_read_text("/proc/self/status", buf, sizeof buf) <= 0)
 		return 1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = 0;
 	const char *line = strstr(buf, "\nSigCgt:");
 	if (!line)
 		return 1;

@@ -3,7 +3,7 @@
  * rm_create_cut - the two steps of the power-cut test of a removal
  * followed by a creation (tests/crash, TestPowerCutAfterRemoveAndCreate).
  *
- *   rm_create_cut reuse KEYA KEYB   under LD_PRELOAD=libgoshm.so
+ *   rm_create_cut write KEYA KEYB   under LD_PRELOAD=libgoshm.so
  *
  *     Makes segment A (one page), writes pattern A into it and flushes it
  *     with goshm_sync, then detaches and removes it.  Makes segment B of
@@ -93,7 +93,7 @@ static uint64_t *make(key_t key, char which, int *shmid, ino_t *ino)
 	return p;
 }
 
-static int reuse(key_t ka, key_t kb)
+static int write_both(key_t ka, key_t kb)
 {
 	int (*sync_fn)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "goshm_sync");
 	if (!sync_fn) {
@@ -149,13 +149,13 @@ static void check(key_t key)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && !strcmp(argv[1], "reuse"))
-		return reuse((key_t)strtol(argv[2], NULL, 0), (key_t)strtol(argv[3], NULL, 0));
+	if (argc == 4 && !strcmp(argv[1], "write"))
+		return write_both((key_t)strtol(argv[2], NULL, 0), (key_t)strtol(argv[3], NULL, 0));
 	if (argc >= 3 && !strcmp(argv[1], "check")) {
 		for (int i = 2; i < argc; i++)
 			check((key_t)strtol(argv[i], NULL, 0));
 		return 0;
 	}
-	fprintf(stderr, "usage: rm_create_cut reuse KEYA KEYB | rm_create_cut check KEY...\n");
+	fprintf(stderr, "usage: rm_create_cut write KEYA KEYB | rm_create_cut check KEY...\n");
 	return 2;
 }

@@ -47,13 +47,13 @@ func TestPowerCutAfterRemoveAndCreate(t *testing.T) {
 		require.NoError(t, err, "rm_create_cut %s:\n%s", strings.Join(args, " "), out)
 		return string(out)
 	}
-	out := run(store, "reuse", fmt.Sprint(keyA), fmt.Sprint(keyB))
+	out := run(store, "write", fmt.Sprint(keyA), fmt.Sprint(keyB))
 	var inoA, inoB uint64
 	_, err := fmt.Sscanf(out, "inode %d %d", &inoA, &inoB)
-	require.NoError(t, err, "rm_create_cut reuse said: %q", out)
+	require.NoError(t, err, "rm_create_cut write said: %q", out)
 	t.Logf("data files: A inode %d, B inode %d", inoA, inoB)
 
-	image, _ := d.cut("reuse.img", nil)
+	image, _ := d.cut("rm-create.img", nil)
 	mnt, fsck, unmountCopy := d.mountCopy(image)
 	defer unmountCopy()
 	t.Logf("the copy: %s", fsck)
