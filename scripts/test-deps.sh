@@ -25,6 +25,7 @@ packages=(
 	e2fsprogs            # mkfs.ext4, e2fsck (bench, tests/crash)
 	xfsprogs             # mkfs.xfs: tests/crash copies an ext4 image with a reflink on XFS
 	strace               # tests/conformance kills a call at a chosen system call
+	gdb                  # tests/realprog stops a call at a chosen function
 	procps psmisc        # ps, sysctl, kill (scripts, PostgreSQL's pg_ctl)
 	cmake pkg-config     # tests/cmake: the CMake and pkg-config consumers
 	stress-ng            # tests/realprog

@@ -354,11 +354,13 @@ GS_HIDDEN int gs_presence_fast(const struct gs_slot *sl, int *nsk,
                                void **presence);
 GS_HIDDEN void gs_presence_detach(void *presence);
 GS_HIDDEN void gs_publish_local(struct gs_locked *l, unsigned idx);
-GS_HIDDEN void gs_publish_exact(struct gs_slot *sl, unsigned k);
+GS_HIDDEN void gs_publish_exact(struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen);
 /* publish.c: a namespace's published count (gs_slot.pub). */
 GS_HIDDEN uint32_t gs_pub_count(const struct gs_slot *sl, unsigned k);
-GS_HIDDEN void gs_pub_add(struct gs_slot *sl, unsigned k);
-GS_HIDDEN void gs_pub_undo(struct gs_slot *sl, unsigned k);
+GS_HIDDEN int gs_pub_holds(const struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen);
+GS_HIDDEN int gs_pub_add(struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen);
+GS_HIDDEN void gs_pub_undo(struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen);
+GS_HIDDEN void gs_slot_wipe(struct gs_slot *sl);
 GS_HIDDEN int gs_pub_replace(struct gs_slot *sl, unsigned k, uint64_t seen, uint32_t count);
 GS_HIDDEN uint64_t gs_pub_word(const struct gs_slot *sl, unsigned k);
 GS_HIDDEN void gs_pub_clear(struct gs_slot *sl, unsigned k);
@@ -448,7 +450,6 @@ GS_HIDDEN long gs_shmat(struct goshm_store *s, int shmid, const void *addr,
 GS_HIDDEN int gs_shmdt(const void *addr);
 GS_HIDDEN int gs_shmctl(struct goshm_store *s, int shmid, int cmd,
                         struct shmid_ds *buf);
-GS_HIDDEN void gs_account_detach(const struct gs_attach *a);
 GS_HIDDEN void gs_sweep_gen(struct gs_locked *l, uint64_t gen);
 GS_HIDDEN int gs_sync(struct goshm_store *s, int shmid);
 GS_HIDDEN void gs_repair_after_boot(struct gs_locked *l);

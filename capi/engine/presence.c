@@ -463,19 +463,29 @@ void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl)
 }
 
 /*
- * Set namespace slot k's published count to its presence segment's count.
- * A lock-free shmat of the namespace attaches the presence segment first
- * and then adds one to the published count: the swap from the word read
- * before the kernel's count (publish.c) keeps such an increment from being
- * overwritten by an older count, which another namespace would take for
- * fewer attaches than there are.  After 16 lost races the word is left as
- * it is: each race was an attach or a newer count, never a lower truth.
+ * Set namespace slot k's published count to its presence segment's count,
+ * for generation gen and the namespace whose token generation is tgen.  A lock-free shmat of the namespace attaches the
+ * presence segment first and then adds one to the published count: the
+ * swap from the word read before the kernel's count (publish.c) keeps
+ * such an increment from being overwritten by an older count, which
+ * another namespace would take for fewer attaches than there are.  After
+ * 16 lost races the word is left as it is: each race was an attach or a
+ * newer count, never a lower truth.
+ *
+ * A lock-free shmdt calls this after its own attach is gone, when the
+ * segment may be destroyed and its slot made another's at any moment (or,
+ * once the process no longer maps its token, the namespace slot cleared
+ * and claimed by another namespace): the generations are checked after
+ * the word is read, and a slot freed or cleared since has bumped the word
+ * (publish.c), so the swap fails.
  */
-void gs_publish_exact(struct gs_slot *sl, unsigned k)
+void gs_publish_exact(struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen)
 {
 	struct shmid_ds d;
 	for (int tries = 0; tries < 16; tries++) {
 		uint64_t seen = gs_pub_word(sl, k);
+		if (!gs_pub_holds(sl, k, gen, tgen))
+			return;
 		uint32_t now = native_stat(&sl->ns[k], &d) == 0 ? (uint32_t)d.shm_nattch : 0;
 		if (gs_pub_replace(sl, k, seen, now))
 			return;
@@ -493,7 +503,7 @@ void gs_publish_local(struct gs_locked *l, unsigned idx)
 	sl->last_ns_ino = l->ns_ino;
 	int k = find_my_slot(l, sl);
 	if (k >= 0)
-		gs_publish_exact(sl, (unsigned)k);
+		gs_publish_exact(sl, (unsigned)k, sl->gen, sl->ns[k].token_gen);
 }
 
 /*

@@ -15,8 +15,25 @@
  * could succeed after attaches and other detaches took the count away and
  * back to the old value (ABA), and write a count read before those
  * attaches.  The word's high half counts changes, so it never comes back.
+ *
+ * The writers without the lock no longer hold an attach when they write
+ * (a detach), or may not yet be counted (an attach): the segment can be
+ * destroyed under them and its slot given to a new segment, whose word
+ * for the same namespace slot may be another namespace's count; and a
+ * detach that no longer maps its token can see its namespace slot
+ * cleared and claimed by another namespace.  So each of them names the
+ * segment's generation and its namespace's token generation, and checks
+ * both after reading the word it swaps from; and a slot that is freed,
+ * or a namespace slot cleared or claimed, keeps its words' change
+ * counters and bumps them (gs_pub_clear), after those generations
+ * changed.  A swap from a word read before that bump fails, and the retry
+ * sees the new generations: nothing written for a destroyed segment or a
+ * namespace gone lands on the next one.
  */
 #include "engine.h"
+
+#include <stddef.h>
+#include <string.h>
 
 #define PUB_COUNT(w) ((uint32_t)(w))
 #define PUB_CHANGES(w) ((uint32_t)((w) >> 32))
@@ -32,17 +49,36 @@ uint32_t gs_pub_count(const struct gs_slot *sl, unsigned k)
 	return PUB_COUNT(gs_pub_word(sl, k));
 }
 
-/* One attach more: count and changes both go up by one, in one add. */
-void gs_pub_add(struct gs_slot *sl, unsigned k)
+/* Whether slot sl still holds generation gen (a freed slot holds 0), and
+ * its namespace slot k the namespace whose token generation is tgen (a
+ * cleared one holds 0, a namespace that claims it a new one). */
+int gs_pub_holds(const struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen)
 {
-	__atomic_fetch_add(&sl->pub[k], PUB_WORD(1, 1), __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&sl->gen, __ATOMIC_SEQ_CST) == gen &&
+	       __atomic_load_n(&sl->ns[k].token_gen, __ATOMIC_SEQ_CST) == tgen;
 }
 
-/* An attach undone before it returned: one less, never below zero. */
-void gs_pub_undo(struct gs_slot *sl, unsigned k)
+/* One attach more of generation gen, namespace token tgen: count and
+ * changes both go up by one.  1 done, 0 the slot no longer holds them
+ * (nothing written). */
+int gs_pub_add(struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen)
 {
 	uint64_t w = gs_pub_word(sl, k);
-	while (PUB_COUNT(w) &&
+	for (;;) {
+		if (!gs_pub_holds(sl, k, gen, tgen))
+			return 0;
+		if (__atomic_compare_exchange_n(&sl->pub[k], &w, w + PUB_WORD(1, 1), 0,
+		                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return 1;
+	}
+}
+
+/* An attach undone before it returned: one less, never below zero, and
+ * nothing if the slot has moved on. */
+void gs_pub_undo(struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen)
+{
+	uint64_t w = gs_pub_word(sl, k);
+	while (PUB_COUNT(w) && gs_pub_holds(sl, k, gen, tgen) &&
 	       !__atomic_compare_exchange_n(&sl->pub[k], &w,
 	                                    PUB_WORD(PUB_CHANGES(w) + 1, PUB_COUNT(w) - 1), 0,
 	                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
@@ -50,7 +86,8 @@ void gs_pub_undo(struct gs_slot *sl, unsigned k)
 }
 
 /* The count becomes count, if the word is still the one seen (read before
- * the kernel was asked).  1 done, 0 the word changed meanwhile. */
+ * the slot's generation was checked and the kernel asked).  1 done, 0 the
+ * word changed meanwhile. */
 int gs_pub_replace(struct gs_slot *sl, unsigned k, uint64_t seen, uint32_t count)
 {
 	return __atomic_compare_exchange_n(&sl->pub[k], &seen,
@@ -58,12 +95,24 @@ int gs_pub_replace(struct gs_slot *sl, unsigned k, uint64_t seen, uint32_t count
 	                                   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
-/* A namespace slot cleared under the lock (nobody of it is left): count
- * 0, and one change more, so that no swap from an older word succeeds. */
+/* A namespace slot cleared under the lock (nobody of it is left), or the
+ * whole slot freed (gs_slot_wipe): count 0, and one change more, so that
+ * no swap from an older word succeeds. */
 void gs_pub_clear(struct gs_slot *sl, unsigned k)
 {
 	uint64_t w = gs_pub_word(sl, k);
 	while (!__atomic_compare_exchange_n(&sl->pub[k], &w, PUB_WORD(PUB_CHANGES(w) + 1, 0), 0,
 	                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		;
+}
+
+/* Free slot sl's contents under the lock: every field but the pub words
+ * is zeroed, generation first; then each pub word's count becomes 0 with
+ * one change more (see the top of this file for why the counters stay). */
+void gs_slot_wipe(struct gs_slot *sl)
+{
+	__atomic_store_n(&sl->gen, 0, __ATOMIC_SEQ_CST);
+	memset(sl, 0, offsetof(struct gs_slot, pub));
+	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
+		gs_pub_clear(sl, k);
 }

@@ -206,7 +206,7 @@ static void free_slot(struct gs_locked *l, unsigned idx)
 	gs_write(l);
 	__atomic_store_n(&l->state[idx], GS_FREE, __ATOMIC_RELEASE);
 	l->keys[idx] = 0;
-	memset(gs_slot_at(l, idx), 0, sizeof(struct gs_slot));
+	gs_slot_wipe(gs_slot_at(l, idx));
 }
 
 /* The highest index in use, as SHM_STAT takes it (with its base). */

@@ -61,7 +61,7 @@ static void forget_slot(struct gs_locked *l, unsigned idx)
 {
 	l->state[idx] = GS_FREE;
 	l->keys[idx] = 0;
-	memset(gs_slot_at(l, idx), 0, sizeof(struct gs_slot));
+	gs_slot_wipe(gs_slot_at(l, idx));
 	l->hdr->repaired_slots++;
 }
 

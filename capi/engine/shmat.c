@@ -165,19 +165,23 @@ static void note_attach(struct gs_view *v, unsigned idx)
  * a destroyer in another namespace reads it after it marked the segment
  * dying, so it either sees this attach counted or is seen by it.  The
  * detach (shmdt.c) sets it to the kernel's exact count again, forks and
- * exits included.
+ * exits included.  Both name the segment's and the namespace's token
+ * generations: the segment may have been destroyed meanwhile and its slot
+ * made another's (publish.c).  Returns whether the slot still held them.
  *
  * An undone attach goes back down *before* its presence detach.  The
  * other order lets a detach in between (gs_publish_exact) publish the
  * kernel's count without our attach, which our -1 then takes below the
  * truth: another namespace would count one attach too few and could
  * destroy a segment still attached here. */
-static void publish_one(struct gs_view *v, unsigned idx, int nsk, int delta)
+static int publish_one(struct gs_view *v, const struct gs_snap *sn, int nsk, int delta)
 {
+	struct gs_slot *sl = slot_in_view(v, sn->idx);
+	uint32_t tgen = sn->slot.ns[nsk].token_gen;
 	if (delta > 0)
-		gs_pub_add(slot_in_view(v, idx), (unsigned)nsk);
-	else
-		gs_pub_undo(slot_in_view(v, idx), (unsigned)nsk);
+		return gs_pub_add(sl, (unsigned)nsk, sn->slot.gen, tgen);
+	gs_pub_undo(sl, (unsigned)nsk, sn->slot.gen, tgen);
+	return 1;
 }
 
 /* After the presence attach: is the segment still there, and not being
@@ -225,11 +229,11 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 		r = GS_SNAP_RETRY;
 	}
 	if (r == 0) {
-		publish_one(v, sn.idx, nsk, 1);
-		int live = still_live(v, &sn);
+		/* Not added: the segment is gone, and so is its slot's count. */
+		int live = publish_one(v, &sn, nsk, 1) ? still_live(v, &sn) : 0;
 		if (live != 1) {
 			if (live != 0)
-				publish_one(v, sn.idx, nsk, -1);
+				publish_one(v, &sn, nsk, -1);
 			gs_presence_detach(presence);
 			munmap((void *)addr, a.len);
 			r = live == 0 ? -EINVAL : GS_SNAP_RETRY;
@@ -241,7 +245,7 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 		a.tgen = tgen;
 		a.presence = presence;
 		if (gs_table_add(&a) < 0) {
-			publish_one(v, sn.idx, nsk, -1);
+			publish_one(v, &sn, nsk, -1);
 			gs_presence_detach(presence);
 			munmap((void *)addr, a.len);
 			r = -ENOMEM;

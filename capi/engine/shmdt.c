@@ -22,32 +22,43 @@
  * into a temporary mapping. */
 #define GS_RULE_STACK 32
 
-/* The detach of a, on the registry: lock-free when nothing else is to be
+/*
+ * The detach of a, on the registry: lock-free when nothing else is to be
  * done, under the lock when the segment is removed (it may have to be
- * destroyed now) or the store cannot be read without it. */
-void gs_account_detach(const struct gs_attach *a)
+ * destroyed now) or the store cannot be read without it.
+ *
+ * The lock-free part is in two steps around the presence detach.  Before
+ * it, while our attach still counts and the segment cannot be destroyed,
+ * shm_dtime, shm_lpid and the last namespace are written: after it, the
+ * slot may already be another segment's.  After it, the namespace's
+ * count is published for the generation we detached and the token we
+ * attached with (presence.c gs_publish_exact), which writes nothing once
+ * the slot or the namespace slot has moved on.
+ * Returns the slot to publish in, or NULL for the locked path.
+ */
+static struct gs_slot *note_detach(const struct gs_attach *a)
 {
 	struct gs_view v;
 	struct gs_snap sn;
 	unsigned base, idx = gs_idx_of(a->seg.shmid, &base);
-	if (gs_view(a->seg.store, &v) == 0 && gs_snap_id(&v, a->seg.shmid, &sn) == 0 &&
-	    sn.store_id == a->seg.store_id && sn.slot.gen == a->seg.gen &&
-	    !(sn.slot.mode & SHM_DEST) && a->nsk < GS_NS_SLOTS &&
-	    sn.slot.ns[a->nsk].token_gen) {
-		struct gs_slot *sl = (struct gs_slot *)(void *)(v.slots + (size_t)idx * GS_SLOT_SIZE);
-		uint64_t dev, ino;
-		int same;
-		gs_ipc_ns(&dev, &ino, 0);
-		if (gs_snap_state(&v, idx, a->seg.gen, &same) != GS_LIVE || !same)
-			return; /* destroyed meanwhile: nothing to record */
-		__atomic_store_n(&sl->dtime, (int64_t)time(NULL), __ATOMIC_RELAXED);
-		__atomic_store_n(&sl->lpid, (int32_t)gs_pid(), __ATOMIC_RELAXED);
-		__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
-		__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
-		gs_publish_exact(sl, a->nsk);
-		return;
-	}
+	if (gs_view(a->seg.store, &v) != 0 || gs_snap_id(&v, a->seg.shmid, &sn) != 0 ||
+	    sn.store_id != a->seg.store_id || sn.slot.gen != a->seg.gen ||
+	    (sn.slot.mode & SHM_DEST) || a->nsk >= GS_NS_SLOTS || !sn.slot.ns[a->nsk].token_gen)
+		return NULL;
+	struct gs_slot *sl = (struct gs_slot *)(void *)(v.slots + (size_t)idx * GS_SLOT_SIZE);
+	uint64_t dev, ino;
+	gs_ipc_ns(&dev, &ino, 0);
+	__atomic_store_n(&sl->dtime, (int64_t)time(NULL), __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->lpid, (int32_t)gs_pid(), __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->last_ns_dev, dev, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->last_ns_ino, ino, __ATOMIC_RELAXED);
+	return sl;
+}
+
+static void account_detach_locked(const struct gs_attach *a)
+{
 	struct gs_locked l;
+	unsigned base, idx = gs_idx_of(a->seg.shmid, &base);
 	if (gs_lock(a->seg.store, &l, GS_EXISTING) < 0)
 		return;
 	struct gs_slot *sl = gs_slot_at(&l, idx);
@@ -64,8 +75,12 @@ void gs_account_detach(const struct gs_attach *a)
 
 static void uncount(const struct gs_attach *a)
 {
+	struct gs_slot *sl = note_detach(a);
 	gs_presence_detach(a->presence);
-	gs_account_detach(a);
+	if (sl)
+		gs_publish_exact(sl, a->nsk, a->seg.gen, a->tgen);
+	else
+		account_detach_locked(a);
 	if (gs_sync_mode() == GS_SYNC_DETACH)
 		gs_sync(a->seg.store, a->seg.shmid);
 }

@@ -146,7 +146,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	}
 
 	struct gs_slot *sl = gs_slot_at(l, idx);
-	memset(sl, 0, sizeof *sl);
+	gs_slot_wipe(sl); /* the pub words keep their change counters */
 	sl->seq = (uint32_t)l->hdr->seq;
 	sl->key = key;
 	sl->mode = (uint32_t)shmflg & S_IRWXUGO;
