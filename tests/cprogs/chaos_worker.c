@@ -143,7 +143,12 @@ static void stat_attached(struct worker *w)
 	int id = w->atts[rnd(w, (unsigned)w->natt)].id;
 	struct shmid_ds d;
 	if (shmctl(id, IPC_STAT, &d) < 0) {
-		unexpected("IPC_STAT of an attached segment", errno);
+		/* The id and this thread's attaches of it, to find the call
+		 * that destroyed it in a store's history. */
+		char what[96];
+		snprintf(what, sizeof what, "IPC_STAT of segment %d, attached %d times here", id,
+		         mine(w, id));
+		unexpected(what, errno);
 		return;
 	}
 	unsigned long want = (unsigned long)mine(w, id);
