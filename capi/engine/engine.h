@@ -219,6 +219,13 @@ struct gs_view {
 	char *slots;
 };
 
+/* Slot idx in a view's mapping (writable: the lock-free calls store a few
+ * fields there, docs/FORMAT.md). */
+static inline struct gs_slot *gs_view_slot(const struct gs_view *v, unsigned idx)
+{
+	return (struct gs_slot *)(void *)(v->slots + (size_t)idx * GS_SLOT_SIZE);
+}
+
 /* A store locked for the length of one call. */
 struct gs_locked {
 	struct goshm_store *store;

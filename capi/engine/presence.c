@@ -107,7 +107,7 @@ int gs_is_presence(struct goshm_store *s, int id, const struct shmid_ds *d)
 	unsigned hi = __atomic_load_n(&v.hdr->hi_water, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < hi && i < GS_SHMMNI; i++)
 		if (v.state[i] != GS_FREE &&
-		    gs_names_my_presence((const void *)(v.slots + (size_t)i * GS_SLOT_SIZE), id))
+		    gs_names_my_presence(gs_view_slot(&v, i), id))
 			return 1;
 	return 0;
 }
@@ -464,13 +464,13 @@ void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl)
 
 /*
  * Set namespace slot k's published count to its presence segment's count,
- * for generation gen and the namespace whose token generation is tgen.  A lock-free shmat of the namespace attaches the
- * presence segment first and then adds one to the published count: the
- * swap from the word read before the kernel's count (publish.c) keeps
- * such an increment from being overwritten by an older count, which
- * another namespace would take for fewer attaches than there are.  After
- * 16 lost races the word is left as it is: each race was an attach or a
- * newer count, never a lower truth.
+ * for generation gen and the namespace whose token generation is tgen.
+ * A lock-free shmat of the namespace attaches the presence segment first
+ * and then adds one to the published count: the swap from the word read
+ * before the kernel's count (publish.c) keeps such an increment from being
+ * overwritten by an older count, which another namespace would take for
+ * fewer attaches than there are.  After 16 lost races the word is left as
+ * it is: each race was an attach or a newer count, never a lower truth.
  *
  * A lock-free shmdt calls this after its own attach is gone, when the
  * segment may be destroyed and its slot made another's at any moment (or,

@@ -64,13 +64,11 @@ int gs_pub_holds(const struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tg
 int gs_pub_add(struct gs_slot *sl, unsigned k, uint64_t gen, uint32_t tgen)
 {
 	uint64_t w = gs_pub_word(sl, k);
-	for (;;) {
-		if (!gs_pub_holds(sl, k, gen, tgen))
-			return 0;
+	while (gs_pub_holds(sl, k, gen, tgen))
 		if (__atomic_compare_exchange_n(&sl->pub[k], &w, w + PUB_WORD(1, 1), 0,
 		                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			return 1;
-	}
+	return 0;
 }
 
 /* An attach undone before it returned: one less, never below zero, and

@@ -139,11 +139,6 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 
 /* ---- The lock-free path. ---- */
 
-static struct gs_slot *slot_in_view(struct gs_view *v, unsigned idx)
-{
-	return (struct gs_slot *)(void *)(v->slots + (size_t)idx * GS_SLOT_SIZE);
-}
-
 /*
  * Record an attach in the slot with single stores: shm_atime, shm_lpid and
  * the last namespace are, with the published count (publish_one), the
@@ -151,7 +146,7 @@ static struct gs_slot *slot_in_view(struct gs_view *v, unsigned idx)
  */
 static void note_attach(struct gs_view *v, unsigned idx)
 {
-	struct gs_slot *sl = slot_in_view(v, idx);
+	struct gs_slot *sl = gs_view_slot(v, idx);
 	uint64_t dev, ino;
 	gs_ipc_ns(&dev, &ino, 0);
 	__atomic_store_n(&sl->atime, (int64_t)time(NULL), __ATOMIC_RELAXED);
@@ -176,7 +171,7 @@ static void note_attach(struct gs_view *v, unsigned idx)
  * destroy a segment still attached here. */
 static int publish_one(struct gs_view *v, const struct gs_snap *sn, int nsk, int delta)
 {
-	struct gs_slot *sl = slot_in_view(v, sn->idx);
+	struct gs_slot *sl = gs_view_slot(v, sn->idx);
 	uint32_t tgen = sn->slot.ns[nsk].token_gen;
 	if (delta > 0)
 		return gs_pub_add(sl, (unsigned)nsk, sn->slot.gen, tgen);

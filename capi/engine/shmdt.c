@@ -40,12 +40,11 @@ static struct gs_slot *note_detach(const struct gs_attach *a)
 {
 	struct gs_view v;
 	struct gs_snap sn;
-	unsigned base, idx = gs_idx_of(a->seg.shmid, &base);
 	if (gs_view(a->seg.store, &v) != 0 || gs_snap_id(&v, a->seg.shmid, &sn) != 0 ||
 	    sn.store_id != a->seg.store_id || sn.slot.gen != a->seg.gen ||
 	    (sn.slot.mode & SHM_DEST) || a->nsk >= GS_NS_SLOTS || !sn.slot.ns[a->nsk].token_gen)
 		return NULL;
-	struct gs_slot *sl = (struct gs_slot *)(void *)(v.slots + (size_t)idx * GS_SLOT_SIZE);
+	struct gs_slot *sl = gs_view_slot(&v, sn.idx);
 	uint64_t dev, ino;
 	gs_ipc_ns(&dev, &ino, 0);
 	__atomic_store_n(&sl->dtime, (int64_t)time(NULL), __ATOMIC_RELAXED);

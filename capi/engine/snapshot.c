@@ -50,11 +50,6 @@ static void snap_pause(int tries)
 #endif
 }
 
-static const struct gs_slot *slot_in(const struct gs_view *v, unsigned idx)
-{
-	return (const struct gs_slot *)(const void *)(v->slots + (size_t)idx * GS_SLOT_SIZE);
-}
-
 /* What the locked path would call damage (registry.c gs_slot_damaged)
  * is left for it to report. */
 static int plausible(const struct gs_snap *s, uint64_t next_gen)
@@ -84,14 +79,14 @@ int gs_snap_key(struct gs_view *v, key_t key, struct gs_snap *out)
 				continue;
 			uint8_t st = v->state[i];
 			damaged |= st > GS_DYING;
-			if (st != GS_LIVE || (slot_in(v, i)->mode & SHM_DEST))
+			if (st != GS_LIVE || (gs_view_slot(v, i)->mode & SHM_DEST))
 				continue;
 			found = (int)i;
 			break;
 		}
 		uint64_t next_gen = v->hdr->next_gen;
 		if (found >= 0) {
-			memcpy(&out->slot, slot_in(v, (unsigned)found), sizeof out->slot);
+			memcpy(&out->slot, gs_view_slot(v, (unsigned)found), sizeof out->slot);
 			out->store_id = v->hdr->store_id;
 		}
 		if (!snap_valid(v, seq))
@@ -121,7 +116,7 @@ int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out)
 		}
 		uint8_t st = v->state[idx];
 		uint64_t next_gen = v->hdr->next_gen;
-		memcpy(&out->slot, slot_in(v, idx), sizeof out->slot);
+		memcpy(&out->slot, gs_view_slot(v, idx), sizeof out->slot);
 		out->store_id = v->hdr->store_id;
 		if (!snap_valid(v, seq))
 			continue;
@@ -143,6 +138,6 @@ int gs_snap_id(struct gs_view *v, int shmid, struct gs_snap *out)
 int gs_snap_state(struct gs_view *v, unsigned idx, uint64_t gen, int *same)
 {
 	uint8_t st = __atomic_load_n(&v->state[idx], __ATOMIC_SEQ_CST);
-	*same = __atomic_load_n(&slot_in(v, idx)->gen, __ATOMIC_RELAXED) == gen;
+	*same = __atomic_load_n(&gs_view_slot(v, idx)->gen, __ATOMIC_RELAXED) == gen;
 	return st;
 }
