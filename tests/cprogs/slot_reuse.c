@@ -51,7 +51,6 @@ static int cycle(key_t key)
 	if (id < 0)
 		return fail("shmget");
 	printf("id %d\n", id);
-	fflush(stdout);
 	void *p = shmat(id, NULL, 0);
 	if (p == (void *)-1)
 		return fail("shmat");

@@ -327,13 +327,23 @@ func waitGone(t *testing.T, pid int, timeout time.Duration) {
 
 // alive: the process exists and is not a zombie.
 func alive(pid int) bool {
+	l := stateLetter(pid)
+	return l != "" && l != "Z"
+}
+
+// stateLetter is the state of /proc/PID/stat ("R", "S", "T", "Z"...): ""
+// when the process is gone, "?" when the line cannot be read.
+func stateLetter(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return ""
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	if i < 0 || i+2 >= len(s) {
+		return "?"
+	}
+	return s[i+2 : i+3]
 }
 
 // children lists the child processes of pid.

@@ -106,7 +106,7 @@ func stopCall(t *testing.T, ns *ipcNS, store string, breaks []string, args ...st
 		<-c.done
 	})
 	pid := proc.Process.Pid
-	require.Eventually(t, func() bool { return procStateLetter(pid) == "T" }, time.Minute,
+	require.Eventually(t, func() bool { return stateLetter(pid) == "T" }, time.Minute,
 		10*time.Millisecond, "slot_reuse did not stop itself:\n%s", &c.out)
 
 	script := []string{
@@ -167,20 +167,6 @@ func (c *stoppedCall) id() int {
 	require.Eventually(c.t, func() bool { return strings.Contains(c.out.String(), "id ") },
 		time.Minute, 10*time.Millisecond, "no id printed:\n%s", &c.out)
 	return idIn(c.t, c.out.String())
-}
-
-// procStateLetter is the state letter of /proc/PID/stat ("" if gone).
-func procStateLetter(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
 }
 
 // finish lets the call go on and returns what the process printed.
