@@ -238,11 +238,15 @@ void gs_tombs_sweep(struct gs_locked *l)
 
 /* ---- Counting. ---- */
 
-static void clear_ns(struct gs_locked *l, unsigned idx, unsigned k)
+/* Empty namespace slot k of segment idx, and remove its token file.  The
+ * presence segment it names becomes a tombstone if that namespace may
+ * still have it (with_tomb). */
+static void clear_ns(struct gs_locked *l, unsigned idx, unsigned k, int with_tomb)
 {
 	struct gs_slot *sl = gs_slot_at(l, idx);
 	gs_write(l);
-	tomb_add(l, &sl->ns[k]);
+	if (with_tomb)
+		tomb_add(l, &sl->ns[k]);
 	gs_token_unlink(l, sl, k);
 	memset(&sl->ns[k], 0, sizeof sl->ns[k]);
 	gs_pub_clear(sl, k);
@@ -263,7 +267,7 @@ static unsigned long ns_count(struct gs_locked *l, unsigned idx, unsigned k)
 	}
 	int alive = gs_token_alive(l, idx, k);
 	if (alive == 0) {
-		clear_ns(l, idx, k);
+		clear_ns(l, idx, k, 1);
 		return 0;
 	}
 	/* Another namespace that still has attaches, or one we cannot probe:
@@ -378,18 +382,37 @@ static int new_presence(struct gs_locked *l, const struct gs_slot *sl,
 	return 0;
 }
 
-/* Attach our presence segment of slot ns if it is there.  Its identity is
- * not checked again once attached: the kernel reuses an id only after its
- * index's sequence number has gone round (65536 segments at that index),
- * and a presence segment that was removed (`ipcrm -a`) fails the attach,
- * after which the locked path makes another. */
-static int attach_existing(const struct gs_ns_slot *ns, void **presence)
+/* Attach our presence segment of slot ns if it is there: 0, or -1 when it
+ * is not (removed by `ipcrm -a`: the locked path makes another).  Within
+ * one IPC namespace the kernel reuses an id only after its index's
+ * sequence number has gone round (65536 segments at that index).  Across
+ * namespaces it does at once, and it gives a new namespace the inode number
+ * of one that ended: a container restarted within the second finds, at the
+ * id and with the ctime the slot names, a presence segment the new
+ * namespace made for another segment.  Its tag says so: GS_PRESENCE_FOREIGN.
+ * (A presence segment without a tag is one an engine before format 2 made.)
+ * The lock-free attach needs no such check: it runs only in a process that
+ * has attached the segment under the lock in this namespace already
+ * (shmat.c, gs_table_pin_token). */
+#define GS_PRESENCE_FOREIGN (-2)
+
+static int attach_existing(const struct gs_ns_slot *ns, uint64_t store_id, uint64_t gen,
+                           void **presence)
 {
 	if (ns->native_id < 0 || !ns->native_ctime)
 		return -1;
 	long p = gs_sys_shmat(ns->native_id, NULL, SHM_RDONLY);
 	if (p < 0 && p > -4096)
 		return -1;
+	if (store_id) {
+		struct gs_presence_tag t;
+		memcpy(&t, (void *)p, sizeof t);
+		if (!memcmp(t.magic, GS_PRESENCE_MAGIC, sizeof t.magic) &&
+		    (t.store_id != store_id || t.gen != gen)) {
+			gs_sys_shmdt((void *)p);
+			return GS_PRESENCE_FOREIGN;
+		}
+	}
 	*presence = (void *)p;
 	return 0;
 }
@@ -403,10 +426,18 @@ int gs_presence_attach(struct gs_locked *l, unsigned idx, void **presence,
 	if (k >= 0) {
 		settle_creating(l, &sl->ns[k]);
 		struct shmid_ds d;
-		if (native_stat(&sl->ns[k], &d) == 0 && attach_existing(&sl->ns[k], presence) == 0) {
+		int r = native_stat(&sl->ns[k], &d) == 0
+		                ? attach_existing(&sl->ns[k], l->hdr->store_id, sl->gen, presence)
+		                : -1;
+		if (r == 0) {
 			*nsk = k;
 			return 0;
 		}
+		/* A namespace that ended, whose inode number ours has now: no
+		 * tombstone, its presence segment ended with it, and the id it
+		 * names is another segment's here. */
+		if (r == GS_PRESENCE_FOREIGN && still_mine(l, &sl->ns[k]))
+			clear_ns(l, idx, (unsigned)k, 0);
 		if (!still_mine(l, &sl->ns[k]))
 			k = find_my_slot(l, sl);
 	}
@@ -430,7 +461,7 @@ int gs_presence_attach(struct gs_locked *l, unsigned idx, void **presence,
 int gs_presence_fast(const struct gs_slot *sl, int *nsk, void **presence)
 {
 	int k = gs_my_ns_slot(sl);
-	if (k < 0 || attach_existing(&sl->ns[k], presence) < 0)
+	if (k < 0 || attach_existing(&sl->ns[k], 0, 0, presence) < 0)
 		return GS_SNAP_RETRY;
 	*nsk = k;
 	return 0;
