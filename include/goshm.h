@@ -64,7 +64,8 @@ int goshm_store_shmctl(goshm_store *store, int shmid, int cmd,
  * the id field), GOSHM_GC_FILE, or GOSHM_GC_KERNEL (a one-byte kernel segment
  * of the caller's IPC namespace that counted attaches of a goshm segment
  * that is gone; its kernel shmid is in id).  Returns the number of items,
- * or -1 with errno set.
+ * or -1 with errno set.  report runs while the store is locked: a goshm
+ * call made from it fails with EDEADLK.
  */
 enum goshm_gc_kind { GOSHM_GC_SEGMENT = 1, GOSHM_GC_FILE = 2, GOSHM_GC_KERNEL = 3 };
 typedef void (*goshm_gc_report)(enum goshm_gc_kind kind, const char *name,

@@ -334,8 +334,10 @@ GS_HIDDEN int gs_mutex_trylock(pthread_mutex_t *m);
 GS_HIDDEN void gs_mutex_unlock(pthread_mutex_t *m);
 GS_HIDDEN void gs_signals_hold(void);
 GS_HIDDEN void gs_signals_release(void);
+GS_HIDDEN int gs_reentry_refused(void);
 /* sigwatch.c: whether the program has a signal handler of its own. */
 GS_HIDDEN int gs_program_catches_signals(void);
+GS_HIDDEN void gs_program_catches_signals_after_all(void);
 
 /* oldpool.c: removes the data files an earlier engine kept for reuse. */
 GS_HIDDEN void gs_oldpool_drain(struct gs_locked *l);

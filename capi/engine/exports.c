@@ -27,8 +27,12 @@ static int set_errno(long r, int saved)
 	return (int)r;
 }
 
+/* The store a call uses; NULL with *err set also when the call must be
+ * refused because its thread is inside another goshm call (siglock.c). */
 static struct goshm_store *store_or_default(goshm_store *s, int *err)
 {
+	if ((*err = gs_reentry_refused()) < 0)
+		return NULL;
 	return s ? s : gs_default_store(err);
 }
 
@@ -120,8 +124,8 @@ GS_EXPORT void *goshm_shmat(int shmid, const void *shmaddr, int shmflg)
 
 GS_EXPORT int goshm_shmdt(const void *shmaddr)
 {
-	int saved = errno;
-	return set_errno(gs_shmdt(shmaddr), saved);
+	int saved = errno, r = gs_reentry_refused();
+	return set_errno(r < 0 ? r : gs_shmdt(shmaddr), saved);
 }
 
 GS_EXPORT int goshm_shmctl(int shmid, int cmd, struct shmid_ds *buf)
@@ -232,6 +236,9 @@ GS_EXPORT void *shmat(int shmid, const void *shmaddr, int shmflg)
 GS_EXPORT int shmdt(const void *shmaddr)
 {
 	if (gs_routing_active()) {
+		int saved = errno, r = gs_reentry_refused();
+		if (r < 0)
+			return set_errno(r, saved); /* before the attach table's lock */
 		struct gs_attach a;
 		if (gs_table_find((uintptr_t)shmaddr, &a) < 0) {
 			int saved = errno;

@@ -37,8 +37,12 @@ static int ret(long r, int saved)
 	return (int)r;
 }
 
+/* As exports.c's store_or_default: NULL also for a call refused inside
+ * another goshm call of its thread (siglock.c). */
 static struct goshm_store *store_of(goshm_store *st, int *err)
 {
+	if ((*err = gs_reentry_refused()) < 0)
+		return NULL;
 	return st ? st : gs_default_store(err);
 }
 

@@ -36,6 +36,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 /* initial-exec: an offset from the thread pointer, without
  * __tls_get_addr, which would make the library need ld.so by name.  A
@@ -46,28 +48,74 @@ static GS_TLS unsigned held;
 static GS_TLS int blocked; /* whether the outermost hold blocked */
 static GS_TLS sigset_t saved;
 
+/* The thread's state is written only once the signals are blocked: a
+ * handler that runs before finds the thread holding nothing (which is
+ * true), may call goshm (gs_reentry_refused) and leaves the state as it
+ * found it. */
 void gs_signals_hold(void)
 {
-	if (held++)
+	if (held) {
+		held++;
 		return;
-	blocked = gs_program_catches_signals();
-	if (!blocked)
-		return;
-	sigset_t all;
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGTRAP);
-	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, &saved);
+	}
+	int block = gs_program_catches_signals();
+	sigset_t old;
+	if (block) {
+		sigset_t all;
+		sigfillset(&all);
+		sigdelset(&all, SIGSEGV);
+		sigdelset(&all, SIGBUS);
+		sigdelset(&all, SIGILL);
+		sigdelset(&all, SIGFPE);
+		sigdelset(&all, SIGTRAP);
+		sigdelset(&all, SIGSYS);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		saved = old;
+	}
+	/* Not before the mask: a handler reads it (compiler barrier). */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	blocked = block;
+	held = 1;
 }
 
 void gs_signals_release(void)
 {
-	if (held && !--held && blocked)
-		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (!held || --held || !blocked)
+		return;
+	/* The count at 0 before a signal can come in (compiler barrier). */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+/*
+ * A goshm call that finds its thread already holding one of the engine's
+ * locks did not come from the program's straight line of code: a signal
+ * handler interrupted a goshm call (its signals were not blocked: a
+ * handler installed with a raw rt_sigaction system call, past sigwatch.c,
+ * or a fault's signal), or a callback run under a lock (a gc report, a
+ * fork handler registered before the library's) called goshm.  Going on
+ * would wait for a mutex the thread holds, for ever, or change what the
+ * interrupted call is in the middle of: such a call fails with EDEADLK,
+ * and says so once on stderr.  From then on every lock blocks signals, so
+ * the handler found this way cannot come in again.
+ */
+int gs_reentry_refused(void)
+{
+	static int said;
+	if (!held)
+		return 0;
+	gs_program_catches_signals_after_all();
+	const char *q = getenv("GOSHM_QUIET");
+	if (!(q && q[0] == '1') && !__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL)) {
+		/* write(2) alone: this may run in a signal handler. */
+		static const char line[] =
+			"goshm: a System V call came from a signal handler (or callback) inside "
+			"another goshm call of the same thread: refused with EDEADLK; install "
+			"the handler with sigaction() (docs/DIFFERENCES.md)\n";
+		ssize_t w = write(2, line, sizeof line - 1);
+		(void)w;
+	}
+	return -EDEADLK;
 }
 
 /* pthread_mutex_lock's result; the mutex is held (and signals with it)

@@ -16,8 +16,10 @@
  *
  * Once yes, always yes: a handler reset to SIG_DFL later costs only the
  * two system calls.  Missed: a handler installed with a raw rt_sigaction
- * system call after the first question, by a program that then calls
- * goshm from it (docs/DIFFERENCES.md).  The C libraries' own handlers
+ * system call after the first question.  If it calls goshm while its
+ * thread holds a lock of goshm's, that call fails with EDEADLK instead of
+ * waiting for ever (siglock.c), and the answer becomes yes from then on
+ * (docs/DIFFERENCES.md).  The C libraries' own handlers
  * (signals 32 to 34: cancellation, set*id broadcasts, timers) never call
  * goshm and do not count.
  */
@@ -56,6 +58,12 @@ int gs_program_catches_signals(void)
 	__atomic_compare_exchange_n(&catching, &unknown, kernel_says_caught(), 0, __ATOMIC_ACQ_REL,
 	                            __ATOMIC_ACQUIRE);
 	return __atomic_load_n(&catching, __ATOMIC_ACQUIRE);
+}
+
+/* A handler the watch missed showed itself (siglock.c). */
+void gs_program_catches_signals_after_all(void)
+{
+	__atomic_store_n(&catching, 1, __ATOMIC_RELEASE);
 }
 
 static void note(void (*handler)(int))

@@ -3,7 +3,7 @@
  * sig_reenter - System V calls from a signal handler that interrupts the
  * same calls (tests/conformance, TestSignalHandlerCalls).
  *
- *   sig_reenter shm|sem SECONDS [signal]
+ *   sig_reenter shm|sem SECONDS [signal|raw]
  *
  * A timer signal comes every 500 us for SECONDS.  shm: the main loop
  * attaches and detaches segment A; the handler attaches segment B, writes
@@ -15,7 +15,11 @@
  * exits 0 when no call failed.  A library that held a lock of its own
  * when the handler came, and took it again in the handler, would hang:
  * the test gives it a deadline.  The handler is installed with sigaction()
- * after the segments or the set are made, or with signal() before.
+ * after the segments or the set are made, or with signal() before, or
+ * (raw) with the rt_sigaction system call itself after, past the C
+ * library and any library that watches it.  Calls that fail with EDEADLK
+ * are counted apart: "refused R" (goshm's answer to a handler it could not
+ * see coming, capi/engine/siglock.c).
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,11 +29,55 @@
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static int mode_sem, ida, idb, semid;
-static volatile long handled, errs;
+static volatile long handled, errs, refused;
+
+/* A failed call: refused (EDEADLK) or an error. */
+static void failed(void)
+{
+	if (errno == EDEADLK)
+		refused++;
+	else
+		errs++;
+}
+
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+/* x86-64's kernel returns from a handler through the restorer the caller
+ * gives (the C library passes its own); other architectures use the
+ * vDSO's. */
+#if defined(__x86_64__)
+__attribute__((naked)) static void restore_rt(void)
+{
+	__asm__ volatile("mov $15, %eax\n\tsyscall"); /* rt_sigreturn */
+}
+#define RAW_FLAGS (SA_RESTART | SA_RESTORER)
+#define RAW_RESTORER restore_rt
+#else
+#define RAW_FLAGS SA_RESTART
+#define RAW_RESTORER NULL
+#endif
+
+/* The kernel's struct sigaction (not the C library's). */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+static int raw_sigaction(int sig, void (*handler)(int))
+{
+	struct kernel_sigaction ka = {handler, RAW_FLAGS, RAW_RESTORER, 0};
+	return (int)syscall(SYS_rt_sigaction, sig, &ka, NULL, sizeof ka.mask);
+}
 
 static void on_timer(int sig)
 {
@@ -37,21 +85,32 @@ static void on_timer(int sig)
 	int saved = errno;
 	if (mode_sem) {
 		struct sembuf up = {1, 1, 0}, down = {1, -1, 0};
-		if (semop(semid, &up, 1) < 0 || semop(semid, &down, 1) < 0 ||
-		    semctl(semid, 1, GETVAL) != 0)
-			errs++;
+		if (semop(semid, &up, 1) < 0) {
+			failed();
+		} else if (semop(semid, &down, 1) < 0) {
+			failed();
+			errs++; /* its +1 stays */
+		} else {
+			int v = semctl(semid, 1, GETVAL);
+			if (v < 0)
+				failed();
+			else if (v != 0)
+				errs++;
+		}
 	} else {
 		volatile char *p = shmat(idb, NULL, 0);
 		if (p == (void *)-1) {
-			errs++;
+			failed();
 		} else {
 			p[0]++;
-			if (shmdt((const void *)p) < 0)
-				errs++;
+			if (shmdt((const void *)p) < 0) {
+				failed();
+				errs++; /* an attach left behind */
+			}
 		}
 		struct shmid_ds ds;
 		if (shmctl(idb, IPC_STAT, &ds) < 0)
-			errs++;
+			failed();
 	}
 	handled++;
 	errno = saved;
@@ -67,13 +126,14 @@ static double now(void)
 int main(int argc, char **argv)
 {
 	if (argc < 3 || argc > 4 || (strcmp(argv[1], "shm") && strcmp(argv[1], "sem")) ||
-	    (argc == 4 && strcmp(argv[3], "signal"))) {
-		fprintf(stderr, "usage: sig_reenter shm|sem SECONDS [signal]\n");
+	    (argc == 4 && strcmp(argv[3], "signal") && strcmp(argv[3], "raw"))) {
+		fprintf(stderr, "usage: sig_reenter shm|sem SECONDS [signal|raw]\n");
 		return 2;
 	}
 	mode_sem = !strcmp(argv[1], "sem");
 	double secs = atof(argv[2]);
-	int with_signal = argc == 4;
+	int with_signal = argc == 4 && !strcmp(argv[3], "signal");
+	int raw = argc == 4 && !strcmp(argv[3], "raw");
 	if (with_signal && signal(SIGALRM, on_timer) == SIG_ERR) {
 		perror("signal");
 		return 1;
@@ -92,7 +152,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (!with_signal) {
+	if (raw) {
+		if (raw_sigaction(SIGALRM, on_timer) < 0) {
+			perror("rt_sigaction");
+			return 1;
+		}
+	} else if (!with_signal) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_timer;
@@ -127,6 +192,6 @@ int main(int argc, char **argv)
 		shmctl(ida, IPC_RMID, NULL);
 		shmctl(idb, IPC_RMID, NULL);
 	}
-	printf("loops %ld handled %ld errors %ld\n", loops, handled, errs);
+	printf("loops %ld handled %ld errors %ld refused %ld\n", loops, handled, errs, refused);
 	return errs != 0;
 }
