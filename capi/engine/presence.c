@@ -343,6 +343,31 @@ static int claim_slot(struct gs_locked *l, unsigned idx)
 	return k;
 }
 
+/*
+ * The kernel has just given id, at ctime, to our new presence segment
+ * (that of slot self).  Another slot that names our namespace and that
+ * same presence segment is from a namespace that ended and whose inode
+ * number ours has now (attach_existing): no segment of ours had the id
+ * before.  Forget such slots, without tombstones, so that no count takes
+ * our new presence segment for theirs.
+ */
+static void forget_namesakes(struct gs_locked *l, const struct gs_ns_slot *self, int32_t id,
+                             int64_t ctime)
+{
+	unsigned hi = l->hdr->hi_water;
+	for (unsigned i = 0; i < hi && i < GS_SHMMNI; i++) {
+		if (l->state[i] == GS_FREE)
+			continue;
+		struct gs_slot *sl = gs_slot_at(l, i);
+		for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
+			const struct gs_ns_slot *ns = &sl->ns[k];
+			if (ns != self && ns->token_gen && is_mine(l, ns) && ns->native_id == id &&
+			    ns->native_ctime == ctime)
+				clear_ns(l, i, k, 0);
+		}
+	}
+}
+
 /* A new presence segment for slot ns of segment sl, attached once by us
  * (for writing: the tag).  Its id is in the slot before anything else can
  * happen (settle_creating). */
@@ -377,6 +402,7 @@ static int new_presence(struct gs_locked *l, const struct gs_slot *sl,
 	tag.store_id = l->hdr->store_id;
 	tag.gen = sl->gen;
 	memcpy((void *)p, &tag, sizeof tag);
+	forget_namesakes(l, ns, ns->native_id, d.shm_ctime);
 	ns->native_ctime = d.shm_ctime;
 	*presence = (void *)p;
 	return 0;

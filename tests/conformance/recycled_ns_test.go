@@ -21,12 +21,14 @@ import (
 // segment it has just made for another segment.  Counting with it made
 // both segments' nattch the sum of their attaches, and kept a removed
 // segment from being destroyed at its last detach (PHP's sysvshm and
-// shmop test left a data file behind).  The attach reads the presence
-// segment's tag (the store and segment it counts) and makes its own.
+// shmop test left a data file behind).  Making a presence segment now
+// forgets the slots that name it for an ended namespace, and an attach
+// reads the presence segment's tag (the store and segment it counts).
 //
 // A attaches X and dies with it attached; B, in a new namespace with A's
 // inode number, attaches Y first (its presence segment is id 0, as A's
-// for X was) and then X, within the second of A's attach.
+// for X was), asks X's nattch, and attaches X, within the second of A's
+// attach.
 func TestRecycledNamespaceInodeDoesNotShareAPresence(t *testing.T) {
 	testenv.RequireRoot(t)
 	store := newStore(t)
@@ -55,6 +57,7 @@ func TestRecycledNamespaceInodeDoesNotShareAPresence(t *testing.T) {
 		y := b.ask(t, "get "+keyY+" 4096 01600")
 		require.Equal(t, "ok", b.ask(t, "at "+y))
 		require.Equal(t, x, b.ask(t, "get "+keyX+" 0 0"))
+		before := b.ask(t, "nattch "+x)
 		require.Equal(t, "ok", b.ask(t, "at "+x))
 		if time.Now().Unix() != start.Unix() {
 			t.Logf("try %d: crossed a second", try)
@@ -62,6 +65,7 @@ func TestRecycledNamespaceInodeDoesNotShareAPresence(t *testing.T) {
 			continue
 		}
 		t.Logf("try %d: namespace %s again, within the second", try, nsA)
+		assert.Equal(t, "0", before, "X before B attaches it: A is gone")
 		assert.Equal(t, "1", b.ask(t, "nattch "+x), "X: B's attach, A is gone")
 		assert.Equal(t, "1", b.ask(t, "nattch "+y), "Y: B's attach")
 		require.Equal(t, "ok", b.ask(t, "rm "+x))
