@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +139,14 @@ func Command(t testing.TB, ctx context.Context, o Opts, argv ...string) *exec.Cm
 	if o.Stdin != "" {
 		cmd.Stdin = strings.NewReader(o.Stdin)
 	}
+	// A program that outlives its deadline goes with everything it
+	// started: a child it forked and left behind (its parent killed)
+	// would keep the output pipes open, and the test waiting on them for
+	// ever.  Its own process group, killed whole; and Wait gives up on
+	// the pipes a while after the program is gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 
