@@ -335,6 +335,7 @@ GS_HIDDEN void gs_mutex_unlock(pthread_mutex_t *m);
 GS_HIDDEN void gs_signals_hold(void);
 GS_HIDDEN void gs_signals_release(void);
 GS_HIDDEN int gs_reentry_refused(void);
+GS_HIDDEN int gs_signal_handler_due(void);
 /* sigwatch.c: whether the program has a signal handler of its own. */
 GS_HIDDEN int gs_program_catches_signals(void);
 GS_HIDDEN void gs_program_catches_signals_after_all(void);

@@ -303,9 +303,16 @@ static int op_on_set(struct gs_semset *s, struct gs_pin *pin, struct sembuf *loc
 		w->result = 0;
 		__atomic_store_n(&w->status, GS_W_WAITING, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&s->nwait, 1, __ATOMIC_ACQ_REL);
+		/* A signal that came while the set was locked is held back and
+		 * runs its handler when the unlock lets signals go, before the
+		 * futex wait could see it: the wait would go on where the
+		 * kernel's semop fails with EINTR.  Ask first, signals still
+		 * held (siglock.c). */
+		gs_signals_hold();
 		gs_set_unlock(s);
-		int why = 0; /* EINTR or ETIMEDOUT (the caller's deadline) */
-		while (__atomic_load_n(&w->status, __ATOMIC_ACQUIRE) == GS_W_WAITING) {
+		int why = gs_signal_handler_due() ? EINTR : 0; /* or ETIMEDOUT (the deadline) */
+		gs_signals_release();
+		while (!why && __atomic_load_n(&w->status, __ATOMIC_ACQUIRE) == GS_W_WAITING) {
 			/* Always with a timeout: a futex wait without one is
 			 * restarted after a SA_RESTART handler, and semop must
 			 * fail with EINTR after any handler, as on Linux. */

@@ -36,7 +36,9 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* initial-exec: an offset from the thread pointer, without
@@ -85,6 +87,42 @@ void gs_signals_release(void)
 	/* The count at 0 before a signal can come in (compiler barrier). */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+/* The kernel's struct sigaction, for asking a disposition without the C
+ * library (whose sigaction() refuses its own signals, 32 and 33). */
+struct gs_kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
+/*
+ * Whether a signal that will run a handler of the program is pending for
+ * this thread while it holds signals back: it runs as soon as they are
+ * let go.  A semop that is about to wait asks (semop.c): the kernel's
+ * semop fails with EINTR after a handler, and a handler that runs just
+ * before the futex wait would leave the wait unaware of it.  Pending
+ * signals the program blocks itself, ignores, or leaves to their default
+ * action do not count: none of them interrupts the kernel's semop.
+ */
+int gs_signal_handler_due(void)
+{
+	if (!held || !blocked)
+		return 0;
+	sigset_t pending;
+	if (sigpending(&pending) < 0)
+		return 0;
+	for (int sig = 1; sig < 65; sig++) {
+		if (!sigismember(&pending, sig) || sigismember(&saved, sig))
+			continue;
+		struct gs_kernel_sigaction ka;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &ka, sizeof ka.mask) == 0 &&
+		    ka.handler != SIG_DFL && ka.handler != SIG_IGN)
+			return 1;
+	}
+	return 0;
 }
 
 /*

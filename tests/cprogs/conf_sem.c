@@ -181,6 +181,27 @@ static void await_cnt(int id, int num, int cmd, int want)
 	out("await_cnt(%d) timed out", want);
 }
 
+/* Wait until process pid sleeps ('S' in /proc/PID/stat): a waiter counted
+ * by GETNCNT is asleep in its wait only then. */
+static void await_sleeping(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 10000; i++) {
+		FILE *f = fopen(path, "r");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof buf - 1, f);
+			fclose(f);
+			buf[n] = 0;
+			char *p = strrchr(buf, ')');
+			if (p && p[1] == ' ' && p[2] == 'S')
+				return;
+		}
+		usleep(1000);
+	}
+	out("await_sleeping(%d) timed out", (int)pid);
+}
+
 static pid_t kid(void)
 {
 	fflush(NULL);
@@ -496,12 +517,17 @@ static void sc_interrupt(void)
 		out("semtimedop(-1, 30s) = %s", res(r));
 		_exit(0);
 	}
+	/* The signal is sent once the waiter is asleep: a signal in the
+	 * instant between a waiter's registration and its sleep is one that
+	 * goshm's semop can miss (docs/DIFFERENCES.md, System V semaphores). */
 	await_cnt(id, 0, GETNCNT, 1);
+	await_sleeping(c);
 	kill(c, SIGUSR1);
 	char x;
 	if (read(pfd[0], &x, 1) != 1)
 		out("read = %s", res(-1));
 	await_cnt(id, 0, GETNCNT, 1);
+	await_sleeping(c);
 	kill(c, SIGUSR1);
 	reap(c);
 	cnts(id, 0);

@@ -77,6 +77,7 @@ type stoppedCall struct {
 	done     chan struct{} // the process ended
 	gdbDone  chan struct{}
 	waitErr  error
+	pid      int // the process's
 }
 
 // stopCall starts slot_reuse args in ns, with goshm, and returns once gdb
@@ -87,6 +88,14 @@ type stoppedCall struct {
 // its threads.
 func stopCall(t *testing.T, ns *ipcNS, store string, breaks []string, args ...string) *stoppedCall {
 	t.Helper()
+	return stopProgram(t, ns, store, "tests/slot_reuse", "SLOT_REUSE_STOP", breaks, args...)
+}
+
+// stopProgram is stopCall for program prog (in build/), which stops itself
+// when the environment variable stopVar is set.
+func stopProgram(t *testing.T, ns *ipcNS, store, prog, stopVar string, breaks []string,
+	args ...string) *stoppedCall {
+	t.Helper()
 	gdb, err := exec.LookPath("gdb")
 	require.NoError(t, err, "this test needs gdb (scripts/test-deps.sh installs it)")
 	dir := t.TempDir()
@@ -95,8 +104,7 @@ func stopCall(t *testing.T, ns *ipcNS, store string, breaks []string, args ...st
 		gdbDone: make(chan struct{})}
 	require.NoError(t, syscall.Mkfifo(c.resume, 0o600))
 
-	argv := cat(ns.enter(), shimEnv(t, store), []string{"SLOT_REUSE_STOP=1",
-		testenv.Artifact(t, "tests/slot_reuse")}, args)
+	argv := cat(ns.enter(), shimEnv(t, store), []string{stopVar + "=1", testenv.Artifact(t, prog)}, args)
 	proc := exec.Command(argv[0], argv[1:]...)
 	proc.Stdout, proc.Stderr = &c.out, &c.out
 	require.NoError(t, proc.Start())
@@ -106,8 +114,9 @@ func stopCall(t *testing.T, ns *ipcNS, store string, breaks []string, args ...st
 		<-c.done
 	})
 	pid := proc.Process.Pid
+	c.pid = pid
 	require.Eventually(t, func() bool { return stateLetter(pid) == "T" }, time.Minute,
-		10*time.Millisecond, "slot_reuse did not stop itself:\n%s", &c.out)
+		10*time.Millisecond, "%s did not stop itself:\n%s", prog, &c.out)
 
 	script := []string{
 		// libgoshm-go.so's runtime signals its threads (preemption).
