@@ -139,14 +139,6 @@ func Command(t testing.TB, ctx context.Context, o Opts, argv ...string) *exec.Cm
 	if o.Stdin != "" {
 		cmd.Stdin = strings.NewReader(o.Stdin)
 	}
-	// A program that outlives its deadline goes with everything it
-	// started: a child it forked and left behind (its parent killed)
-	// would keep the output pipes open, and the test waiting on them for
-	// ever.  Its own process group, killed whole; and Wait gives up on
-	// the pipes a while after the program is gone.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 
@@ -161,6 +153,16 @@ func Run(t testing.TB, o Opts, argv ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := Command(t, ctx, o, argv...)
+	// A program that outlives its deadline goes with everything it
+	// started: a child it forked and left behind (its parent killed)
+	// would keep the output pipes open, and the test waiting on them for
+	// ever.  Its own process group, killed whole; and Wait gives up on
+	// the pipes a while after the program is gone.  (Not for the
+	// programs tests start with Command: some of them are a setsid(1),
+	// which forks when it leads its group.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
