@@ -236,13 +236,13 @@ GS_EXPORT void *shmat(int shmid, const void *shmaddr, int shmflg)
 GS_EXPORT int shmdt(const void *shmaddr)
 {
 	if (gs_routing_active()) {
-		int saved = errno, r = gs_reentry_refused();
+		int saved = errno;
+		long r = gs_reentry_refused();
 		if (r < 0)
 			return set_errno(r, saved); /* before the attach table's lock */
 		struct gs_attach a;
 		if (gs_table_find((uintptr_t)shmaddr, &a) < 0) {
-			int saved = errno;
-			long r = gs_sys_shmdt(shmaddr);
+			r = gs_sys_shmdt(shmaddr);
 			if (r != -EINVAL)
 				return kernel_ret(r, saved);
 			/* Not the kernel's: a piece of one of goshm's (shmdt.c). */
