@@ -338,7 +338,7 @@ GS_HIDDEN int gs_reentry_refused(void);
 GS_HIDDEN int gs_signal_handler_due(void);
 /* sigwatch.c: whether the program has a signal handler of its own. */
 GS_HIDDEN int gs_program_catches_signals(void);
-GS_HIDDEN void gs_program_catches_signals_after_all(void);
+GS_HIDDEN void gs_note_program_catches_signals(void);
 
 /* oldpool.c: removes the data files an earlier engine kept for reuse. */
 GS_HIDDEN void gs_oldpool_drain(struct gs_locked *l);

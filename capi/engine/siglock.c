@@ -142,7 +142,7 @@ int gs_reentry_refused(void)
 	static int said;
 	if (!held)
 		return 0;
-	gs_program_catches_signals_after_all();
+	gs_note_program_catches_signals();
 	const char *q = getenv("GOSHM_QUIET");
 	if (!(q && q[0] == '1') && !__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL)) {
 		/* write(2) alone: this may run in a signal handler. */

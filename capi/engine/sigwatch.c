@@ -60,8 +60,9 @@ int gs_program_catches_signals(void)
 	return __atomic_load_n(&catching, __ATOMIC_ACQUIRE);
 }
 
-/* A handler the watch missed showed itself (siglock.c). */
-void gs_program_catches_signals_after_all(void)
+/* The program has a handler: one installed through the C library
+ * (note), or one the watch missed that showed itself (siglock.c). */
+void gs_note_program_catches_signals(void)
 {
 	__atomic_store_n(&catching, 1, __ATOMIC_RELEASE);
 }
@@ -69,7 +70,7 @@ void gs_program_catches_signals_after_all(void)
 static void note(void (*handler)(int))
 {
 	if (handler != SIG_DFL && handler != SIG_IGN && handler != SIG_ERR)
-		__atomic_store_n(&catching, 1, __ATOMIC_RELEASE);
+		gs_note_program_catches_signals();
 }
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);

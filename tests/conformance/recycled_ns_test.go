@@ -43,7 +43,7 @@ func TestRecycledNamespaceInodeDoesNotShareAPresence(t *testing.T) {
 		nsA := nsOf(t, a.pid())
 		x := a.ask(t, "get "+keyX+" 4096 01600")
 		require.Equal(t, "ok", a.ask(t, "at "+x))
-		closePoke(t, a)
+		a.end(t)
 
 		// The kernel frees an ended namespace's inode number a little
 		// later, and hands out the lowest free one: new namespaces are
@@ -61,7 +61,7 @@ func TestRecycledNamespaceInodeDoesNotShareAPresence(t *testing.T) {
 		require.Equal(t, "ok", b.ask(t, "at "+x))
 		if time.Now().Unix() != start.Unix() {
 			t.Logf("try %d: crossed a second", try)
-			closePoke(t, b)
+			b.end(t)
 			continue
 		}
 		t.Logf("try %d: namespace %s again, within the second", try, nsA)
@@ -79,7 +79,7 @@ func TestRecycledNamespaceInodeDoesNotShareAPresence(t *testing.T) {
 			}
 		}
 		assert.Len(t, data, 1, "data files: Y's alone")
-		closePoke(t, b)
+		b.end(t)
 		return
 	}
 }
@@ -91,7 +91,7 @@ func newNamespaceLike(t *testing.T, store, ns string, start time.Time) *poke {
 	var others []*poke
 	defer func() {
 		for _, p := range others {
-			closePoke(t, p)
+			p.end(t)
 		}
 	}()
 	for time.Now().Unix() == start.Unix() {
@@ -110,11 +110,4 @@ func nsOf(t *testing.T, pid int) string {
 	l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/ipc", pid))
 	require.NoError(t, err)
 	return l
-}
-
-// closePoke ends shmpoke (its attaches go with it) and waits for it.
-func closePoke(t *testing.T, p *poke) {
-	t.Helper()
-	require.NoError(t, p.in.Close())
-	_ = p.cmd.Wait()
 }

@@ -64,6 +64,13 @@ func (p *poke) ask(t *testing.T, cmd string) string {
 	return strings.TrimSuffix(s, "\n")
 }
 
+// end ends shmpoke (its attaches go with it) and waits for it.
+func (p *poke) end(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.in.Close())
+	_ = p.cmd.Wait()
+}
+
 // pid is shmpoke's own pid (unshare and env exec it).
 func (p *poke) pid() int { return p.cmd.Process.Pid }
 

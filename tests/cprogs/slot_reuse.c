@@ -45,33 +45,45 @@ static int fail(const char *call)
 	return 2;
 }
 
-static int cycle(key_t key)
+/* The segment of key, made if need be, and "id N": its id, or -1 once
+ * fail() said why. */
+static int get_printed(key_t key)
 {
 	int id = shmget(key, 4096, IPC_CREAT | 0666);
 	if (id < 0)
-		return fail("shmget");
+		return fail("shmget"), -1;
 	printf("id %d\n", id);
+	return id;
+}
+
+/* get_printed, then one attach and detach of it. */
+static int get_attached_once(key_t key)
+{
+	int id = get_printed(key);
+	if (id < 0)
+		return -1;
 	void *p = shmat(id, NULL, 0);
 	if (p == (void *)-1)
-		return fail("shmat");
+		return fail("shmat"), -1;
 	if (shmdt(p) < 0)
-		return fail("shmdt");
+		return fail("shmdt"), -1;
+	return id;
+}
+
+static int cycle(key_t key)
+{
+	if (get_attached_once(key) < 0)
+		return 2;
 	printf("done\n");
 	return 0;
 }
 
 static int reattach(key_t key)
 {
-	int id = shmget(key, 4096, IPC_CREAT | 0666);
+	int id = get_attached_once(key);
 	if (id < 0)
-		return fail("shmget");
-	printf("id %d\n", id);
+		return 2;
 	void *p = shmat(id, NULL, 0);
-	if (p == (void *)-1)
-		return fail("shmat");
-	if (shmdt(p) < 0)
-		return fail("shmdt");
-	p = shmat(id, NULL, 0);
 	printf("shmat: %s\n", p == (void *)-1 ? strerrorname_np(errno) : "OK");
 	printf("done\n");
 	return 0;
@@ -85,10 +97,9 @@ __attribute__((noinline)) void slot_reuse_before_last_detach(void)
 
 static int evict(key_t key)
 {
-	int id = shmget(key, 4096, IPC_CREAT | 0666);
+	int id = get_printed(key);
 	if (id < 0)
-		return fail("shmget");
-	printf("id %d\n", id);
+		return 2;
 	void *held = shmat(id, NULL, 0);
 	if (held == (void *)-1)
 		return fail("shmat");
