@@ -355,6 +355,10 @@ GS_HIDDEN int gs_ipcperms(const struct gs_slot *sl, int flag);
 GS_HIDDEN int gs_ipcperms_fast(const struct gs_slot *sl, int flag);
 GS_HIDDEN int gs_is_owner_or_cap(const struct gs_slot *sl, int cap);
 GS_HIDDEN int gs_has_cap(int cap);
+GS_HIDDEN int gs_in_group(gid_t gid);
+
+/* hugetlb.c */
+GS_HIDDEN int gs_hugetlb_check(int shmflg, uint64_t size);
 
 /* presence.c: nattch, kept by the kernel. */
 GS_HIDDEN unsigned long gs_nattch(struct gs_locked *l, unsigned idx);

@@ -53,7 +53,7 @@ static int in_groups(gid_t gid)
 /* in_group_p(): the file-system gid and the supplementary groups.  The
  * fsgid follows the egid unless the program set it with setfsgid(2);
  * setfsgid(-1) changes nothing and returns it. */
-static int in_group(gid_t gid)
+int gs_in_group(gid_t gid)
 {
 	if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) == gid)
 		return 1;
@@ -68,7 +68,7 @@ int gs_ipcperms(const struct gs_slot *sl, int flag)
 	int granted = (int)sl->mode;
 	if (euid == sl->cuid || euid == sl->uid)
 		granted >>= 6;
-	else if (in_group(sl->cgid) || in_group(sl->gid))
+	else if (gs_in_group(sl->cgid) || gs_in_group(sl->gid))
 		granted >>= 3;
 	if ((requested & ~granted & 0007) && !gs_has_cap(CAP_IPC_OWNER))
 		return -EACCES;
@@ -85,7 +85,7 @@ int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
 	int granted = (int)mode;
 	if (euid == cuid || euid == uid)
 		granted >>= 6;
-	else if (in_group(cgid) || in_group(gid))
+	else if (gs_in_group(cgid) || gs_in_group(gid))
 		granted >>= 3;
 	if ((requested & ~granted & 0007) && !gs_has_cap(CAP_IPC_OWNER))
 		return -EACCES;

@@ -11,37 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SHM_HUGE_SHIFT
-#define SHM_HUGE_SHIFT 26
-#endif
-#ifndef SHM_HUGE_MASK
-#define SHM_HUGE_MASK 0x3f
-#endif
-
-/*
- * hstate_sizelog(): SHM_HUGETLB names a huge page size by its log2 in the
- * flag's bits 26-31 (0: the default size), and the kernel refuses a size it
- * has no huge pages of with EINVAL, whatever the pool holds.  It lists the
- * sizes it has in /sys/kernel/mm/hugepages.  goshm backs a SHM_HUGETLB
- * segment with normal pages (docs/DIFFERENCES.md) and refuses only a huge
- * page size the machine lacks; what the kernel refuses for an empty pool
- * (ENOMEM) or the caller's group (EPERM), goshm accepts.  Without sysfs it
- * cannot tell, and accepts.
- */
-static int hugetlb_size_ok(int shmflg)
-{
-	char path[80];
-	unsigned log = ((unsigned)shmflg >> SHM_HUGE_SHIFT) & SHM_HUGE_MASK;
-	if (!(shmflg & SHM_HUGETLB) || log == 0 ||
-	    access("/sys/kernel/mm/hugepages", F_OK) < 0)
-		return 0;
-	if (log < 10)
-		return -EINVAL; /* below 1 KiB: smaller than any page */
-	snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%lukB",
-	         (1ul << log) >> 10);
-	return access(path, F_OK) == 0 ? 0 : -EINVAL;
-}
-
 /* Pages held by every segment of the store (the kernel's shm_tot). */
 static uint64_t total_pages(struct gs_locked *l)
 {
@@ -117,7 +86,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	uint64_t tot = total_pages(l);
 	if (tot + numpages < tot || tot + numpages > GS_SHMALL)
 		return -ENOSPC;
-	r = hugetlb_size_ok(shmflg);
+	r = gs_hugetlb_check(shmflg, size);
 	if (r < 0)
 		return r;
 	/* shmem_kernel_file_setup() takes the size as a loff_t and refuses

@@ -23,7 +23,6 @@ const (
 	whyFragments  = "DIFFERENCES.md, Attach counting: VMA fragments"
 	whyMunmap     = "DIFFERENCES.md, Attach counting: munmap() over a whole attach"
 	whyRSS        = "DIFFERENCES.md, Memory behaviour: SHM_INFO shm_rss"
-	whyHugetlb    = "DIFFERENCES.md, Memory behaviour: SHM_HUGETLB is accepted"
 	whyLockSum    = "DIFFERENCES.md, Memory behaviour: SHM_LOCK checks each segment alone"
 	whyIndexLimit = "DIFFERENCES.md, Ids and limits: Indexes above 4095"
 	whyDescriptor = "DIFFERENCES.md, Ids and limits: Descriptors"
@@ -47,13 +46,6 @@ var knownDiffs = []knownDiff{
 	{Scenario: "at_remap_middle_rmid", Call: "shmctl(id#0, IPC_STAT, buf)", Field: "nattch",
 		Native: "2", Goshm: "1", Why: whyFragments},
 	{Scenario: "at_remap_middle_child", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
-
-	// SHM_HUGETLB: the kernel here has no huge pages (root) and uid 1000 is
-	// not in vm.hugetlb_shm_group; goshm uses normal pages.
-	{Scenario: "get_flags", Who: "root", Call: "shmget(IPC_PRIVATE, 2097152, IPC_CREAT|SHM_HUGETLB|0600)",
-		Native: "-1 ENOMEM", Goshm: "id#1", Why: whyHugetlb},
-	{Scenario: "get_flags", Who: "user", Call: "shmget(IPC_PRIVATE, 2097152, IPC_CREAT|SHM_HUGETLB|0600)",
-		Native: "-1 EPERM", Goshm: "id#1", Why: whyHugetlb},
 
 	// RLIMIT_MEMLOCK of 100 pages, two locked segments of 60 pages each.
 	{Scenario: "ctl_lock_sum", Who: "user", Call: "shmctl(id#1, SHM_LOCK, NULL)",

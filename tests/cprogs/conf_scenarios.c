@@ -49,6 +49,7 @@ static const struct scenario scenarios[] = {
 	SC(get_id_sequence),
 	SC(get_many),
 	SC(get_flags),
+	SC(get_hugetlb_pool),
 	SC(get_table_full),
 	SC(seg_pages),
 	SC(seg_zero),

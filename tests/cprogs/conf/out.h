@@ -40,6 +40,10 @@
 
 #include "libc.h"
 
+#ifndef SHM_HUGE_SHIFT /* linux/shm.h: the huge page size's log2 in shmget's flags */
+#define SHM_HUGE_SHIFT 26
+#endif
+
 #define CONF_FN static __attribute__((unused))
 
 #define CONF_MAX_CHILDREN 64

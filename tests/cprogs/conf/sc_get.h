@@ -370,13 +370,45 @@ static void sc_get_many(void)
 		out("new raw id = %d", shmget(IPC_PRIVATE, 1, 0600));
 }
 
-/* SHM_HUGETLB and SHM_NORESERVE at creation. */
+/* SHM_HUGETLB and SHM_NORESERVE at creation.  What SHM_HUGETLB gets
+ * depends on the machine's huge page pools (hugetlb.c): the default size,
+ * 2 MiB and 1 GiB by name, a size the machine has no pool of (4 MiB), a
+ * size below a page, and no reservation at all. */
 static void sc_get_flags(void)
 {
 	int n = G(IPC_PRIVATE, 8192, IPC_CREAT | SHM_NORESERVE | 0600);
 	ST(n, NULL);
 	A(n, NULL, 0);
 	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | 0600);
+	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (21 << SHM_HUGE_SHIFT) | 0600);
+	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (30 << SHM_HUGE_SHIFT) | 0600);
+	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (22 << SHM_HUGE_SHIFT) | 0600);
+	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (9 << SHM_HUGE_SHIFT) | 0600);
+	G(IPC_PRIVATE, 3ul << 20, IPC_CREAT | SHM_HUGETLB | SHM_NORESERVE | 0600);
+}
+
+/* SHM_HUGETLB against a pool of huge pages.  Without one (the machine's
+ * usual state, and TestScenarios') every reservation fails;
+ * TestHugetlbFollowsThePool runs it again with two pages free, with two
+ * surplus pages allowed, and with the user in vm.hugetlb_shm_group.  The
+ * kernel reserves the pages of a segment it accepts and gives them back
+ * when it is destroyed; goshm reserves none (docs/DIFFERENCES.md), so
+ * each accepted segment is removed before the next is asked for. */
+static void sc_get_hugetlb_pool(void)
+{
+	G(IPC_PRIVATE, 6ul << 20, IPC_CREAT | SHM_HUGETLB | 0600);
+	int id = G(IPC_PRIVATE, 4ul << 20, IPC_CREAT | SHM_HUGETLB | 0600);
+	if (id >= 0)
+		RM(id);
+	id = G(IPC_PRIVATE, (4ul << 20) + 1, IPC_CREAT | SHM_HUGETLB | (21 << SHM_HUGE_SHIFT) | 0600);
+	if (id >= 0)
+		RM(id);
+	id = G(IPC_PRIVATE, 1, IPC_CREAT | SHM_HUGETLB | (21 << SHM_HUGE_SHIFT) | 0600);
+	if (id >= 0)
+		RM(id);
+	id = G(IPC_PRIVATE, 64ul << 20, IPC_CREAT | SHM_HUGETLB | SHM_NORESERVE | 0600);
+	if (id >= 0)
+		RM(id);
 }
 
 /* A full table: SHMMNI (4096) segments, then ENOSPC -- after the checks

@@ -1,0 +1,164 @@
+/*
+ * hugetlb.c - SHM_HUGETLB answered as the kernel answers it.
+ *
+ * goshm backs every segment with its data file's normal pages, but whether
+ * shmget(SHM_HUGETLB) succeeds is the kernel's decision, and programs take
+ * different paths on it: PostgreSQL's huge_pages=try falls back to normal
+ * pages, stress-ng halves its size and tries again.  So a creation with
+ * SHM_HUGETLB fails where the kernel's would (ipc/shm.c newseg(),
+ * fs/hugetlbfs/inode.c hugetlb_file_setup(), mm/hugetlb.c
+ * hugetlb_reserve_pages()), from what the machine's huge page pools say
+ * at the moment of the call:
+ *
+ *   EINVAL  the flag's size (bits 26-31, 0: the default) is not one the
+ *           kernel has huge pages of (/sys/kernel/mm/hugepages);
+ *   EPERM   the caller has neither CAP_IPC_LOCK in the initial user
+ *           namespace nor the group vm.hugetlb_shm_group;
+ *   ENOMEM  without SHM_NORESERVE, the pool cannot reserve the segment's
+ *           huge pages: free ones not yet reserved, plus the surplus
+ *           vm.nr_overcommit_hugepages still allows.
+ *
+ * A segment the kernel would accept is created with normal pages
+ * (docs/DIFFERENCES.md).  Without sysfs goshm cannot tell, and accepts.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#ifndef SHM_HUGE_SHIFT
+#define SHM_HUGE_SHIFT 26
+#endif
+#ifndef SHM_HUGE_MASK
+#define SHM_HUGE_MASK 0x3f
+#endif
+#ifndef SHM_NORESERVE
+#define SHM_NORESERVE 010000
+#endif
+
+#define GS_HUGEPAGES_DIR "/sys/kernel/mm/hugepages"
+
+/* A number the kernel printed in a file, or -1. */
+static long long read_number(const char *path)
+{
+	char buf[64], *end;
+	if (gs_read_text(path, buf, sizeof buf) <= 0)
+		return -1;
+	long long v = strtoll(buf, &end, 10);
+	return end == buf ? -1 : v;
+}
+
+/* The default huge page size in KiB, from /proc/meminfo's Hugepagesize. */
+static unsigned long long default_size_kb(void)
+{
+	char buf[4096];
+	if (gs_read_text("/proc/meminfo", buf, sizeof buf) <= 0)
+		return 0;
+	const char *p = strstr(buf, "\nHugepagesize:");
+	return p ? strtoull(p + sizeof "\nHugepagesize:" - 1, NULL, 10) : 0;
+}
+
+/* Is this process in the initial user namespace?  Its uid map is then
+ * the identity over every uid. */
+static int in_initial_userns(void)
+{
+	char buf[256];
+	unsigned long long inside, outside, count;
+	if (gs_read_text("/proc/self/uid_map", buf, sizeof buf) <= 0)
+		return 1; /* no /proc: judge by the capability alone */
+	const char *nl = strchr(buf, '\n');
+	if (nl && nl[1])
+		return 0; /* more than one range */
+	return sscanf(buf, "%llu %llu %llu", &inside, &outside, &count) == 3 &&
+	       inside == 0 && outside == 0 && count == 4294967295ull;
+}
+
+/* vm.hugetlb_shm_group names a group of the initial user namespace; this
+ * process sees it through its gid map.  -1: no group of ours is it. */
+static long long shm_group_here(void)
+{
+	long long g = read_number("/proc/sys/vm/hugetlb_shm_group");
+	char buf[1024];
+	if (g < 0 || gs_read_text("/proc/self/gid_map", buf, sizeof buf) <= 0)
+		return g;
+	for (char *line = buf; *line; ) {
+		unsigned long long inside, outside, count;
+		if (sscanf(line, "%llu %llu %llu", &inside, &outside, &count) == 3 &&
+		    (unsigned long long)g >= outside && (unsigned long long)g - outside < count)
+			return (long long)(inside + ((unsigned long long)g - outside));
+		char *nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return -1;
+}
+
+/* can_do_hugetlb_shm(): capable(CAP_IPC_LOCK) -- in the initial user
+ * namespace -- or in_group_p(vm.hugetlb_shm_group). */
+static int may_use_hugetlb(void)
+{
+	if (gs_has_cap(CAP_IPC_LOCK) && in_initial_userns())
+		return 1;
+	long long g = shm_group_here();
+	return g >= 0 && gs_in_group((gid_t)g);
+}
+
+/* hugetlb_acct_memory() for a reservation of need pages: the free pages
+ * others have not reserved, plus the surplus pages the overcommit limit
+ * still allows.  (The kernel may still fail to allocate a surplus page,
+ * or a cpuset may keep some nodes' pages out of reach.) */
+static int pool_can_reserve(const char *dir, unsigned long long need)
+{
+	char path[160];
+	static const char *const names[] = {"free_hugepages", "resv_hugepages",
+	                                    "surplus_hugepages", "nr_overcommit_hugepages"};
+	long long v[4];
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		v[i] = read_number(path);
+		if (v[i] < 0)
+			return 1; /* cannot tell: accept */
+	}
+	long long unreserved = v[0] - v[1], more = v[3] - v[2];
+	long long can = (unreserved > 0 ? unreserved : 0) + (more > 0 ? more : 0);
+	return need <= (unsigned long long)can;
+}
+
+int gs_hugetlb_check(int shmflg, uint64_t size)
+{
+	char dir[96];
+	if (!(shmflg & SHM_HUGETLB))
+		return 0;
+	if (access(GS_HUGEPAGES_DIR, F_OK) < 0)
+		/* sysfs but no pools: a kernel without huge pages, whose
+		 * hstate_sizelog() finds none.  No sysfs: cannot tell. */
+		return access("/sys/kernel/mm", F_OK) == 0 ? -EINVAL : 0;
+
+	unsigned log = ((unsigned)shmflg >> SHM_HUGE_SHIFT) & SHM_HUGE_MASK;
+	unsigned long long kb;
+	if (log == 0)
+		kb = default_size_kb();
+	else if (log < 10)
+		return -EINVAL; /* below 1 KiB: smaller than any page */
+	else
+		kb = (1ull << log) >> 10;
+	if (kb == 0)
+		return -EINVAL;
+	snprintf(dir, sizeof dir, GS_HUGEPAGES_DIR "/hugepages-%llukB", kb);
+	if (access(dir, F_OK) < 0)
+		return -EINVAL;
+
+	if (!may_use_hugetlb())
+		return -EPERM;
+	if (shmflg & SHM_NORESERVE)
+		return 0; /* no reservation: the kernel's pages would come at faults */
+	uint64_t bytes = (uint64_t)kb << 10;
+	unsigned long long need = size / bytes + (size % bytes != 0);
+	return pool_can_reserve(dir, need) ? 0 : -ENOMEM;
+}
