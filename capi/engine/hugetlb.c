@@ -24,6 +24,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,14 +54,33 @@ static long long read_number(const char *path)
 	return end == buf ? -1 : v;
 }
 
-/* The default huge page size in KiB, from /proc/meminfo's Hugepagesize. */
+/* The default huge page size in KiB, from /proc/meminfo's Hugepagesize,
+ * read in small overlapping windows: a thread with a small stack may ask
+ * (conf_threads smallstack), and the line is past the first kilobyte. */
 static unsigned long long default_size_kb(void)
 {
-	char buf[4096];
-	if (gs_read_text("/proc/meminfo", buf, sizeof buf) <= 0)
+	static const char key[] = "\nHugepagesize:";
+	char buf[512];
+	unsigned long long kb = 0;
+	int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	const char *p = strstr(buf, "\nHugepagesize:");
-	return p ? strtoull(p + sizeof "\nHugepagesize:" - 1, NULL, 10) : 0;
+	for (off_t at = 0;; at += (off_t)(sizeof buf - 64)) {
+		ssize_t n = pread(fd, buf, sizeof buf - 1, at);
+		if (n <= 0)
+			break;
+		buf[n] = 0;
+		const char *p = strstr(buf, key);
+		/* The number must be whole in this window: it ends in " kB". */
+		if (p && strstr(p, " kB")) {
+			kb = strtoull(p + sizeof key - 1, NULL, 10);
+			break;
+		}
+		if ((size_t)n < sizeof buf - 1)
+			break;
+	}
+	close(fd);
+	return kb;
 }
 
 /* Is this process in the initial user namespace?  Its uid map is then
