@@ -71,7 +71,14 @@ static void op_shmget(void)
 	static const size_t sizes[] = {0, 1, 100, 4095, 4096, 1ul << 62, SIZE_MAX, 1ul << 63};
 	static const size_t remap_sizes[] = {0, 1, 4096, 4097, 8192, 12288, 10000, SIZE_MAX};
 	static const int how[] = {0, IPC_CREAT, IPC_CREAT | IPC_EXCL, IPC_EXCL};
+	/* Huge pages now and then: the default size, 2 MiB, 1 GiB, and 4 MiB,
+	 * which x86-64 has no pool of.  Never SHM_NORESERVE: the kernel would
+	 * make a segment whose pages an empty pool cannot back (SIGBUS at the
+	 * first touch), where goshm's are normal pages. */
+	static const int huge[] = {0, 21 << SHM_HUGE_SHIFT, 30 << SHM_HUGE_SHIFT, 22 << SHM_HUGE_SHIFT};
 	int flg = how[pick(4)] | (int)(rnd() & 0777);
+	if (pick(8) == 0)
+		flg |= SHM_HUGETLB | huge[pick(4)];
 	key_t key = keys[pick(6)];
 	size_t size = (remap_mode ? remap_sizes : sizes)[pick(8)];
 	int id = G(key, size, flg);
