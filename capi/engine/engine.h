@@ -152,7 +152,9 @@ struct gs_slot {
 	int64_t atime, dtime, ctime;
 	uint64_t last_ns_dev, last_ns_ino;   /* namespace of the last shmat/shmdt */
 	uint64_t gen;             /* names the data file */
-	uint64_t reserved[4];
+	uint32_t flags;           /* GS_SLOT_*; zero in stores of engines before it */
+	uint32_t reserved32;
+	uint64_t reserved[3];
 	struct gs_ns_slot ns[GS_NS_SLOTS];
 	/*
 	 * Format 3: what namespace slot k contributes to nattch, as one word
@@ -164,6 +166,9 @@ struct gs_slot {
 	uint64_t pub[GS_NS_SLOTS];
 };
 
+/* gs_slot.flags */
+#define GS_SLOT_HUGETLB 1u /* made with SHM_HUGETLB: SHM_LOCK leaves it alone */
+
 #define GS_HEADER_SIZE 4096u
 #define GS_SLOT_SIZE 512u
 #define GS_STATES_OFF GS_HEADER_SIZE
@@ -173,6 +178,7 @@ struct gs_slot {
 
 _Static_assert(sizeof(struct gs_header) <= GS_HEADER_SIZE, "header size");
 _Static_assert(sizeof(struct gs_slot) <= GS_SLOT_SIZE, "slot size");
+_Static_assert(offsetof(struct gs_slot, flags) == 96, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_slot, ns) == 128, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_slot, pub) == 448, "docs/FORMAT.md offsets");
 _Static_assert(offsetof(struct gs_header, wseq) == 80, "format 1 fields stay put");

@@ -156,7 +156,9 @@ static int remove_id(struct gs_locked *l, int shmid)
 }
 
 /* shmctl_do_lock(): the SHM_LOCKED bit.  Pages of a file-backed segment
- * are not pinned (docs/DIFFERENCES.md). */
+ * are not pinned (docs/DIFFERENCES.md).  A segment made with SHM_HUGETLB
+ * passes the permission checks and is left as it is, as the kernel leaves
+ * a huge page segment. */
 static int lock_segment(struct gs_locked *l, int shmid, int cmd)
 {
 	unsigned idx;
@@ -175,6 +177,8 @@ static int lock_segment(struct gs_locked *l, int shmid, int cmd)
 		if (cmd == SHM_LOCK && rl.rlim_cur == 0)
 			return -EPERM;
 	}
+	if (sl->flags & GS_SLOT_HUGETLB)
+		return 0;
 	gs_write(l);
 	if (cmd == SHM_UNLOCK) {
 		sl->mode &= ~(uint32_t)SHM_LOCKED;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +127,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	sl->id_base = gs_routing_active() ? GS_ROUTED_BASE : 0;
 	sl->ctime = time(NULL);
 	sl->gen = gen;
+	sl->flags = (shmflg & SHM_HUGETLB) ? GS_SLOT_HUGETLB : 0;
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
 		sl->ns[k].native_id = -1;
 	gs_publish(l, idx);

@@ -384,7 +384,14 @@ static void sc_get_flags(void)
 	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (30 << SHM_HUGE_SHIFT) | 0600);
 	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (22 << SHM_HUGE_SHIFT) | 0600);
 	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (9 << SHM_HUGE_SHIFT) | 0600);
-	G(IPC_PRIVATE, 3ul << 20, IPC_CREAT | SHM_HUGETLB | SHM_NORESERVE | 0600);
+	int h = G(IPC_PRIVATE, 3ul << 20, IPC_CREAT | SHM_HUGETLB | SHM_NORESERVE | 0600);
+	if (h >= 0) {
+		/* A huge page segment: SHM_LOCK checks, and changes nothing. */
+		C(h, SHM_LOCK, NULL);
+		ST(h, NULL);
+		C(h, SHM_UNLOCK, NULL);
+		RM(h);
+	}
 }
 
 /* SHM_HUGETLB against a pool of huge pages.  Without one (the machine's
@@ -398,8 +405,11 @@ static void sc_get_hugetlb_pool(void)
 {
 	G(IPC_PRIVATE, 6ul << 20, IPC_CREAT | SHM_HUGETLB | 0600);
 	int id = G(IPC_PRIVATE, 4ul << 20, IPC_CREAT | SHM_HUGETLB | 0600);
-	if (id >= 0)
+	if (id >= 0) {
+		C(id, SHM_LOCK, NULL);
+		ST(id, NULL);
 		RM(id);
+	}
 	id = G(IPC_PRIVATE, (4ul << 20) + 1, IPC_CREAT | SHM_HUGETLB | (21 << SHM_HUGE_SHIFT) | 0600);
 	if (id >= 0)
 		RM(id);
