@@ -83,19 +83,31 @@ static unsigned long long default_size_kb(void)
 	return kb;
 }
 
+/* A line of /proc/self/uid_map or gid_map: "inside outside count". */
+static int map_line(const char *line, unsigned long long v[3])
+{
+	char *end;
+	for (int i = 0; i < 3; i++) {
+		v[i] = strtoull(line, &end, 10);
+		if (end == line)
+			return 0;
+		line = end;
+	}
+	return 1;
+}
+
 /* Is this process in the initial user namespace?  Its uid map is then
  * the identity over every uid. */
 static int in_initial_userns(void)
 {
 	char buf[256];
-	unsigned long long inside, outside, count;
+	unsigned long long m[3];
 	if (gs_read_text("/proc/self/uid_map", buf, sizeof buf) <= 0)
 		return 1; /* no /proc: judge by the capability alone */
 	const char *nl = strchr(buf, '\n');
 	if (nl && nl[1])
 		return 0; /* more than one range */
-	return sscanf(buf, "%llu %llu %llu", &inside, &outside, &count) == 3 &&
-	       inside == 0 && outside == 0 && count == 4294967295ull;
+	return map_line(buf, m) && m[0] == 0 && m[1] == 0 && m[2] == 4294967295ull;
 }
 
 /* vm.hugetlb_shm_group names a group of the initial user namespace; this
@@ -104,13 +116,15 @@ static long long shm_group_here(void)
 {
 	long long g = read_number("/proc/sys/vm/hugetlb_shm_group");
 	char buf[1024];
-	if (g < 0 || gs_read_text("/proc/self/gid_map", buf, sizeof buf) <= 0)
+	if (g < 0)
+		g = 0; /* unreadable: the kernel's default, the root group */
+	if (gs_read_text("/proc/self/gid_map", buf, sizeof buf) <= 0)
 		return g;
 	for (char *line = buf; *line; ) {
-		unsigned long long inside, outside, count;
-		if (sscanf(line, "%llu %llu %llu", &inside, &outside, &count) == 3 &&
-		    (unsigned long long)g >= outside && (unsigned long long)g - outside < count)
-			return (long long)(inside + ((unsigned long long)g - outside));
+		unsigned long long m[3]; /* inside, outside, count */
+		if (map_line(line, m) && (unsigned long long)g >= m[1] &&
+		    (unsigned long long)g - m[1] < m[2])
+			return (long long)(m[0] + ((unsigned long long)g - m[1]));
 		char *nl = strchr(line, '\n');
 		if (!nl)
 			break;

@@ -34,9 +34,12 @@ func writeSysctl(t *testing.T, path, value string) {
 
 // TestHugetlbFollowsThePool runs the scenario get_hugetlb_pool natively
 // and under goshm with a pool of two free 2 MiB pages, with no pool but two
-// surplus pages allowed, and with uid 1000's group made vm.hugetlb_shm_group:
-// goshm must accept and refuse what the kernel does in each.  The pools are
-// the machine's, so the test is not parallel, and it puts them back.
+// surplus pages allowed, with uid 1000's group made vm.hugetlb_shm_group,
+// and as root of a user namespace (every capability there, none in the
+// initial namespace, which is where the kernel asks for CAP_IPC_LOCK) with
+// the group another: goshm must accept and refuse what the kernel does in
+// each.  The pools are the machine's, so the test is not parallel, and it
+// puts them back.
 func TestHugetlbFollowsThePool(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := os.Stat(freeHugepages); err != nil {
@@ -51,10 +54,12 @@ func TestHugetlbFollowsThePool(t *testing.T) {
 		name              string
 		pages, overcommit int
 		group             int
+		userns            bool // as root of a new user namespace, not as root and uid 1000
 	}{
-		{"two_free_pages", 2, 0, 0},
-		{"two_surplus_pages", 0, 2, 0},
-		{"user_in_the_group", 2, 0, testenv.UnprivGID},
+		{"two_free_pages", 2, 0, 0, false},
+		{"two_surplus_pages", 0, 2, 0, false},
+		{"user_in_the_group", 2, 0, testenv.UnprivGID, false},
+		{"root_of_a_user_namespace", 2, 0, testenv.UnprivGID, true},
 	}
 	for _, s := range settings {
 		t.Run(s.name, func(t *testing.T) {
@@ -63,6 +68,14 @@ func TestHugetlbFollowsThePool(t *testing.T) {
 			writeSysctl(t, hugetlbGroup, strconv.Itoa(s.group))
 			require.Equal(t, strconv.Itoa(s.pages), readSysctl(t, freeHugepages),
 				"the kernel did not make %d huge pages free", s.pages)
+			if s.userns {
+				argv := []string{"unshare", "--user", "--map-root-user", prog, "get_hugetlb_pool"}
+				native := runNative(t, asRoot, argv...)
+				goshm := runGoshm(t, asRoot, newStore(t), argv...)
+				assertSameAsKernel(t, "get_hugetlb_pool", asRoot, native, goshm)
+				require.Contains(t, native.Stdout, "EPERM", "the kernel refused the user namespace's root")
+				return
+			}
 			for _, w := range []who{asRoot, asUser} {
 				t.Run(w.String(), func(t *testing.T) {
 					native := runNative(t, w, prog, "get_hugetlb_pool")
