@@ -168,6 +168,8 @@ struct gs_slot {
 
 /* gs_slot.flags */
 #define GS_SLOT_HUGETLB 1u /* made with SHM_HUGETLB: SHM_LOCK leaves it alone */
+#define GS_SLOT_HUGE_LOG(f) (((f) >> 8) & 0x3fu) /* log2 of its huge page size, or 0 */
+#define GS_SLOT_HUGE_LOG_SET(log) (((uint32_t)(log) & 0x3fu) << 8)
 
 #define GS_HEADER_SIZE 4096u
 #define GS_SLOT_SIZE 512u
@@ -364,7 +366,7 @@ GS_HIDDEN int gs_has_cap(int cap);
 GS_HIDDEN int gs_in_group(gid_t gid);
 
 /* hugetlb.c */
-GS_HIDDEN int gs_hugetlb_check(int shmflg, uint64_t size);
+GS_HIDDEN int gs_hugetlb_check(int shmflg, uint64_t size, unsigned *page_log);
 
 /* presence.c: nattch, kept by the kernel. */
 GS_HIDDEN unsigned long gs_nattch(struct gs_locked *l, unsigned idx);

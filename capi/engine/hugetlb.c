@@ -19,7 +19,9 @@
  *           vm.nr_overcommit_hugepages still allows.
  *
  * A segment the kernel would accept is created with normal pages
- * (docs/DIFFERENCES.md).  Without sysfs goshm cannot tell, and accepts.
+ * (docs/DIFFERENCES.md), its huge page size recorded in its slot's flags:
+ * an attach at an address that is not a multiple of it fails, as
+ * hugetlbfs's mmap does.  Without sysfs goshm cannot tell, and accepts.
  */
 #include "engine.h"
 
@@ -164,9 +166,10 @@ static int pool_can_reserve(const char *dir, unsigned long long need)
 	return need <= (unsigned long long)can;
 }
 
-int gs_hugetlb_check(int shmflg, uint64_t size)
+int gs_hugetlb_check(int shmflg, uint64_t size, unsigned *page_log)
 {
 	char dir[96];
+	*page_log = 0;
 	if (!(shmflg & SHM_HUGETLB))
 		return 0;
 	if (access(GS_HUGEPAGES_DIR, F_OK) < 0)
@@ -177,21 +180,25 @@ int gs_hugetlb_check(int shmflg, uint64_t size)
 	unsigned log = ((unsigned)shmflg >> SHM_HUGE_SHIFT) & SHM_HUGE_MASK;
 	unsigned long long kb;
 	if (log == 0)
-		kb = default_size_kb();
+		kb = default_size_kb(); /* 0: no /proc/meminfo, size unknown */
 	else if (log < 10)
 		return -EINVAL; /* below 1 KiB: smaller than any page */
 	else
 		kb = (1ull << log) >> 10;
-	if (kb == 0)
-		return -EINVAL;
-	snprintf(dir, sizeof dir, GS_HUGEPAGES_DIR "/hugepages-%llukB", kb);
-	if (access(dir, F_OK) < 0)
-		return -EINVAL;
+	if (kb) {
+		snprintf(dir, sizeof dir, GS_HUGEPAGES_DIR "/hugepages-%llukB", kb);
+		if (access(dir, F_OK) < 0)
+			return -EINVAL;
+	}
 
 	if (!may_use_hugetlb())
 		return -EPERM;
-	if (shmflg & SHM_NORESERVE)
-		return 0; /* no reservation: the kernel's pages would come at faults */
+	for (unsigned l = 10; l < 64 && kb; l++)
+		if ((1ull << l) >> 10 == kb)
+			*page_log = l;
+	if ((shmflg & SHM_NORESERVE) || kb == 0)
+		return 0; /* no reservation (the kernel's pages would come at
+		           * faults), or a pool goshm cannot find: accept */
 	uint64_t bytes = (uint64_t)kb << 10;
 	unsigned long long need = size / bytes + (size % bytes != 0);
 	return pool_can_reserve(dir, need) ? 0 : -ENOMEM;

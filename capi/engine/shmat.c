@@ -121,6 +121,10 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 	size_t len = gs_round_pages(sl->segsz);
 	if (*addr && !(shmflg & SHM_REMAP) && *addr + sl->segsz < *addr)
 		return -EINVAL;
+	/* hugetlbfs maps only at a multiple of its page size. */
+	unsigned huge_log = GS_SLOT_HUGE_LOG(sl->flags);
+	if (fixed && huge_log && (*addr & ((1ull << huge_log) - 1)))
+		return -EINVAL;
 	int fd = gs_open_data(s, sl, (w.rdonly ? GS_RDONLY : 0) | (quiet ? GS_QUIET : 0), &st);
 	if (fd == -EAGAIN && quiet)
 		return GS_SNAP_RETRY;

@@ -87,7 +87,8 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	uint64_t tot = total_pages(l);
 	if (tot + numpages < tot || tot + numpages > GS_SHMALL)
 		return -ENOSPC;
-	r = gs_hugetlb_check(shmflg, size);
+	unsigned huge_log;
+	r = gs_hugetlb_check(shmflg, size, &huge_log);
 	if (r < 0)
 		return r;
 	/* shmem_kernel_file_setup() takes the size as a loff_t and refuses
@@ -127,7 +128,7 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	sl->id_base = gs_routing_active() ? GS_ROUTED_BASE : 0;
 	sl->ctime = time(NULL);
 	sl->gen = gen;
-	sl->flags = (shmflg & SHM_HUGETLB) ? GS_SLOT_HUGETLB : 0;
+	sl->flags = (shmflg & SHM_HUGETLB) ? GS_SLOT_HUGETLB | GS_SLOT_HUGE_LOG_SET(huge_log) : 0;
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
 		sl->ns[k].native_id = -1;
 	gs_publish(l, idx);

@@ -370,6 +370,33 @@ static void sc_get_many(void)
 		out("new raw id = %d", shmget(IPC_PRIVATE, 1, 0600));
 }
 
+/* A free range of 4 MiB that starts at a multiple of 2 MiB, named like
+ * reserve()'s: huge page attaches must start at such an address. */
+static char *reserve_huge_aligned(void)
+{
+	const uintptr_t huge = 2ul << 20;
+	char *p = mmap(NULL, 3 * huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		out("reserve = %s", fail(errno));
+		exit(70);
+	}
+	munmap(p, 3 * huge);
+	p = (char *)(((uintptr_t)p + huge - 1) & ~(huge - 1));
+	out("reserve(2 MiB aligned) = %s", label_new((uintptr_t)p, 'R'));
+	return p;
+}
+
+/* Attaches of a 2 MiB huge page segment: at an address one page past a
+ * multiple of 2 MiB, which hugetlbfs refuses, and at the multiple. */
+static void attach_huge(int id)
+{
+	char *r = reserve_huge_aligned();
+	A(id, r + PAGE, 0);
+	void *p = A(id, r, 0);
+	if (p != (void *)-1)
+		D(p);
+}
+
 /* SHM_HUGETLB and SHM_NORESERVE at creation.  What SHM_HUGETLB gets
  * depends on the machine's huge page pools (hugetlb.c): the default size,
  * 2 MiB and 1 GiB by name, a size the machine has no pool of (4 MiB), a
@@ -386,6 +413,7 @@ static void sc_get_flags(void)
 	G(IPC_PRIVATE, 2ul << 20, IPC_CREAT | SHM_HUGETLB | (9 << SHM_HUGE_SHIFT) | 0600);
 	int h = G(IPC_PRIVATE, 3ul << 20, IPC_CREAT | SHM_HUGETLB | SHM_NORESERVE | 0600);
 	if (h >= 0) {
+		attach_huge(h);
 		/* A huge page segment: SHM_LOCK checks, and changes nothing. */
 		C(h, SHM_LOCK, NULL);
 		ST(h, NULL);
@@ -406,6 +434,7 @@ static void sc_get_hugetlb_pool(void)
 	G(IPC_PRIVATE, 6ul << 20, IPC_CREAT | SHM_HUGETLB | 0600);
 	int id = G(IPC_PRIVATE, 4ul << 20, IPC_CREAT | SHM_HUGETLB | 0600);
 	if (id >= 0) {
+		attach_huge(id);
 		C(id, SHM_LOCK, NULL);
 		ST(id, NULL);
 		RM(id);
