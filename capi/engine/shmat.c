@@ -58,6 +58,51 @@ static int on_noexec_mount(int fd)
 	return fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_NOEXEC);
 }
 
+/* What shmat() answers for mmap's errno e. */
+static long mmap_failure(int e, int fd, int prot)
+{
+	switch (e) {
+	case EEXIST: return -EINVAL; /* find_vma_intersection() */
+	case ENOMEM: return -ENOMEM;
+	case EPERM:
+		/* PROT_EXEC on a noexec mount: the documented EACCES. */
+		if ((prot & PROT_EXEC) && on_noexec_mount(fd))
+			return -EACCES;
+		return -EPERM; /* below mmap_min_addr, as the kernel */
+	case EACCES: return -EACCES;
+	default: return -EINVAL;
+	}
+}
+
+/*
+ * A huge page segment attached where the program named no address: the
+ * kernel's hugetlbfs puts it at a multiple of the huge page size, and a
+ * program may hand that address to another process to attach at, which
+ * goshm then requires (map_segment).  So the mapping goes into a
+ * reservation of len + align bytes, at its first multiple of align, and
+ * the rest of the reservation is given back.
+ */
+static long map_data_aligned(int fd, uintptr_t *addr, size_t len, uintptr_t align, int prot)
+{
+	size_t span = len + align;
+	char *area = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (area == MAP_FAILED)
+		return -ENOMEM;
+	uintptr_t start = ((uintptr_t)area + align - 1) & ~(align - 1);
+	uintptr_t end = start + len, area_end = (uintptr_t)area + span;
+	if (mmap((void *)start, len, prot, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		long r = mmap_failure(errno, fd, prot);
+		munmap(area, span);
+		return r;
+	}
+	if (start > (uintptr_t)area)
+		munmap(area, start - (uintptr_t)area);
+	if (area_end > end)
+		munmap((void *)end, area_end - end);
+	*addr = start;
+	return 0;
+}
+
 /* A caller-given address (even one SHM_RND rounded down to 0) is fixed. */
 static long map_data(int fd, int fixed, uintptr_t *addr, size_t len, int prot,
                      int shmflg)
@@ -66,19 +111,8 @@ static long map_data(int fd, int fixed, uintptr_t *addr, size_t len, int prot,
 	if (fixed)
 		flags |= (shmflg & SHM_REMAP) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
 	void *p = mmap((void *)*addr, len, prot, flags, fd, 0);
-	if (p == MAP_FAILED) {
-		switch (errno) {
-		case EEXIST: return -EINVAL; /* find_vma_intersection() */
-		case ENOMEM: return -ENOMEM;
-		case EPERM:
-			/* PROT_EXEC on a noexec mount: the documented EACCES. */
-			if ((prot & PROT_EXEC) && on_noexec_mount(fd))
-				return -EACCES;
-			return -EPERM; /* below mmap_min_addr, as the kernel */
-		case EACCES: return -EACCES;
-		default: return -EINVAL;
-		}
-	}
+	if (p == MAP_FAILED)
+		return mmap_failure(errno, fd, prot);
 	if (fixed && (uintptr_t)p != *addr) {
 		/* A kernel older than 4.17 took NOREPLACE as a hint. */
 		munmap(p, len);
@@ -121,7 +155,8 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 	size_t len = gs_round_pages(sl->segsz);
 	if (*addr && !(shmflg & SHM_REMAP) && *addr + sl->segsz < *addr)
 		return -EINVAL;
-	/* hugetlbfs maps only at a multiple of its page size. */
+	/* hugetlbfs maps only at a multiple of its page size; given no
+	 * address, it finds one. */
 	unsigned huge_log = GS_SLOT_HUGE_LOG(sl->flags);
 	if (fixed && huge_log && (*addr & ((1ull << huge_log) - 1)))
 		return -EINVAL;
@@ -130,7 +165,8 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 		return GS_SNAP_RETRY;
 	if (fd < 0)
 		return fd;
-	long r = map_data(fd, fixed, addr, len, w.prot, shmflg);
+	long r = !fixed && huge_log ? map_data_aligned(fd, addr, len, (uintptr_t)1 << huge_log, w.prot)
+	                            : map_data(fd, fixed, addr, len, w.prot, shmflg);
 	close(fd);
 	if (r < 0)
 		return r;

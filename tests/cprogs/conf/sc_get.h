@@ -387,7 +387,9 @@ static char *reserve_huge_aligned(void)
 }
 
 /* Attaches of a 2 MiB huge page segment: at an address one page past a
- * multiple of 2 MiB, which hugetlbfs refuses, and at the multiple. */
+ * multiple of 2 MiB, which hugetlbfs refuses, at the multiple, and where
+ * the kernel chooses, which is a multiple too (a program may pass that
+ * address on for another process to attach at). */
 static void attach_huge(int id)
 {
 	char *r = reserve_huge_aligned();
@@ -395,6 +397,12 @@ static void attach_huge(int id)
 	void *p = A(id, r, 0);
 	if (p != (void *)-1)
 		D(p);
+	p = A(id, NULL, 0);
+	if (p != (void *)-1) {
+		out("the address chosen is a multiple of 2 MiB: %s",
+		    ((uintptr_t)p & ((2ul << 20) - 1)) ? "no" : "yes");
+		D(p);
+	}
 }
 
 /* SHM_HUGETLB and SHM_NORESERVE at creation.  What SHM_HUGETLB gets
