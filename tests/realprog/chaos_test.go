@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -325,9 +326,16 @@ func TestChaosNamespacesKillsForksThreads(t *testing.T) {
 	}
 }
 
-// inGroups lists the live processes whose process group is one of groups.
+// inGroups lists the live processes whose process group is one of groups:
+// the groups of workers that have ended and been waited for.  A group whose
+// leader's pid belongs to a live process is another program's: the kernel
+// reuses a pid only once no process has it as its pid or its group, so the
+// worker's own group had emptied before that pid was given again (a test
+// run beside other programs met one: a shell of theirs, in a group of its
+// own, with a pid the chaos had used).
 func inGroups(groups map[int]bool) []int {
-	var pids []int
+	members := map[int][]int{} // group -> its live processes
+	alive := map[int]bool{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -338,15 +346,23 @@ func inGroups(groups map[int]bool) []int {
 		if err != nil {
 			continue
 		}
+		alive[pid] = true
 		// pid (comm) state ppid pgrp ...
 		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 		if len(f) < 3 || f[0] == "Z" {
 			continue
 		}
 		if pg, err := strconv.Atoi(f[2]); err == nil && groups[pg] {
-			pids = append(pids, pid)
+			members[pg] = append(members[pg], pid)
 		}
 	}
+	var pids []int
+	for pg, in := range members {
+		if !alive[pg] {
+			pids = append(pids, in...)
+		}
+	}
+	sort.Ints(pids)
 	return pids
 }
 
