@@ -96,6 +96,17 @@ ssize_t gs_read_text(const char *path, char *buf, size_t size)
 	return n;
 }
 
+/* A number a kernel file holds (/proc/sys, sysfs), or -1: no such file,
+ * or no number at its start. */
+long long gs_read_number(const char *path)
+{
+	char buf[64], *end;
+	if (gs_read_text(path, buf, sizeof buf) <= 0)
+		return -1;
+	long long v = strtoll(buf, &end, 10);
+	return end == buf ? -1 : v;
+}
+
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is
  * read from the vDSO, without a system call. */
 int64_t gs_monotonic_ns(void)

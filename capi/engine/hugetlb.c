@@ -46,16 +46,6 @@
 
 #define GS_HUGEPAGES_DIR "/sys/kernel/mm/hugepages"
 
-/* A number the kernel printed in a file, or -1. */
-static long long read_number(const char *path)
-{
-	char buf[64], *end;
-	if (gs_read_text(path, buf, sizeof buf) <= 0)
-		return -1;
-	long long v = strtoll(buf, &end, 10);
-	return end == buf ? -1 : v;
-}
-
 /* The default huge page size in KiB, from /proc/meminfo's Hugepagesize,
  * read in small overlapping windows: a thread with a small stack may ask
  * (conf_threads smallstack), and the line is past the first kilobyte. */
@@ -116,7 +106,7 @@ static int in_initial_userns(void)
  * process sees it through its gid map.  -1: no group of ours is it. */
 static long long shm_group_here(void)
 {
-	long long g = read_number("/proc/sys/vm/hugetlb_shm_group");
+	long long g = gs_read_number("/proc/sys/vm/hugetlb_shm_group");
 	char buf[1024];
 	if (g < 0)
 		g = 0; /* unreadable: the kernel's default, the root group */
@@ -157,7 +147,7 @@ static int pool_can_reserve(const char *dir, unsigned long long need)
 	long long v[4];
 	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-		v[i] = read_number(path);
+		v[i] = gs_read_number(path);
 		if (v[i] < 0)
 			return 1; /* cannot tell: accept */
 	}
@@ -193,9 +183,8 @@ int gs_hugetlb_check(int shmflg, uint64_t size, unsigned *page_log)
 
 	if (!may_use_hugetlb())
 		return -EPERM;
-	for (unsigned l = 10; l < 64 && kb; l++)
-		if ((1ull << l) >> 10 == kb)
-			*page_log = l;
+	if (kb && !(kb & (kb - 1)))
+		*page_log = (unsigned)__builtin_ctzll(kb) + 10; /* kb is 2^(log - 10) */
 	if ((shmflg & SHM_NORESERVE) || kb == 0)
 		return 0; /* no reservation (the kernel's pages would come at
 		           * faults), or a pool goshm cannot find: accept */

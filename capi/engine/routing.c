@@ -103,14 +103,6 @@ static int parse(const char *spec)
 	return 0;
 }
 
-static long namespace_shmmni(void)
-{
-	char buf[32];
-	if (gs_read_text("/proc/sys/kernel/shmmni", buf, sizeof buf) <= 0)
-		return -1;
-	return strtol(buf, NULL, 10);
-}
-
 static void read_keys(void)
 {
 	const char *spec = getenv("GOSHM_KEYS");
@@ -119,7 +111,7 @@ static void read_keys(void)
 		routes.error = 1;
 		gs_warn_config("GOSHM_KEYS", "cannot be read", EINVAL,
 		               "write keys and ranges, e.g. GOSHM_KEYS=0x5000-0x5fff,5678,private");
-	} else if (spec && namespace_shmmni() > GS_KERNEL_SHMMNI_MAX) {
+	} else if (spec && gs_read_number("/proc/sys/kernel/shmmni") > GS_KERNEL_SHMMNI_MAX) {
 		routes.error = 1;
 		gs_warn_config("GOSHM_KEYS", "needs kernel.shmmni <= 10922 in this IPC namespace",
 		               EINVAL, "lower kernel.shmmni, or unset GOSHM_KEYS (docs/DIFFERENCES.md)");

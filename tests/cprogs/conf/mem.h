@@ -11,19 +11,25 @@
 
 #define PAGE 4096ul
 
+/* The start of a range of bytes that was free a moment ago (nothing
+ * stays mapped there). */
+CONF_FN char *free_range(size_t bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		out("reserve = %s", fail(errno));
+		exit(70);
+	}
+	munmap(p, bytes);
+	return p;
+}
+
 /* A free, page-aligned range of n pages, named "R<N>" (nothing stays
  * mapped there: call it right before the attach that uses it).  The range
  * is the middle of a larger one, away from the neighbouring mappings. */
 CONF_FN char *reserve(size_t pages)
 {
-	char *p = mmap(NULL, (pages + 32) * PAGE, PROT_NONE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED) {
-		out("reserve = %s", fail(errno));
-		exit(70);
-	}
-	munmap(p, (pages + 32) * PAGE);
-	p += 16 * PAGE;
+	char *p = free_range((pages + 32) * PAGE) + 16 * PAGE;
 	out("reserve(%zu pages) = %s", pages, label_new((uintptr_t)p, 'R'));
 	return p;
 }

@@ -375,12 +375,7 @@ static void sc_get_many(void)
 static char *reserve_huge_aligned(void)
 {
 	const uintptr_t huge = 2ul << 20;
-	char *p = mmap(NULL, 3 * huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED) {
-		out("reserve = %s", fail(errno));
-		exit(70);
-	}
-	munmap(p, 3 * huge);
+	char *p = free_range(3 * huge);
 	p = (char *)(((uintptr_t)p + huge - 1) & ~(huge - 1));
 	out("reserve(2 MiB aligned) = %s", label_new((uintptr_t)p, 'R'));
 	return p;
