@@ -28,6 +28,12 @@
 
 #define GS_HIDDEN __attribute__((visibility("hidden")))
 #define GS_EXPORT __attribute__((visibility("default")))
+/* Thread-local state (siglock.c, creds.c), initial-exec: an offset from
+ * the thread pointer, without __tls_get_addr, which would make the
+ * library need ld.so by name.  A library loaded at startup (LD_PRELOAD,
+ * DT_NEEDED) always has room; a dlopen() finds it in the C library's
+ * reserve, 132 bytes here. */
+#define GS_TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* Permission bits as the kernel's ipc code names them. */
 #define S_IRUGO (S_IRUSR | S_IRGRP | S_IROTH)
@@ -359,6 +365,17 @@ enum { GS_RDONLY = 1, GS_QUIET = 2 }; /* gs_open_data's flags */
 GS_HIDDEN int gs_open_data(struct goshm_store *s, const struct gs_slot *sl,
                            int flags, struct stat *st);
 
+/* creds.c: the calling thread's effective ids, re-read only after a call
+ * that may have changed them. */
+GS_HIDDEN uid_t gs_euid(void);
+GS_HIDDEN gid_t gs_egid(void);
+/* The C library's syscall(), for the engine's own system calls: they need
+ * not pass through the library's exported syscall(), which watches the
+ * program's for credential changes. */
+typedef long (*gs_syscall_fn)(long, ...);
+GS_HIDDEN gs_syscall_fn gs_libc_syscall(void);
+#define gs_syscall(...) (gs_libc_syscall()(__VA_ARGS__))
+
 /* perm.c */
 GS_HIDDEN int gs_ipcperms(const struct gs_slot *sl, int flag);
 GS_HIDDEN int gs_ipcperms_fast(const struct gs_slot *sl, int flag);
@@ -387,11 +404,11 @@ GS_HIDDEN void gs_slot_wipe(struct gs_slot *sl);
 GS_HIDDEN int gs_pub_replace(struct gs_slot *sl, unsigned k, uint64_t seen, uint32_t count);
 GS_HIDDEN uint64_t gs_pub_word(const struct gs_slot *sl, unsigned k);
 GS_HIDDEN void gs_pub_clear(struct gs_slot *sl, unsigned k);
-GS_HIDDEN void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
+GS_HIDDEN void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native, int k,
                               int64_t *atime, int64_t *dtime, int32_t *lpid);
-GS_HIDDEN int gs_native_record(const struct gs_slot *sl, struct shmid_ds *d);
+GS_HIDDEN int gs_native_record(const struct gs_slot *sl, int k, struct shmid_ds *d);
 GS_HIDDEN int gs_my_ns_slot(const struct gs_slot *sl);
-GS_HIDDEN int gs_only_my_ns(const struct gs_slot *sl);
+GS_HIDDEN int gs_my_ns_slot_alone(const struct gs_slot *sl, int *alone);
 GS_HIDDEN void gs_presence_release(struct gs_locked *l, const struct gs_slot *sl);
 GS_HIDDEN void gs_tombs_sweep(struct gs_locked *l);
 GS_HIDDEN int gs_presence_tag(int id, uint64_t *store_id, uint64_t *gen);

@@ -205,7 +205,7 @@ int gs_open_in(const struct goshm_store *s, const char *sub, const char *name,
 		how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 		long fd;
 		do
-			fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+			fd = gs_syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
 		while (fd < 0 && errno == EINTR);
 		if (fd >= 0) {
 			__atomic_store_n(&have_openat2, 1, __ATOMIC_RELAXED);
@@ -345,7 +345,7 @@ void gs_each_file(int dfd, int (*fn)(int dfd, const char *name, void *arg), void
 	if (fd < 0)
 		return;
 	for (;;) {
-		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		long n = gs_syscall(SYS_getdents64, fd, buf, sizeof buf);
 		if (n <= 0)
 			break;
 		for (long off = 0; off < n;) {

@@ -18,7 +18,7 @@ int gs_has_cap(int cap)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	if (syscall(SYS_capget, &hdr, data) < 0)
+	if (gs_syscall(SYS_capget, &hdr, data) < 0)
 		return 0;
 	return (data[cap / 32].effective >> (cap % 32)) & 1;
 }
@@ -55,7 +55,7 @@ static int in_groups(gid_t gid)
  * setfsgid(-1) changes nothing and returns it. */
 int gs_in_group(gid_t gid)
 {
-	if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) == gid)
+	if ((gid_t)gs_syscall(SYS_setfsgid, (gid_t)-1) == gid)
 		return 1;
 	return in_groups(gid);
 }
@@ -63,7 +63,7 @@ int gs_in_group(gid_t gid)
 /* ipcperms(): flag holds the requested mode bits (S_IRUGO etc.). */
 int gs_ipcperms(const struct gs_slot *sl, int flag)
 {
-	uid_t euid = geteuid();
+	uid_t euid = gs_euid();
 	int requested = (flag >> 6) | (flag >> 3) | flag;
 	int granted = (int)sl->mode;
 	if (euid == sl->cuid || euid == sl->uid)
@@ -80,7 +80,7 @@ int gs_ipcperms(const struct gs_slot *sl, int flag)
 int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
                     uint32_t mode, int flag)
 {
-	uid_t euid = geteuid();
+	uid_t euid = gs_euid();
 	int requested = (flag >> 6) | (flag >> 3) | flag;
 	int granted = (int)mode;
 	if (euid == cuid || euid == uid)
@@ -108,7 +108,7 @@ int gs_ipcperms_fast(const struct gs_slot *sl, int flag)
 	    by_other = !(requested & ~other);
 	if (by_owner && by_group && by_other)
 		return 0;
-	uid_t euid = geteuid();
+	uid_t euid = gs_euid();
 	if (euid == sl->cuid || euid == sl->uid)
 		return by_owner ? 0 : GS_SNAP_RETRY;
 	return by_group && by_other ? 0 : GS_SNAP_RETRY;
@@ -117,6 +117,6 @@ int gs_ipcperms_fast(const struct gs_slot *sl, int flag)
 /* ipcctl_obtain_check() and shmctl_do_lock(): owner, creator, or cap. */
 int gs_is_owner_or_cap(const struct gs_slot *sl, int cap)
 {
-	uid_t euid = geteuid();
+	uid_t euid = gs_euid();
 	return euid == sl->cuid || euid == sl->uid || gs_has_cap(cap);
 }

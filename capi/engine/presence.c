@@ -292,26 +292,30 @@ static int find_my_slot(struct gs_locked *l, struct gs_slot *sl)
 	return -1;
 }
 
-/* The caller's namespace slot in sl (a copy is fine), or -1. */
-int gs_my_ns_slot(const struct gs_slot *sl)
+/* The caller's namespace slot in sl (a copy is fine), or -1; *alone says
+ * whether no other namespace has attached sl: then nattch is our presence
+ * segment's count alone, with nothing to probe. */
+int gs_my_ns_slot_alone(const struct gs_slot *sl, int *alone)
 {
 	uint64_t dev, ino;
+	int mine = -1, others = 0;
 	gs_ipc_ns(&dev, &ino, 0);
-	for (unsigned k = 0; k < GS_NS_SLOTS; k++)
-		if (sl->ns[k].token_gen && sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
-			return (int)k;
-	return -1;
+	for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
+		if (!sl->ns[k].token_gen)
+			continue;
+		if (mine < 0 && sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
+			mine = (int)k;
+		else
+			others = 1;
+	}
+	*alone = !others;
+	return mine;
 }
 
-/* Whether no namespace but the caller's has attached sl: then nattch is
- * our presence segment's count alone, with nothing to probe. */
-int gs_only_my_ns(const struct gs_slot *sl)
+int gs_my_ns_slot(const struct gs_slot *sl)
 {
-	int mine = gs_my_ns_slot(sl);
-	for (int k = 0; k < (int)GS_NS_SLOTS; k++)
-		if (k != mine && sl->ns[k].token_gen)
-			return 0;
-	return 1;
+	int alone;
+	return gs_my_ns_slot_alone(sl, &alone);
 }
 
 /* A slot for our namespace, with a fresh token file. */
@@ -566,19 +570,18 @@ void gs_publish_local(struct gs_locked *l, unsigned idx)
 /*
  * shm_atime, shm_dtime and shm_lpid as the kernel keeps them: our presence
  * segment saw every attach, fork, detach, exit and kill in this namespace,
- * the registry saw the explicit calls of every namespace.  native is our
- * presence segment's record, or NULL.
+ * the registry saw the explicit calls of every namespace.  native is the
+ * record of the presence segment of namespace slot k, the caller's, or
+ * NULL.
  */
-void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
+void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native, int k,
                     int64_t *atime, int64_t *dtime, int32_t *lpid)
 {
-	uint64_t dev, ino;
 	*atime = sl->atime;
 	*dtime = sl->dtime;
 	*lpid = sl->lpid;
-	if (!native)
+	if (!native || k < 0 || k >= (int)GS_NS_SLOTS)
 		return;
-	gs_ipc_ns(&dev, &ino, 0);
 	int64_t reg_last = sl->atime > sl->dtime ? sl->atime : sl->dtime;
 	int64_t nat_last = native->shm_atime > native->shm_dtime ? native->shm_atime
 	                                                         : native->shm_dtime;
@@ -586,15 +589,15 @@ void gs_merge_times(const struct gs_slot *sl, const struct shmid_ds *native,
 		*atime = native->shm_atime;
 	if (native->shm_dtime > *dtime)
 		*dtime = native->shm_dtime;
-	int ours = sl->last_ns_dev == dev && sl->last_ns_ino == ino;
+	int ours = sl->last_ns_dev == sl->ns[k].ns_dev && sl->last_ns_ino == sl->ns[k].ns_ino;
 	if (ours || nat_last > reg_last)
 		*lpid = native->shm_lpid;
 }
 
-/* Our presence segment's record for slot sl (a copy is fine): 0 and *d,
- * or -1 when this namespace has none. */
-int gs_native_record(const struct gs_slot *sl, struct shmid_ds *d)
+/* The record of the presence segment of namespace slot k (the caller's,
+ * gs_my_ns_slot) of sl (a copy is fine): 0 and *d, or -1 when this
+ * namespace has none (k -1) or it is gone. */
+int gs_native_record(const struct gs_slot *sl, int k, struct shmid_ds *d)
 {
-	int k = gs_my_ns_slot(sl);
-	return k < 0 ? -1 : native_stat(&sl->ns[k], d);
+	return k < 0 || k >= (int)GS_NS_SLOTS ? -1 : native_stat(&sl->ns[k], d);
 }

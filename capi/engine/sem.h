@@ -253,8 +253,6 @@ GS_HIDDEN int gs_semget(struct goshm_store *s, key_t key, int nsems, int semflg)
 GS_HIDDEN int gs_semctl(struct goshm_store *s, int semid, int semnum, int cmd,
                         void *arg, int val);
 GS_HIDDEN int gs_sem_perms(const struct gs_semset *s, int flag);
-GS_HIDDEN void gs_sem_fresh_creds(void);
-GS_HIDDEN void gs_sem_forked(void);
 
 /* sem_gc.c */
 GS_HIDDEN int gs_sem_gc(struct goshm_store *s, int dry_run, goshm_gc_report report,

@@ -76,11 +76,7 @@ static uint64_t tick;          /* advanced at each new mapping */
  * held by a thread it does not have. */
 static void cache_prefork(void) { gs_mutex_lock(&cache_mu); }
 static void cache_parent(void) { gs_mutex_unlock(&cache_mu); }
-static void cache_child(void)
-{
-	gs_mutex_unlock(&cache_mu);
-	gs_sem_forked();
-}
+static void cache_child(void) { gs_mutex_unlock(&cache_mu); }
 
 __attribute__((constructor)) static void gs_sem_register_fork(void)
 {

@@ -52,7 +52,7 @@ int gs_sem_enabled(void)
 long gs_sys_semget(key_t key, int nsems, int flg)
 {
 	int saved = errno;
-	long r = syscall(SYS_semget, key, nsems, flg);
+	long r = gs_syscall(SYS_semget, key, nsems, flg);
 	if (r < 0)
 		r = -errno;
 	errno = saved;
@@ -62,7 +62,7 @@ long gs_sys_semget(key_t key, int nsems, int flg)
 long gs_sys_semtimedop(int id, struct sembuf *sops, size_t n, const struct timespec *t)
 {
 	int saved = errno;
-	long r = syscall(SYS_semtimedop, id, sops, n, t);
+	long r = gs_syscall(SYS_semtimedop, id, sops, n, t);
 	if (r < 0)
 		r = -errno;
 	errno = saved;
@@ -72,7 +72,7 @@ long gs_sys_semtimedop(int id, struct sembuf *sops, size_t n, const struct times
 long gs_sys_semctl(int id, int num, int cmd, void *arg)
 {
 	int saved = errno;
-	long r = syscall(SYS_semctl, id, num, cmd, arg);
+	long r = gs_syscall(SYS_semctl, id, num, cmd, arg);
 	if (r < 0)
 		r = -errno;
 	errno = saved;
@@ -432,8 +432,8 @@ int gs_semset_create(struct gs_semreg *r, unsigned idx, key_t key, int nsems,
 	m->key = key;
 	m->store_id = h->store_id;
 	m->gen = gen;
-	m->uid = m->cuid = geteuid();
-	m->gid = m->cgid = getegid();
+	m->uid = m->cuid = gs_euid();
+	m->gid = m->cgid = gs_egid();
 	m->mode = (uint32_t)semflg & S_IRWXUGO;
 	m->ctime = time(NULL);
 	gs_boot_id(m->boot_id);

@@ -114,7 +114,7 @@ static int stat_index(struct goshm_store *s, int index, int cmd, struct semid_ds
  * CAP_SYS_ADMIN. */
 static int owner_or_admin(const struct gs_semset *m)
 {
-	uid_t euid = geteuid();
+	uid_t euid = gs_euid();
 	return euid == m->uid || euid == m->cuid || gs_has_cap(CAP_SYS_ADMIN);
 }
 
@@ -272,7 +272,6 @@ static int ipc_stat(struct gs_semset *m, void *arg)
  * run with its mapping pinned. */
 int gs_semctl(struct goshm_store *s, int semid, int semnum, int cmd, void *arg, int val)
 {
-	gs_sem_fresh_creds();
 	if (semid < 0)
 		return -EINVAL;
 	switch (cmd) {

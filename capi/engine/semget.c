@@ -8,66 +8,9 @@
 #include <errno.h>
 #include <unistd.h>
 
-/*
- * The effective uid semop judges by, without a system call: read at every
- * semget and semctl, in a new process, and at most 100 ms before
- * (docs/DIFFERENCES.md: a set*id() call is seen by semop at the latest
- * 100 ms later, or at the next semget or semctl).
- */
-static struct {
-	uint32_t seq; /* odd while written */
-	int32_t pid;
-	uint32_t euid;
-	int64_t at;
-} cred;
-
-static void cred_store(int32_t pid, uint32_t euid, int64_t at)
-{
-	uint32_t q = __atomic_load_n(&cred.seq, __ATOMIC_RELAXED);
-	if (q & 1 || !__atomic_compare_exchange_n(&cred.seq, &q, q + 1, 0, __ATOMIC_ACQUIRE,
-	                                          __ATOMIC_RELAXED))
-		return; /* another thread is storing the same */
-	__atomic_store_n(&cred.pid, pid, __ATOMIC_RELAXED);
-	__atomic_store_n(&cred.euid, euid, __ATOMIC_RELAXED);
-	__atomic_store_n(&cred.at, at, __ATOMIC_RELAXED);
-	__atomic_store_n(&cred.seq, q + 2, __ATOMIC_RELEASE);
-}
-
-static uint32_t cached_euid(int fresh)
-{
-	int32_t pid = gs_pid();
-	int64_t now = gs_monotonic_ns();
-	if (!fresh) {
-		uint32_t q = __atomic_load_n(&cred.seq, __ATOMIC_ACQUIRE);
-		int32_t p = __atomic_load_n(&cred.pid, __ATOMIC_RELAXED);
-		uint32_t e = __atomic_load_n(&cred.euid, __ATOMIC_RELAXED);
-		int64_t at = __atomic_load_n(&cred.at, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (!(q & 1) && q && __atomic_load_n(&cred.seq, __ATOMIC_RELAXED) == q && p == pid &&
-		    now - at < GS_RECHECK_NS)
-			return e;
-	}
-	uint32_t e = geteuid();
-	cred_store(pid, e, now);
-	return e;
-}
-
-/* In a forked child: a store of the parent's interrupted by the fork
- * must not leave the cache unwritable. */
-void gs_sem_forked(void)
-{
-	__atomic_store_n(&cred.seq, 0, __ATOMIC_RELAXED);
-}
-
-/* semget and semctl: credentials read now (and cached for semop). */
-void gs_sem_fresh_creds(void)
-{
-	cached_euid(1);
-}
-
 /* ipcperms() on a set.  Modes that grant the request to every class need
- * no credentials; the owner is recognised by the cached euid; the rest
- * (groups, capabilities) asks the kernel. */
+ * no credentials; the owner is recognised by the thread's euid (creds.c:
+ * no system call); the rest (groups, capabilities) asks the kernel. */
 int gs_sem_perms(const struct gs_semset *s, int flag)
 {
 	int requested = ((flag >> 6) | (flag >> 3) | flag) & 7;
@@ -75,7 +18,7 @@ int gs_sem_perms(const struct gs_semset *s, int flag)
 	if (!(requested & ~(int)(mode >> 6) & 7) && !(requested & ~(int)(mode >> 3) & 7) &&
 	    !(requested & ~(int)mode & 7))
 		return 0;
-	uint32_t euid = cached_euid(0);
+	uint32_t euid = gs_euid();
 	if ((euid == s->uid || euid == s->cuid) && !(requested & ~(int)(mode >> 6) & 7))
 		return 0;
 	return gs_ipcperms_ids(s->uid, s->gid, s->cuid, s->cgid, mode, flag);
@@ -131,7 +74,6 @@ static int newary(struct gs_semreg *r, key_t key, int nsems, int semflg)
 
 int gs_semget(struct goshm_store *s, key_t key, int nsems, int semflg)
 {
-	gs_sem_fresh_creds();
 	if (nsems < 0 || nsems > GS_SEMMSL)
 		return -EINVAL;
 	struct gs_semreg r;

@@ -25,7 +25,7 @@
 
 static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *t)
 {
-	return syscall(SYS_futex, w, op, val, t, NULL, 0);
+	return gs_syscall(SYS_futex, w, op, val, t, NULL, 0);
 }
 
 /* The mutex word of a glibc pthread mutex: a robust mutex's holds its

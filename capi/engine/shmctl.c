@@ -14,8 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* struct shmid_ds from a slot (a copy is fine), nattch and the times. */
-static void fill_from(const struct gs_slot *sl, const struct shmid_ds *native,
+/* struct shmid_ds from a slot (a copy is fine), nattch and the times;
+ * native is the record of the presence segment of the caller's namespace
+ * slot k, or NULL. */
+static void fill_from(const struct gs_slot *sl, const struct shmid_ds *native, int k,
                       unsigned long nattch, struct shmid_ds *d)
 {
 	int64_t atime, dtime;
@@ -29,7 +31,7 @@ static void fill_from(const struct gs_slot *sl, const struct shmid_ds *native,
 	d->shm_perm.mode = sl->mode;
 	d->shm_perm.__seq = (unsigned short)sl->seq;
 	d->shm_segsz = sl->segsz;
-	gs_merge_times(sl, native, &atime, &dtime, &lpid);
+	gs_merge_times(sl, native, k, &atime, &dtime, &lpid);
 	d->shm_atime = atime;
 	d->shm_dtime = dtime;
 	d->shm_ctime = sl->ctime;
@@ -43,7 +45,8 @@ static void fill_stat(struct gs_locked *l, unsigned idx, struct shmid_ds *d)
 	struct gs_slot *sl = gs_slot_at(l, idx);
 	unsigned long nattch = gs_nattch(l, idx);
 	struct shmid_ds native;
-	fill_from(sl, gs_native_record(sl, &native) == 0 ? &native : NULL, nattch, d);
+	int k = gs_my_ns_slot(sl);
+	fill_from(sl, gs_native_record(sl, k, &native) == 0 ? &native : NULL, k, nattch, d);
 }
 
 /*
@@ -63,13 +66,14 @@ static int stat_fast(struct goshm_store *s, int shmid, struct shmid_ds *d)
 	r = gs_snap_id(&v, shmid, &sn);
 	if (r != 0)
 		return r;
-	if (!gs_only_my_ns(&sn.slot) || gs_ipcperms_fast(&sn.slot, S_IRUGO) != 0)
+	int alone, k = gs_my_ns_slot_alone(&sn.slot, &alone);
+	if (!alone || gs_ipcperms_fast(&sn.slot, S_IRUGO) != 0)
 		return GS_SNAP_RETRY;
-	int have = gs_native_record(&sn.slot, &native) == 0;
+	int have = gs_native_record(&sn.slot, k, &native) == 0;
 	unsigned long nattch = have ? native.shm_nattch : 0;
 	if ((sn.slot.mode & SHM_DEST) && nattch == 0)
 		return GS_SNAP_RETRY;
-	fill_from(&sn.slot, have ? &native : NULL, nattch, d);
+	fill_from(&sn.slot, have ? &native : NULL, k, nattch, d);
 	return 0;
 }
 
@@ -171,7 +175,7 @@ static int lock_segment(struct gs_locked *l, int shmid, int cmd)
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
 		rl.rlim_cur = 0;
 	if (!cap) {
-		uid_t euid = geteuid();
+		uid_t euid = gs_euid();
 		if (euid != sl->uid && euid != sl->cuid)
 			return -EPERM;
 		if (cmd == SHM_LOCK && rl.rlim_cur == 0)

@@ -121,8 +121,8 @@ static int newseg(struct gs_locked *l, key_t key, size_t size, int shmflg)
 	sl->seq = (uint32_t)l->hdr->seq;
 	sl->key = key;
 	sl->mode = (uint32_t)shmflg & S_IRWXUGO;
-	sl->uid = sl->cuid = geteuid();
-	sl->gid = sl->cgid = getegid();
+	sl->uid = sl->cuid = gs_euid();
+	sl->gid = sl->cgid = gs_egid();
 	sl->cpid = gs_pid();
 	sl->segsz = size;
 	sl->id_base = gs_routing_active() ? GS_ROUTED_BASE : 0;

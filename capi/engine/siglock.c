@@ -41,11 +41,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* initial-exec: an offset from the thread pointer, without
- * __tls_get_addr, which would make the library need ld.so by name.  A
- * library loaded at startup (LD_PRELOAD, DT_NEEDED) always has room; a
- * dlopen() finds it in the C library's reserve, 132 bytes here. */
-#define GS_TLS __thread __attribute__((tls_model("initial-exec")))
 static GS_TLS unsigned held;
 static GS_TLS int blocked; /* whether the outermost hold blocked */
 static GS_TLS sigset_t saved;
@@ -118,7 +113,7 @@ int gs_signal_handler_due(void)
 		if (!sigismember(&pending, sig) || sigismember(&saved, sig))
 			continue;
 		struct gs_kernel_sigaction ka;
-		if (syscall(SYS_rt_sigaction, sig, NULL, &ka, sizeof ka.mask) == 0 &&
+		if (gs_syscall(SYS_rt_sigaction, sig, NULL, &ka, sizeof ka.mask) == 0 &&
 		    ka.handler != SIG_DFL && ka.handler != SIG_IGN)
 			return 1;
 	}

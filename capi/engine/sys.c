@@ -24,13 +24,13 @@ static long raw(long r)
 
 long gs_sys_shmget(key_t key, size_t size, int flg)
 {
-	SAVE_ERRNO(syscall(SYS_shmget, key, size, flg));
+	SAVE_ERRNO(gs_syscall(SYS_shmget, key, size, flg));
 }
 
 long gs_sys_shmat(int id, const void *addr, int flg)
 {
 	int saved = errno;
-	long r = syscall(SYS_shmat, id, addr, flg);
+	long r = gs_syscall(SYS_shmat, id, addr, flg);
 	if (r == -1)
 		r = -errno;
 	errno = saved;
@@ -39,12 +39,12 @@ long gs_sys_shmat(int id, const void *addr, int flg)
 
 long gs_sys_shmdt(const void *addr)
 {
-	SAVE_ERRNO(syscall(SYS_shmdt, addr));
+	SAVE_ERRNO(gs_syscall(SYS_shmdt, addr));
 }
 
 long gs_sys_shmctl(int id, int cmd, void *buf)
 {
 	/* x86_64's shmctl always uses the 64-bit layout; IPC_64 in cmd would
 	 * make it an unknown command. */
-	SAVE_ERRNO(syscall(SYS_shmctl, id, cmd, buf));
+	SAVE_ERRNO(gs_syscall(SYS_shmctl, id, cmd, buf));
 }

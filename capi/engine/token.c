@@ -131,12 +131,12 @@ static int lease_as_owner(int fd)
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
 	if (fstat(fd, &st) < 0 || !gs_has_cap(CAP_SETUID) ||
-	    syscall(SYS_capget, &hdr, caps) < 0)
+	    gs_syscall(SYS_capget, &hdr, caps) < 0)
 		return -EACCES;
-	uid_t prev = (uid_t)syscall(SYS_setfsuid, st.st_uid);
+	uid_t prev = (uid_t)gs_syscall(SYS_setfsuid, st.st_uid);
 	int r = try_lease(fd);
-	syscall(SYS_setfsuid, prev);
-	syscall(SYS_capset, &hdr, caps);
+	gs_syscall(SYS_setfsuid, prev);
+	gs_syscall(SYS_capset, &hdr, caps);
 	return r;
 }
 

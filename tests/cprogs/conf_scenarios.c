@@ -101,6 +101,7 @@ static const struct scenario scenarios[] = {
 	SC(ctl_lock_rlimit),
 	SC(ctl_lock_sum),
 	SC_ROOT(ctl_lock_perm),
+	SC_ROOT(ctl_creds),
 	SC(ctl_badcmd),
 	SC(nat_fork20),
 	SC(nat_fork_many),

@@ -23,9 +23,12 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "conf/worker.h"
 
 #ifndef SEM_STAT_ANY
 #define SEM_STAT_ANY 20
@@ -680,6 +683,73 @@ static void sc_perms(void)
 	out("rmid = %s %s", res(semctl(a, 0, IPC_RMID)), res(semctl(b, 0, IPC_RMID)));
 }
 
+/*
+ * semop is judged by the calling thread's effective uid at that moment,
+ * as every call is (conf/sc_ctl.h sc_ctl_creds): seteuid() changes every
+ * thread's, a raw setresuid system call only the calling thread's.
+ */
+struct sem_probe {
+	const char *who;
+	int id;
+};
+
+static void sem_probe(void *arg)
+{
+	const struct sem_probe *p = arg;
+	out("%s: euid %u", p->who, (unsigned)geteuid());
+	show_op(p->id, 0, 0, IPC_NOWAIT);
+	show_op(p->id, 0, 1, IPC_NOWAIT);
+	show_op(p->id, 0, -1, IPC_NOWAIT);
+}
+
+static void sem_raw_euid(void *arg)
+{
+	unsigned euid = *(const unsigned *)arg;
+	out("raw setresuid(-1, %u, -1) on this thread = %s", euid,
+	    res(syscall(SYS_setresuid, -1, euid, -1)));
+}
+
+static void sem_seteuid(void *arg)
+{
+	unsigned euid = *(const unsigned *)arg;
+	out("seteuid(%u) = %s", euid, res(seteuid(euid)));
+}
+
+static void sc_creds(void)
+{
+	static const unsigned root = 0, user = 1000;
+	int id = semget(0x5e30, 1, IPC_CREAT | 0600);
+	out("semget = %s", idn(id));
+	pid_t k = kid();
+	if (k == 0) {
+		struct worker w;
+		struct sem_probe main_thread = {"main", id}, other = {"worker", id};
+		worker_start(&w);
+		sem_probe(&main_thread);
+		worker_run(&w, sem_probe, &other);
+		sem_seteuid((void *)&user);
+		sem_probe(&main_thread);
+		worker_run(&w, sem_probe, &other);
+		sem_seteuid((void *)&root);
+		sem_probe(&main_thread);
+		sem_raw_euid((void *)&user);
+		sem_probe(&main_thread);
+		worker_run(&w, sem_probe, &other);
+		sem_raw_euid((void *)&root);
+		sem_probe(&main_thread);
+		worker_run(&w, sem_raw_euid, (void *)&user);
+		sem_probe(&main_thread);
+		worker_run(&w, sem_probe, &other);
+		worker_run(&w, sem_raw_euid, (void *)&root);
+		worker_run(&w, sem_probe, &other);
+		worker_stop(&w);
+		_exit(0);
+	}
+	reap(k);
+	vals(id, 1);
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+}
+
 /* SEM_UNDO survives exec: the adjustment is applied when the exec'd
  * image exits. */
 static void sc_undo_exec(void)
@@ -916,6 +986,7 @@ static const struct scenario scenarios[] = {
 	{"sem_interrupt", sc_interrupt, 0},
 	{"sem_undo_exit", sc_undo_exit, 0},
 	{"sem_perms", sc_perms, 1},
+	{"sem_creds", sc_creds, 1},
 	{"sem_undo_exec", sc_undo_exec, 0},
 	{"sem_random", sc_random, 0},
 	{"sem_leaks", sc_leaks, 0},

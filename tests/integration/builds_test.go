@@ -147,14 +147,18 @@ func exported(t *testing.T, lib string) []string {
 // goshm.h, dlopen and dlmopen (which bring the calls of RTLD_DEEPBIND
 // modules to goshm, capi/engine/deepbind.c), sigaction and the signal()
 // family (which only note that the program catches a signal, and pass
-// the call on: capi/engine/sigwatch.c), and nothing else
+// the call on: capi/engine/sigwatch.c), the set*id() family, unshare,
+// setns, clone and syscall (which only note that a thread's ids may have
+// changed, and pass the call on: capi/engine/creds.c), and nothing else
 // (capi/engine/exports.map): a program linked against one runs with the
 // other, and neither library's internals (nor the Go runtime's) can
 // interpose on a program's symbols.
 func TestBothLibrariesExportThePublicAPI(t *testing.T) {
 	want := append([]string{"shmget", "shmat", "shmdt", "shmctl", "shm_open", "shm_unlink",
 		"semget", "semop", "semtimedop", "semctl", "dlopen", "dlmopen",
-		"sigaction", "signal", "sigset", "bsd_signal", "sysv_signal"}, headerFunctions(t)...)
+		"sigaction", "signal", "sigset", "bsd_signal", "sysv_signal",
+		"setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid", "setregid", "setresgid",
+		"unshare", "setns", "clone", "syscall"}, headerFunctions(t)...)
 	sort.Strings(want)
 	for _, lib := range []string{testenv.CLib(t), testenv.GoLib(t)} {
 		assert.Equal(t, want, exported(t, lib), filepath.Base(lib))

@@ -9,6 +9,7 @@
 #include "calls.h"
 #include "mem.h"
 #include "proc.h"
+#include "worker.h"
 
 /* Every field after create, attach, detach, IPC_SET. */
 static void sc_ctl_stat_life(void)
@@ -386,6 +387,96 @@ static void sc_ctl_lock_perm(void)
 		child_exit();
 	}
 	reap(c);
+}
+
+/*
+ * A call is judged by the calling thread's effective uid at that moment:
+ * after seteuid(), which the C library applies to every thread; after a
+ * raw setresuid system call, which changes the calling thread's only;
+ * after each way back; in a thread made while the ids were changed.
+ * Segment a is root's 0600, b is uid 1000's 0600.  Each probe makes the
+ * calls that goshm answers without its lock: IPC_STAT, shmget of the key
+ * with a mode, shmat.
+ */
+struct creds_probe {
+	const char *who;
+	int a, b;
+};
+
+static void creds_probe(void *arg)
+{
+	const struct creds_probe *p = arg;
+	struct shmid_ds d;
+	out("%s: euid %u", p->who, (unsigned)geteuid());
+	C(p->a, IPC_STAT, &d);
+	C(p->b, IPC_STAT, &d);
+	G(0x8901, 0, 0600);
+	char *at = A(p->a, NULL, SHM_RDONLY);
+	if (at != (char *)-1)
+		D(at);
+}
+
+static void creds_raw_euid(void *arg)
+{
+	unsigned euid = *(const unsigned *)arg;
+	long r = syscall(SYS_setresuid, -1, euid, -1);
+	out("raw setresuid(-1, %u, -1) on this thread = %s", euid, r < 0 ? fail(errno) : "0");
+}
+
+static void creds_seteuid(void *arg)
+{
+	unsigned euid = *(const unsigned *)arg;
+	int r = seteuid(euid);
+	out("seteuid(%u) = %s", euid, r < 0 ? fail(errno) : "0");
+}
+
+static void sc_ctl_creds(void)
+{
+	static const unsigned root = 0, user = 1000;
+	int a = G(0x8901, 4096, IPC_CREAT | 0600);
+	int b = G(0x8902, 4096, IPC_CREAT | 0600);
+	SET(b, 1000, 1000, 0600);
+	pid_t c = child();
+	if (c == 0) {
+		struct worker w, w2;
+		struct creds_probe main_thread = {"main", a, b}, other = {"worker", a, b},
+		                   newer = {"thread made as 1000", a, b};
+		worker_start(&w);
+		creds_probe(&main_thread);
+		worker_run(&w, creds_probe, &other);
+
+		creds_seteuid((void *)&user); /* every thread */
+		creds_probe(&main_thread);
+		worker_run(&w, creds_probe, &other);
+		creds_seteuid((void *)&root);
+		creds_probe(&main_thread);
+		worker_run(&w, creds_probe, &other);
+
+		creds_raw_euid((void *)&user); /* this thread only */
+		creds_probe(&main_thread);
+		worker_run(&w, creds_probe, &other);
+		worker_start(&w2);
+		worker_run(&w2, creds_probe, &newer);
+		worker_stop(&w2);
+		creds_raw_euid((void *)&root);
+		creds_probe(&main_thread);
+
+		worker_run(&w, creds_raw_euid, (void *)&user); /* the other thread only */
+		creds_probe(&main_thread);
+		worker_run(&w, creds_probe, &other);
+		worker_run(&w, creds_raw_euid, (void *)&root);
+		worker_run(&w, creds_probe, &other);
+
+		worker_run(&w, creds_seteuid, (void *)&user); /* from the other thread: every thread */
+		creds_probe(&main_thread);
+		worker_run(&w, creds_seteuid, (void *)&root);
+		creds_probe(&main_thread);
+		worker_stop(&w);
+		child_exit();
+	}
+	reap(c);
+	RM(a);
+	RM(b);
 }
 
 /* Unknown commands and negative ids or commands. */
