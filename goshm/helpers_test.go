@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,6 +70,36 @@ func runHelper(name, arg string) int {
 		fmt.Println("remove", errnoName(seg.Remove()))
 		list, err := st.List()
 		fmt.Println("list", errnoName(err), len(list))
+		return 0
+	case "drop-ids":
+		// Stat root's 0600 segment with key arg as root, become uid 1000
+		// through the syscall package (which goes through the C library
+		// in a cgo program, to every thread), and stat it again from
+		// every thread the runtime has.
+		key, _ := strconv.ParseInt(arg, 0, 64)
+		seg, err := st.Get(int(key), 0, 0, 0)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		_, err = seg.Stat()
+		fmt.Println("stat as root", errnoName(err))
+		if err := syscall.Setresgid(1000, 1000, 1000); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if err := syscall.Setresuid(1000, 1000, 1000); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		denied := 0
+		for i := 0; i < 100; i++ {
+			if _, err := seg.Stat(); errors.Is(err, unix.EACCES) {
+				denied++
+			}
+			runtime.Gosched()
+		}
+		fmt.Println("stat as 1000, denied", denied, "of 100")
 		return 0
 	}
 	fmt.Println("unknown helper", name)

@@ -232,6 +232,25 @@ func TestUnprivilegedUser(t *testing.T) {
 	assert.Equal(t, uint32(0o600), s.Mode)
 }
 
+// A Go program that changes its ids with the syscall package is judged by
+// the new ones at its next call, on every thread: in a cgo program those
+// calls go through the C library's set*id(), which the engine watches
+// (capi/engine/creds.c).
+func TestIdsChangedBySyscallPackage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("this test needs root (its helper changes ids); run the tests as root")
+	}
+	dir := newStoreDir(t)
+	st, err := goshm.Open(dir)
+	require.NoError(t, err)
+	seg, err := st.Get(0x3001, 64, goshm.IPC_CREAT, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() { seg.Remove() })
+
+	out := runHelperCmd(t, dir, 0, "drop-ids", "0x3001")
+	assert.Equal(t, "stat as root OK\nstat as 1000, denied 100 of 100\n", out)
+}
+
 func TestList(t *testing.T) {
 	st := newStore(t)
 	segs, err := st.List()
