@@ -202,17 +202,25 @@ func TestSetPermAndLock(t *testing.T) {
 	assert.ErrorIs(t, seg.SetPerm(0xffffffff, 0, 0o600), unix.EINVAL, "uid -1")
 }
 
-// What the kernel refuses an ordinary user on root's 0600 segment, the
-// package refuses too: EACCES for access, EPERM for changes.
-func TestUnprivilegedUser(t *testing.T) {
+// rootsSegment makes root's 0600 segment with key in a new store, for a
+// test whose helper needs root (why).
+func rootsSegment(t *testing.T, key int, why string) (string, *goshm.Segment) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatalf("this test needs root (it runs a helper as uid 1000); run the tests as root")
+		t.Fatalf("this test needs root (%s); run the tests as root", why)
 	}
 	dir := newStoreDir(t)
 	st, err := goshm.Open(dir)
 	require.NoError(t, err)
-	seg, err := st.Get(0x3000, 64, goshm.IPC_CREAT, 0o600)
+	seg, err := st.Get(key, 64, goshm.IPC_CREAT, 0o600)
 	require.NoError(t, err)
+	return dir, seg
+}
+
+// What the kernel refuses an ordinary user on root's 0600 segment, the
+// package refuses too: EACCES for access, EPERM for changes.
+func TestUnprivilegedUser(t *testing.T) {
+	dir, seg := rootsSegment(t, 0x3000, "it runs a helper as uid 1000")
 
 	out := runHelperCmd(t, dir, 1000, "unprivileged", "0x3000")
 	assert.Equal(t, strings.Join([]string{
@@ -237,14 +245,7 @@ func TestUnprivilegedUser(t *testing.T) {
 // calls go through the C library's set*id(), which the engine watches
 // (capi/engine/creds.c).
 func TestIdsChangedBySyscallPackage(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatalf("this test needs root (its helper changes ids); run the tests as root")
-	}
-	dir := newStoreDir(t)
-	st, err := goshm.Open(dir)
-	require.NoError(t, err)
-	seg, err := st.Get(0x3001, 64, goshm.IPC_CREAT, 0o600)
-	require.NoError(t, err)
+	dir, seg := rootsSegment(t, 0x3001, "its helper changes ids")
 	t.Cleanup(func() { seg.Remove() })
 
 	out := runHelperCmd(t, dir, 0, "drop-ids", "0x3001")

@@ -12,6 +12,7 @@
  */
 #include "engine.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -105,6 +106,19 @@ long long gs_read_number(const char *path)
 		return -1;
 	long long v = strtoll(buf, &end, 10);
 	return end == buf ? -1 : v;
+}
+
+/* The next definition of name after this library's own (RTLD_NEXT): the
+ * C library's function behind one the library interposes.  Found once
+ * into *cache; a race finds the same pointer twice. */
+void *gs_next_symbol(void **cache, const char *name)
+{
+	void *f = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+	if (!f) {
+		f = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(cache, f, __ATOMIC_RELEASE);
+	}
+	return f;
 }
 
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is

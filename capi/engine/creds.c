@@ -103,15 +103,7 @@ static void *next_fn[NFUNCS];
 
 /* Looked up at load, so that a call from a signal handler or a forked
  * child never runs the loader. */
-static void *next(int i)
-{
-	void *f = __atomic_load_n(&next_fn[i], __ATOMIC_ACQUIRE);
-	if (!f) {
-		f = dlsym(RTLD_NEXT, names[i]);
-		__atomic_store_n(&next_fn[i], f, __ATOMIC_RELEASE);
-	}
-	return f;
-}
+static void *next(int i) { return gs_next_symbol(&next_fn[i], names[i]); }
 
 static long program_syscall(long n, ...);
 

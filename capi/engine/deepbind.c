@@ -46,6 +46,8 @@
 #include <unistd.h>
 
 #define GS_EXPORT __attribute__((visibility("default")))
+/* config.c (this file stands apart from engine.h). */
+__attribute__((visibility("hidden"))) void *gs_next_symbol(void **cache, const char *name);
 
 #if defined(__x86_64__)
 #define GS_R_JUMP_SLOT R_X86_64_JUMP_SLOT
@@ -69,24 +71,14 @@ static const char *const sysv_names[] = { "shmget", "shmat", "shmdt", "shmctl",
  * pointer twice). */
 static dlopen_fn next_dlopen(void)
 {
-	static dlopen_fn f;
-	dlopen_fn p = __atomic_load_n(&f, __ATOMIC_ACQUIRE);
-	if (!p) {
-		p = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
-		__atomic_store_n(&f, p, __ATOMIC_RELEASE);
-	}
-	return p;
+	static void *f;
+	return (dlopen_fn)gs_next_symbol(&f, "dlopen");
 }
 
 static dlmopen_fn next_dlmopen(void)
 {
-	static dlmopen_fn f;
-	dlmopen_fn p = __atomic_load_n(&f, __ATOMIC_ACQUIRE);
-	if (!p) {
-		p = (dlmopen_fn)dlsym(RTLD_NEXT, "dlmopen");
-		__atomic_store_n(&f, p, __ATOMIC_RELEASE);
-	}
-	return p;
+	static void *f;
+	return (dlmopen_fn)gs_next_symbol(&f, "dlmopen");
 }
 
 #ifdef GS_R_JUMP_SLOT

@@ -25,7 +25,6 @@
  */
 #include "engine.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -84,15 +83,7 @@ static void *next_fn[NFUNCS];
 
 /* The C library's function: looked up at load, so that a sigaction()
  * called from a signal handler (it may be) never runs the loader. */
-static void *next(int i)
-{
-	void *f = __atomic_load_n(&next_fn[i], __ATOMIC_ACQUIRE);
-	if (!f) {
-		f = dlsym(RTLD_NEXT, names[i]);
-		__atomic_store_n(&next_fn[i], f, __ATOMIC_RELEASE);
-	}
-	return f;
-}
+static void *next(int i) { return gs_next_symbol(&next_fn[i], names[i]); }
 
 __attribute__((constructor)) static void gs_sigwatch_resolve(void)
 {
