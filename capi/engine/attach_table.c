@@ -35,7 +35,7 @@ struct gs_tokref {
 	uint64_t used;
 };
 
-static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+static GS_FORK_DATA pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gs_attach *table;
 static size_t table_len, table_cap;
 static struct gs_tokref *toks;

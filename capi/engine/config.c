@@ -27,7 +27,7 @@
 /* Interned stores: a singly linked list that only grows. */
 static struct goshm_store *stores;
 static struct goshm_store *default_store;
-static pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
+static GS_FORK_DATA pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
 static int warned;
 
 /*

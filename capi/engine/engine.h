@@ -28,6 +28,13 @@
 
 #define GS_HIDDEN __attribute__((visibility("hidden")))
 #define GS_EXPORT __attribute__((visibility("default")))
+/* The data the fork handlers write in the parent (config.c, attach_table.c,
+ * sem_cache.c): the mutexes they take and release, kept in one small
+ * section so that they share a page.  Every page of the library's data
+ * written around a fork() is a copy-on-write fault in the parent and in
+ * the child; spread over the .bss by the linker, the three mutexes had
+ * come to take two pages (docs/BENCHMARKS.md, fork). */
+#define GS_FORK_DATA __attribute__((section(".data.gs_fork")))
 /* Thread-local state (siglock.c, creds.c), initial-exec: an offset from
  * the thread pointer, without __tls_get_addr, which would make the
  * library need ld.so by name.  A library loaded at startup (LD_PRELOAD,

@@ -66,7 +66,7 @@ struct cache_mem {
 	struct ent ent[GS_SEM_ENTRIES];
 };
 
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static GS_FORK_DATA pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_mem *mem;  /* set once, under cache_mu */
 static unsigned nlive, nfree, nhwm; /* nlive: read by unpins without the mutex */
 static unsigned nkept;         /* entries with W_KEPT (atomic) */
