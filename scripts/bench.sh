@@ -38,6 +38,7 @@ BIN=${GOSHM_BENCH_BIN:-build/bench}
 ROUNDS=${GOSHM_BENCH_ROUNDS:-5}
 ITERS=${GOSHM_BENCH_ITERS:-}
 STARTS=${GOSHM_BENCH_STARTS:-300}
+FORKS=2000 # forks counted for their page faults
 PG_SECONDS=${GOSHM_BENCH_PG_SECONDS:-5}
 PG_ROUNDS=${GOSHM_BENCH_PG_ROUNDS:-5}
 expire_s=$(($(cat /proc/sys/vm/dirty_expire_centisecs) / 100))
@@ -45,7 +46,7 @@ DISK_SECONDS=${GOSHM_BENCH_DISK_SECONDS:-$((expire_s + 10))}
 DISK_MIB=64
 CG_LO=10 CG_HI=110 # iterations of the two callgrind runs
 if [ "${GOSHM_BENCH_QUICK:-}" = 1 ]; then
-	ROUNDS=1 ITERS=1 STARTS=3 DISK_SECONDS=1 CG_LO=1 CG_HI=2 PG_SECONDS=1 PG_ROUNDS=1
+	ROUNDS=1 ITERS=1 STARTS=3 FORKS=3 DISK_SECONDS=1 CG_LO=1 CG_HI=2 PG_SECONDS=1 PG_ROUNDS=1
 fi
 PG_BIN=/usr/lib/postgresql/15/bin
 
@@ -287,6 +288,17 @@ starts=$(GOSHM_DIR="$work/store-start" "$BIN/startup" "$STARTS" "-,$LIB,$GO_LIB"
 read -r -d '' s0 s1 s2 <<<"$starts" || true
 row5 "/bin/true, fork to exit (median of $STARTS)" "$(fmt_ns "$s0")" "$(fmt_ns "$s1")" "$(fmt_ns "$s2")" \
 	"$(ratio "$s1" "$s0")" "$(ratio "$s2" "$s0")"
+# Page faults of a fork: a count that load does not move, which shows a
+# library whose fork handlers write more pages than they did.
+faults() { in_mode "$1" "$work/store-$1" "$BIN/forkfaults" "$FORKS"; }
+read -r _ p0 c0 <<<"$(faults native)"
+read -r _ p1 c1 <<<"$(faults c)"
+read -r _ p2 c2 <<<"$(faults go)"
+tenths() { printf '%d.%d' $(($1 / 10)) $(($1 % 10)); }
+row5 "page faults per fork, parent ($FORKS forks)" "$(tenths "$p0")" "$(tenths "$p1")" "$(tenths "$p2")" \
+	"$(ratio "$p1" "$p0")" "$(ratio "$p2" "$p0")"
+row5 "page faults per fork, child" "$(tenths "$c0")" "$(tenths "$c1")" "$(tenths "$c2")" \
+	"$(ratio "$c1" "$c0")" "$(ratio "$c2" "$c0")"
 echo
 
 # ---- 3b. Flushing to disk (docs/DURABILITY.md), under libgoshm.so. ----

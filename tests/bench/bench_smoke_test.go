@@ -72,6 +72,8 @@ func TestBenchScriptRunsEveryBenchmark(t *testing.T) {
 		"Pss":                                           three(size),
 		"Private_Dirty":                                 three(size),
 		"/bin/true, fork to exit (median of 3)":         three(duration),
+		"page faults per fork, parent (3 forks)":        three(`\d+\.\d`),
+		"page faults per fork, child":                   three(`\d+\.\d`),
 		"a new connection per transaction (-C)":         three(count),
 		"persistent connections":                        three(count),
 		"counter only":                                  size + ` +` + size,
