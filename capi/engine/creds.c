@@ -24,6 +24,12 @@
  * bump after it; the bump after covers a thread that read the ids between
  * the first bump and the change.
  *
+ * All of that holds only where the program's calls reach this library's
+ * definitions: preloaded, or linked before the C library.  A library
+ * loaded later with dlopen() (the goshm_* API through Python's ctypes,
+ * say), whose definitions the program's calls never reach, keeps nothing
+ * and asks the kernel every time (watching, below).
+ *
  * Not seen: a system call made without the C library (inline assembly),
  * which also bypasses goshm's own calls (docs/DIFFERENCES.md).  A thread
  * of a user namespace whose uid map is not written yet reads the overflow
@@ -41,6 +47,11 @@
 
 /* Starts at 1: a thread's empty cache (0) never matches it. */
 static uint32_t generation = 1;
+
+/* Whether the program's calls of every function below reach this
+ * library's definitions (set at load); until then, and if not, every
+ * question goes to the kernel. */
+static int watching;
 
 static GS_TLS uint64_t my_euid, my_egid; /* generation << 32 | id */
 
@@ -65,6 +76,8 @@ static uint32_t overflow_id(const char *path, uint32_t *cache)
 static uint32_t cached(uint64_t *slot, uint32_t (*read)(void), const char *overflow_path,
                        uint32_t *overflow)
 {
+	if (!__atomic_load_n(&watching, __ATOMIC_ACQUIRE))
+		return read();
 	uint32_t gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
 	uint64_t c = __atomic_load_n(slot, __ATOMIC_RELAXED);
 	if ((uint32_t)(c >> 32) == gen)
@@ -122,10 +135,29 @@ gs_syscall_fn gs_libc_syscall(void)
 	return f;
 }
 
+/* Whether the definition of name that the program's calls bind to, the
+ * first in the global scope as the main program sees it, is this
+ * library's.  (Not RTLD_DEFAULT: a library linked -Bsymbolic, as Go's
+ * c-shared build is, finds its own definitions first with it.) */
+static int program_binds_here(void *program, const char *name)
+{
+	Dl_info mine, found;
+	void *f = dlsym(program, name);
+	return f && dladdr((void *)program_binds_here, &mine) && dladdr(f, &found) &&
+	       mine.dli_fbase == found.dli_fbase;
+}
+
 __attribute__((constructor)) static void gs_creds_resolve(void)
 {
-	for (int i = 0; i < NFUNCS; i++)
+	void *program = dlopen(NULL, RTLD_NOW);
+	int all = program != NULL;
+	for (int i = 0; i < NFUNCS; i++) {
 		next(i);
+		all = all && program_binds_here(program, names[i]);
+	}
+	if (program)
+		dlclose(program);
+	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
 }
 
 typedef int (*id1_fn)(unsigned);
