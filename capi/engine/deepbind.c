@@ -7,10 +7,11 @@
  * sees the call.  The library interposes dlopen and dlmopen; after such a
  * load has returned it rewrites, in the objects the load added, the GOT slots
  * (JUMP_SLOT and GLOB_DAT relocations) of shmget, shmat, shmdt, shmctl,
- * shm_open, shm_unlink, semget, semop, semtimedop and semctl that the C
- * library answered, to what the global scope answers for the same name:
- * goshm's entry points (PHP's sysvsem extension calls the semaphore
- * ones).  Those names resolve as if the module had been loaded without
+ * shm_open, shm_unlink, semget, semop, semtimedop and semctl, and of the
+ * calls creds.c watches (set*id(), unshare, setns, clone, syscall), that
+ * the C library answered, to what the global scope answers for the same
+ * name: goshm's entry points (PHP's sysvsem extension calls the semaphore
+ * ones, its posix extension seteuid).  Those names resolve as if the module had been loaded without
  * RTLD_DEEPBIND; every other symbol keeps the isolation the program asked
  * for, and a module that defines one of them itself keeps its own.
  *
@@ -61,11 +62,14 @@ typedef void *(*dlopen_fn)(const char *, int);
 typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 
 /* With shm_open and shm_unlink, so that GOSHM_POSIX reaches such modules
- * too (posix.c). */
-static const char *const sysv_names[] = { "shmget", "shmat", "shmdt", "shmctl",
-                                          "shm_open", "shm_unlink",
-                                          "semget", "semop", "semtimedop", "semctl" };
-#define GS_NSYSV (sizeof sysv_names / sizeof sysv_names[0])
+ * too (posix.c); and the calls that change a thread's ids, so that the
+ * engine sees them (creds.c): PHP's posix_seteuid() is such a module's. */
+static const char *const rebound_names[] = {
+	"shmget", "shmat", "shmdt", "shmctl", "shm_open", "shm_unlink",
+	"semget", "semop", "semtimedop", "semctl",
+	"setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid", "setregid", "setresgid",
+	"unshare", "setns", "clone", "syscall"};
+#define GS_NREBOUND (sizeof rebound_names / sizeof rebound_names[0])
 
 /* The C library's dlopen and dlmopen, found once (a race finds the same
  * pointer twice). */
@@ -194,8 +198,8 @@ static void write_slot(const struct obj *ob, uintptr_t slot, uintptr_t to, int *
 	}
 }
 
-/* The object's JUMP_SLOT and GLOB_DAT relocations of the four names that
- * it imports and that landed in the C library (or, lazily bound, still
+/* The object's JUMP_SLOT and GLOB_DAT relocations of the rebound names
+ * that it imports and that landed in the C library (or, lazily bound, still
  * point at its own PLT): point them at the global scope's. */
 static void rebind_object(const struct objs *o, const struct obj *ob, void *const to[],
                           int *memfd)
@@ -240,10 +244,10 @@ static void rebind_object(const struct objs *o, const struct obj *ob, void *cons
 			if (sym->st_shndx != SHN_UNDEF)
 				continue; /* its own definition: its business */
 			const char *name = (const char *)strtab + sym->st_name;
-			if (strncmp(name, "shm", 3) != 0)
-				continue;
-			for (size_t k = 0; k < GS_NSYSV; k++) {
-				if (!to[k] || strcmp(name, sysv_names[k]) != 0)
+			if (name[0] != 's' && name[0] != 'u' && name[0] != 'c')
+				continue; /* no rebound name: most go no further */
+			for (size_t k = 0; k < GS_NREBOUND; k++) {
+				if (!to[k] || strcmp(name, rebound_names[k]) != 0)
 					continue;
 				uintptr_t slot = ob->base + r[i].r_offset;
 				uintptr_t now = *(const uintptr_t *)slot;
@@ -297,7 +301,7 @@ static void loader_counts(struct objs *o)
 }
 
 /* After a RTLD_DEEPBIND load (or one into another namespace): the slots
- * for the four names that went to the C library, in the objects the load
+ * for the rebound names that went to the C library, in the objects the load
  * added -- the module and the dependencies loaded with it, which the
  * loader appends to the namespace's list: the last (adds now - adds
  * before) objects, or every object when something was unloaded meanwhile
@@ -306,11 +310,11 @@ static void loader_counts(struct objs *o)
 static void rebind_all(void *handle, const struct objs *before)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* one walk at a time */
-	void *to[GS_NSYSV];
+	void *to[GS_NREBOUND];
 	int any = 0;
-	for (size_t k = 0; k < GS_NSYSV; k++) {
+	for (size_t k = 0; k < GS_NREBOUND; k++) {
 		Dl_info di;
-		to[k] = dlsym(RTLD_DEFAULT, sysv_names[k]);
+		to[k] = dlsym(RTLD_DEFAULT, rebound_names[k]);
 		if (to[k] && dladdr(to[k], &di) && libc_name(di.dli_fname))
 			to[k] = NULL; /* the global scope has no interposer for it */
 		any |= to[k] != NULL;

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/goshm/goshm/goshm"
 	"github.com/goshm/goshm/tests/internal/testenv"
 )
 
@@ -119,4 +120,55 @@ func TestPHPOpcacheSysvSegment(t *testing.T) {
 		Env: []string{"GOSHM_KEYS=0x50485001-0x50485002"}}, argv...)
 	require.Equal(t, 0, r.Code, r.String())
 	assert.Contains(t, r.Stdout, "kernel segment sizes: ["+opcacheSize+"]", "GOSHM_KEYS leaves it to the kernel")
+}
+
+// PHP's sysvsem extension, loaded with RTLD_DEEPBIND, reaches goshm's
+// semaphore calls: its set is in the store, not in the kernel of the
+// namespace that made it.  (deepbind.c once looked only at names that
+// begin with "shm", and sent these calls to the kernel.)  Natively the
+// kernel has it: the test's oracle.
+func TestPHPSysvsemInStore(t *testing.T) {
+	testenv.RequireRoot(t)
+	script, err := filepath.Abs("testdata/sysv.php")
+	require.NoError(t, err)
+	const key = 0x50485003
+	semKeyRe := regexp.MustCompile(fmt.Sprintf(`(?m)^\s*%d\s`, key))
+	argv := fmt.Sprintf("%s %s sem %#x && cat /proc/sysvipc/sem", php, script, key)
+
+	r := testenv.Run(t, testenv.Opts{NewIPC: true}, "sh", "-c", argv)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Regexp(t, semKeyRe, r.Stdout, "natively the kernel has the set")
+
+	store := testenv.NewStore(t)
+	r = testenv.Run(t, testenv.Opts{NewIPC: true, Preload: true, Store: store}, "sh", "-c", argv)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stdout, "sem acquired and released")
+	assert.NotRegexp(t, semKeyRe, r.Stdout, "the set went to the kernel")
+	st, err := goshm.Open(store)
+	require.NoError(t, err)
+	sets, err := st.SemSets()
+	require.NoError(t, err)
+	require.Len(t, sets, 1, "the store holds PHP's set")
+	assert.Equal(t, key, sets[0].Key)
+}
+
+// posix_seteuid(), from PHP's posix extension (RTLD_DEEPBIND too), is a
+// change of ids goshm sees (capi/engine/creds.c): root's 0600 segment is
+// refused to euid 1000 and opened again as root, as natively.
+func TestPHPSeteuidIsSeen(t *testing.T) {
+	testenv.RequireRoot(t)
+	script, err := filepath.Abs("testdata/sysv.php")
+	require.NoError(t, err)
+	want := "shmop_open as euid 0: opened\nshmop_open as euid 1000: refused\n" +
+		"shmop_open as euid 0: opened\n"
+	for name, o := range map[string]testenv.Opts{
+		"native": {NewIPC: true},
+		"goshm":  {NewIPC: true, Preload: true, Store: testenv.NewStore(t)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := testenv.Run(t, o, php, script, "creds", "0x50485004")
+			require.Equal(t, 0, r.Code, r.String())
+			assert.Equal(t, want, r.Stdout)
+		})
+	}
 }

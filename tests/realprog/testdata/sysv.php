@@ -6,8 +6,10 @@
 //   php sysv.php read KEY_VAR KEY_OP         print both back
 //   php sysv.php remove KEY_VAR KEY_OP       shm_remove, shmop_delete
 //   php sysv.php opcache                     opcache's state and its memory model
+//   php sysv.php sem KEY                     sysvsem: sem_get, acquire, release
+//   php sysv.php creds KEY                   shmop as root, after posix_seteuid(1000), as root
 //
-// PHP loads both extensions with RTLD_DEEPBIND (issue 16).
+// PHP loads these extensions with RTLD_DEEPBIND (issue 16).
 [$_, $mode] = $argv;
 if ($mode === 'opcache') {
 	$s = opcache_get_status(false);
@@ -19,6 +21,25 @@ if ($mode === 'opcache') {
 	foreach (array_slice(file('/proc/sysvipc/shm'), 1) as $line)
 		$sizes[] = preg_split('/\s+/', trim($line))[3];
 	printf("kernel segment sizes: [%s]\n", implode(' ', $sizes));
+	exit(0);
+}
+if ($mode === 'sem') {
+	$s = sem_get(intval($argv[2], 0), 1, 0600, false) or exit(1);
+	sem_acquire($s) or exit(1);
+	sem_release($s) or exit(1);
+	echo "sem acquired and released\n";
+	exit(0);
+}
+if ($mode === 'creds') {
+	// The extension's own seteuid() call changes who the next call is.
+	$key = intval($argv[2], 0);
+	$o = shmop_open($key, 'c', 0600, 64) or exit(1);
+	foreach ([0, 1000, 0] as $euid) {
+		posix_seteuid($euid) or exit(1);
+		printf("shmop_open as euid %d: %s\n", posix_geteuid(),
+			@shmop_open($key, 'a', 0, 0) ? 'opened' : 'refused');
+	}
+	shmop_delete($o);
 	exit(0);
 }
 $kv = intval($argv[2], 0);
