@@ -102,6 +102,7 @@ static const struct scenario scenarios[] = {
 	SC(ctl_lock_sum),
 	SC_ROOT(ctl_lock_perm),
 	SC_ROOT(ctl_creds),
+	SC_ROOT(ctl_creds_userns),
 	SC(ctl_badcmd),
 	SC(nat_fork20),
 	SC(nat_fork_many),
