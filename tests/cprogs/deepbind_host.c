@@ -14,7 +14,9 @@
  *   newns   dlmopen(LM_ID_NEWLM) of the absolute path
  * With TEXT it creates the segment and writes TEXT; without, it reads.
  * A KEY that starts with "/" is a POSIX object's name instead (shm_open).
- * Prints "whoami=<plugin|host> id=<id> text=<text>": whoami is which
+ * A KEY also names a semaphore set of one, made with TEXT's length as its
+ * value, or read.
+ * Prints "whoami=<plugin|host> id=<id> text=<text> sem=<value>": whoami is which
  * plugin_whoami the plugin's own call reached, "plugin" with RTLD_DEEPBIND
  * (and in a new namespace), "host" without.
  */
@@ -81,11 +83,18 @@ int main(int argc, char **argv)
 		printf("whoami=%s name=%s text=%s\n", whoami(), argv[2], text);
 		return 0;
 	}
-	int id = run((int)strtol(argv[2], NULL, 0), argc > 3 ? argv[3] : NULL, text, sizeof text);
+	int key = (int)strtol(argv[2], NULL, 0);
+	int id = run(key, argc > 3 ? argv[3] : NULL, text, sizeof text);
 	if (id < 0) {
 		perror("plugin_run");
 		return 1;
 	}
-	printf("whoami=%s id=%d text=%s\n", whoami(), id, text);
+	int (*sem)(int, int, int) = (int (*)(int, int, int))dlsym(h, "plugin_sem");
+	int val = sem ? sem(key, argc > 3, argc > 3 ? (int)strlen(argv[3]) : 0) : -1;
+	if (val < 0) {
+		perror("plugin_sem");
+		return 1;
+	}
+	printf("whoami=%s id=%d text=%s sem=%d\n", whoami(), id, text, val);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
@@ -24,6 +25,17 @@ int plugin_run(int key, const char *text, char *out, size_t len)
 		snprintf(p, 4096, "%s", text);
 	snprintf(out, len, "%s", p);
 	return shmdt(p) == 0 ? id : -1;
+}
+
+/* A semaphore set of one with the same key: made and set to value, or
+ * found; its value, or -1.  (The semaphore calls were once left to the
+ * kernel in such a module.) */
+int plugin_sem(int key, int make, int value)
+{
+	int id = semget(key, 1, make ? IPC_CREAT | 0600 : 0);
+	if (id < 0 || (make && semctl(id, 0, SETVAL, value) < 0))
+		return -1;
+	return semctl(id, 0, GETVAL);
 }
 
 /* The same with a POSIX object (shm_open, GOSHM_POSIX). */
