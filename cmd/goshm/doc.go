@@ -217,8 +217,9 @@ FAIL:
 	             attaches with it
 	escapes      the kernel's segments in this IPC namespace that are not
 	             goshm's (its one-byte presence segments), with the
-	             command line of the process that made them: programs
-	             goshm did not reach, lost on restart
+	             command line of the process that made them, and its
+	             semaphore sets (unless GOSHM_SEM=0): programs goshm did
+	             not reach, lost on restart
 	leases       file leases work on the store: goshm counts the attaches
 	             of other containers with them
 	posix        posix/ (POSIX objects under GOSHM_POSIX) is a directory

@@ -232,8 +232,9 @@ func TestDoctorTrust(t *testing.T) {
 
 // A segment made on purpose past goshm -- by a program run without the
 // library, in a fresh IPC namespace -- is named by doctor with its
-// creator's command line; the segment a preloaded program made in the
-// store (and the presence segment counting its attach) is not.
+// creator's command line, and so is a kernel semaphore set (ipcmk -S); the
+// segment and the set that preloaded programs made in the store (and the
+// presence segment counting the attach) are not.
 func TestDoctorNamesEscapedSegments(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for unshare --ipc")
@@ -244,6 +245,8 @@ func TestDoctorNamesEscapedSegments(t *testing.T) {
 	script := `set -e
 (printf 'get 0x4e5c4e5c 4096 01600\nat 0\n'; sleep 2) | "$POKE" >/dev/null &
 (printf 'get 0x600d600d 4096 01600\n'; sleep 2) | env LD_PRELOAD="$LIB" GOSHM_DIR="$STORE" "$POKE" >/dev/null &
+ipcmk -S 2 >/dev/null
+env LD_PRELOAD="$LIB" GOSHM_DIR="$STORE" ipcmk -S 3 >/dev/null
 sleep 0.5
 "$GOSHM" doctor --json || true
 wait`
@@ -263,16 +266,18 @@ wait`
 		}
 	}
 	assert.Equal(t, statusWarn, esc.Status, esc.Message)
-	assert.Contains(t, esc.Message, "1 kernel segment(s) in this IPC namespace are not goshm's")
+	assert.Contains(t, esc.Message, "1 kernel segment(s) and 1 semaphore set(s) in this IPC namespace are not goshm's")
 	assert.Contains(t, esc.Message, "key 0x4e5c4e5c, 4096 bytes, 1 attach(es)) made by pid")
 	assert.Contains(t, esc.Message, "("+poke+")")
+	assert.Regexp(t, `semaphore set id \d+ \(key 0x[0-9a-f]+, 2 semaphore\(s\)\)`, esc.Message)
 	assert.NotContains(t, esc.Message, "0x600d600d")
+	assert.NotContains(t, esc.Message, "3 semaphore(s)", "the set goshm served")
 
 	// Nothing but goshm's in a namespace of its own.
 	cmd = exec.Command("unshare", "--ipc", goshmBin, "doctor", "--json")
 	cmd.Env = append(os.Environ(), "GOSHM_DIR="+store, "GOSHM_LIB="+builtLib(t))
 	out, _ = cmd.Output()
-	assert.Contains(t, string(out), "no System V segment in this IPC namespace but goshm's")
+	assert.Contains(t, string(out), "no System V segment or semaphore set in this IPC namespace but goshm's")
 }
 
 // doctor --binary names what LD_PRELOAD cannot reach, or reaches only

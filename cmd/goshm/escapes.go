@@ -20,40 +20,71 @@ type kernelSegment struct {
 	cpid, nattch   int64
 }
 
-// kernelSegments reads /proc/sysvipc/shm, which lists the segments of the
-// reader's IPC namespace without any System V call (this program's own
-// would be goshm's under LD_PRELOAD).
-func kernelSegments() ([]kernelSegment, error) {
-	f, err := os.Open("/proc/sysvipc/shm")
+// sysvipcRows reads one of /proc/sysvipc's tables (shm, sem), which list
+// this IPC namespace's objects without any System V call (this program's
+// own would be goshm's under LD_PRELOAD): one map per object, from its
+// column names to its numbers (perms in octal).
+func sysvipcRows(path string) ([]map[string]int64, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	var cols map[string]int
-	var segs []kernelSegment
+	var names []string
+	var rows []map[string]int64
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if cols == nil {
-			cols = map[string]int{}
-			for i, name := range fields {
-				cols[name] = i
-			}
+		if names == nil {
+			names = fields
 			continue
 		}
-		num := func(name string) int64 {
-			i, ok := cols[name]
-			if !ok || i >= len(fields) {
-				return -1
+		row := map[string]int64{}
+		for i, name := range names {
+			if i >= len(fields) {
+				break
 			}
-			v, _ := strconv.ParseInt(fields[i], 10, 64)
-			return v
+			base := 10
+			if name == "perms" {
+				base = 8
+			}
+			v, err := strconv.ParseInt(fields[i], base, 64)
+			if err != nil {
+				v = -1
+			}
+			row[name] = v
 		}
-		perms, _ := strconv.ParseInt(fields[min(cols["perms"], len(fields)-1)], 8, 64)
-		segs = append(segs, kernelSegment{key: num("key"), id: num("shmid"), perms: perms,
-			size: uint64(num("size")), cpid: num("cpid"), nattch: num("nattch")})
+		rows = append(rows, row)
 	}
-	return segs, sc.Err()
+	return rows, sc.Err()
+}
+
+// kernelSegments reads /proc/sysvipc/shm: the segments of this IPC
+// namespace as the kernel has them.
+func kernelSegments() ([]kernelSegment, error) {
+	rows, err := sysvipcRows("/proc/sysvipc/shm")
+	var segs []kernelSegment
+	for _, r := range rows {
+		segs = append(segs, kernelSegment{key: r["key"], id: r["shmid"], perms: r["perms"],
+			size: uint64(r["size"]), cpid: r["cpid"], nattch: r["nattch"]})
+	}
+	return segs, err
+}
+
+// kernelSemSets reads /proc/sysvipc/sem: the semaphore sets of this IPC
+// namespace as the kernel has them.  goshm makes none of its own.
+func kernelSemSets() ([]kernelSemSet, error) {
+	rows, err := sysvipcRows("/proc/sysvipc/sem")
+	var sets []kernelSemSet
+	for _, r := range rows {
+		sets = append(sets, kernelSemSet{key: r["key"], id: r["semid"], nsems: r["nsems"]})
+	}
+	return sets, err
+}
+
+// kernelSemSet is one line of /proc/sysvipc/sem.
+type kernelSemSet struct {
+	key, id, nsems int64
 }
 
 // isPresence says whether s is one of goshm's presence segments: what the
@@ -75,44 +106,70 @@ func creator(pid int64) string {
 	return fmt.Sprintf("pid %d (%s)", pid, strings.Join(args, " "))
 }
 
-// checkEscapes lists the System V segments of this IPC namespace that are
-// not goshm's: made by programs LD_PRELOAD did not reach (docs/DIFFERENCES.md,
-// "Where LD_PRELOAD does not reach"), or by keys GOSHM_KEYS leaves to the
-// kernel.  They are lost when the namespace goes (a restart).
+// keyName is how doctor names a key.
+func keyName(key int64) string {
+	if key == 0 {
+		return "IPC_PRIVATE"
+	}
+	return fmt.Sprintf("key %#x", uint32(key))
+}
+
+// checkEscapes lists the System V segments and semaphore sets of this IPC
+// namespace that are not goshm's: made by programs LD_PRELOAD did not
+// reach (docs/DIFFERENCES.md, "Where LD_PRELOAD does not reach"), or by
+// keys GOSHM_KEYS leaves to the kernel.  They are lost when the namespace
+// goes (a restart).  Sets are left out when GOSHM_SEM=0 leaves every set to
+// the kernel.
 func (d *doctor) checkEscapes() {
 	segs, err := kernelSegments()
 	if err != nil {
 		d.add("escapes", statusWarn, "cannot list the kernel's segments: %v", err)
 		return
 	}
+	var sets []kernelSemSet
+	if d.c.getenv("GOSHM_SEM") != "0" {
+		if sets, err = kernelSemSets(); err != nil {
+			d.add("escapes", statusWarn, "cannot list the kernel's semaphore sets: %v", err)
+			return
+		}
+	}
 	var out []string
+	nseg := 0
 	for _, s := range segs {
 		if s.isPresence() {
 			continue
 		}
-		key := "IPC_PRIVATE"
-		if s.key != 0 {
-			key = fmt.Sprintf("key %#x", uint32(s.key))
-		}
+		nseg++
 		out = append(out, fmt.Sprintf("id %d (%s, %d bytes, %d attach(es)) made by %s",
-			s.id, key, s.size, s.nattch, creator(s.cpid)))
+			s.id, keyName(s.key), s.size, s.nattch, creator(s.cpid)))
+	}
+	for _, s := range sets {
+		out = append(out, fmt.Sprintf("semaphore set id %d (%s, %d semaphore(s))",
+			s.id, keyName(s.key), s.nsems))
 	}
 	if len(out) == 0 {
-		d.add("escapes", statusOK, "no System V segment in this IPC namespace but goshm's")
+		d.add("escapes", statusOK, "no System V segment or semaphore set in this IPC namespace but goshm's")
 		return
+	}
+	what := fmt.Sprintf("%d kernel segment(s)", nseg)
+	switch {
+	case len(sets) > 0 && nseg > 0:
+		what += fmt.Sprintf(" and %d semaphore set(s)", len(sets))
+	case len(sets) > 0:
+		what = fmt.Sprintf("%d kernel semaphore set(s)", len(sets))
 	}
 	const shown = 10
 	more := ""
 	if len(out) > shown {
-		more = fmt.Sprintf("; and %d more (ipcs -m -p)", len(out)-shown)
+		more = fmt.Sprintf("; and %d more (ipcs -m -s -p)", len(out)-shown)
 		out = out[:shown]
 	}
 	why := "made by programs goshm did not reach (docs/DIFFERENCES.md, \"Where LD_PRELOAD does not reach\")"
 	if d.c.getenv("GOSHM_KEYS") != "" {
 		why += ", or by keys GOSHM_KEYS leaves to the kernel"
 	}
-	d.add("escapes", statusWarn, "%d kernel segment(s) in this IPC namespace are not goshm's "+
-		"and will be lost on restart, %s: %s%s", len(out), why, strings.Join(out, "; "), more)
+	d.add("escapes", statusWarn, "%s in this IPC namespace are not goshm's "+
+		"and will be lost on restart, %s: %s%s", what, why, strings.Join(out, "; "), more)
 }
 
 // reachNotes are what doctor --binary says, besides whether the program
