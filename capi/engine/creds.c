@@ -164,8 +164,19 @@ typedef int (*id1_fn)(unsigned);
 typedef int (*id2_fn)(unsigned, unsigned);
 typedef int (*id3_fn)(unsigned, unsigned, unsigned);
 
-/* The bump after keeps the call's errno. */
-static int after(int r)
+/* The C library's function i, bumped before: or NULL and ENOSYS. */
+static void *before(int i)
+{
+	void *f = next(i);
+	if (f)
+		bump();
+	else
+		errno = ENOSYS;
+	return f;
+}
+
+/* The bump after the call, which keeps its result and errno. */
+static long after(long r)
 {
 	int e = errno;
 	bump();
@@ -175,35 +186,20 @@ static int after(int r)
 
 static int pass1(int i, unsigned a)
 {
-	id1_fn f = (id1_fn)next(i);
-	if (!f) {
-		errno = ENOSYS;
-		return -1;
-	}
-	bump();
-	return after(f(a));
+	id1_fn f = (id1_fn)before(i);
+	return f ? (int)after(f(a)) : -1;
 }
 
 static int pass2(int i, unsigned a, unsigned b)
 {
-	id2_fn f = (id2_fn)next(i);
-	if (!f) {
-		errno = ENOSYS;
-		return -1;
-	}
-	bump();
-	return after(f(a, b));
+	id2_fn f = (id2_fn)before(i);
+	return f ? (int)after(f(a, b)) : -1;
 }
 
 static int pass3(int i, unsigned a, unsigned b, unsigned c)
 {
-	id3_fn f = (id3_fn)next(i);
-	if (!f) {
-		errno = ENOSYS;
-		return -1;
-	}
-	bump();
-	return after(f(a, b, c));
+	id3_fn f = (id3_fn)before(i);
+	return f ? (int)after(f(a, b, c)) : -1;
 }
 
 GS_EXPORT int setuid(uid_t u) { return pass1(SETUID, u); }
@@ -281,11 +277,7 @@ static long program_syscall(long n, ...)
 	if (!changes_ids(n))
 		return f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 	bump();
-	long r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
-	int e = errno;
-	bump();
-	errno = e;
-	return r;
+	return after(f(n, a[0], a[1], a[2], a[3], a[4], a[5]));
 }
 
 GS_EXPORT long syscall(long n, ...) __attribute__((alias("program_syscall")));

@@ -11,9 +11,10 @@
  * calls creds.c watches (set*id(), unshare, setns, clone, syscall), that
  * the C library answered, to what the global scope answers for the same
  * name: goshm's entry points (PHP's sysvsem extension calls the semaphore
- * ones, its posix extension seteuid).  Those names resolve as if the module had been loaded without
- * RTLD_DEEPBIND; every other symbol keeps the isolation the program asked
- * for, and a module that defines one of them itself keeps its own.
+ * ones, its posix extension seteuid).  Those names resolve as if the
+ * module had been loaded without RTLD_DEEPBIND; every other symbol keeps
+ * the isolation the program asked for, and a module that defines one of
+ * them itself keeps its own.
  *
  * glibc's dlopen takes the caller's return address to pick the calling
  * object: its namespace, its RPATH/RUNPATH for a name without a slash,

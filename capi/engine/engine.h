@@ -38,8 +38,8 @@
 /* Thread-local state (siglock.c, creds.c), initial-exec: an offset from
  * the thread pointer, without __tls_get_addr, which would make the
  * library need ld.so by name.  A library loaded at startup (LD_PRELOAD,
- * DT_NEEDED) always has room; a dlopen() finds it in the C library's
- * reserve, 132 bytes here. */
+ * DT_NEEDED) always has room; a dlopen() finds its 152 bytes in the C
+ * library's reserve. */
 #define GS_TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* Permission bits as the kernel's ipc code names them. */
@@ -385,6 +385,8 @@ GS_HIDDEN gs_syscall_fn gs_libc_syscall(void);
 #define gs_syscall(...) (gs_libc_syscall()(__VA_ARGS__))
 
 /* perm.c */
+GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
+                              uint32_t mode, int flag);
 GS_HIDDEN int gs_ipcperms(const struct gs_slot *sl, int flag);
 GS_HIDDEN int gs_ipcperms_fast(const struct gs_slot *sl, int flag);
 GS_HIDDEN int gs_is_owner_or_cap(const struct gs_slot *sl, int cap);

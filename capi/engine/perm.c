@@ -60,23 +60,9 @@ int gs_in_group(gid_t gid)
 	return in_groups(gid);
 }
 
-/* ipcperms(): flag holds the requested mode bits (S_IRUGO etc.). */
-int gs_ipcperms(const struct gs_slot *sl, int flag)
-{
-	uid_t euid = gs_euid();
-	int requested = (flag >> 6) | (flag >> 3) | flag;
-	int granted = (int)sl->mode;
-	if (euid == sl->cuid || euid == sl->uid)
-		granted >>= 6;
-	else if (gs_in_group(sl->cgid) || gs_in_group(sl->gid))
-		granted >>= 3;
-	if ((requested & ~granted & 0007) && !gs_has_cap(CAP_IPC_OWNER))
-		return -EACCES;
-	return 0;
-}
-
-/* ipcperms() for objects other than segments (sem.h): the same rule on
- * the owner, creator and mode given. */
+/* ipcperms() on the owner, creator and mode given (a segment's slot, a
+ * semaphore set's header): flag holds the requested mode bits (S_IRUGO
+ * etc.). */
 int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
                     uint32_t mode, int flag)
 {
@@ -90,6 +76,11 @@ int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
 	if ((requested & ~granted & 0007) && !gs_has_cap(CAP_IPC_OWNER))
 		return -EACCES;
 	return 0;
+}
+
+int gs_ipcperms(const struct gs_slot *sl, int flag)
+{
+	return gs_ipcperms_ids(sl->uid, sl->gid, sl->cuid, sl->cgid, sl->mode, flag);
 }
 
 /*

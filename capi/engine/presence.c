@@ -292,9 +292,10 @@ static int find_my_slot(struct gs_locked *l, struct gs_slot *sl)
 	return -1;
 }
 
-/* The caller's namespace slot in sl (a copy is fine), or -1; *alone says
- * whether no other namespace has attached sl: then nattch is our presence
- * segment's count alone, with nothing to probe. */
+/* The caller's namespace slot in sl (a copy is fine), or -1; unless alone
+ * is NULL, *alone says whether no other namespace has attached sl: then
+ * nattch is our presence segment's count alone, with nothing to probe.
+ * Without it the search ends at the caller's slot (shmat's path). */
 int gs_my_ns_slot_alone(const struct gs_slot *sl, int *alone)
 {
 	uint64_t dev, ino;
@@ -303,20 +304,20 @@ int gs_my_ns_slot_alone(const struct gs_slot *sl, int *alone)
 	for (unsigned k = 0; k < GS_NS_SLOTS; k++) {
 		if (!sl->ns[k].token_gen)
 			continue;
-		if (mine < 0 && sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino)
+		if (mine < 0 && sl->ns[k].ns_dev == dev && sl->ns[k].ns_ino == ino) {
 			mine = (int)k;
-		else
+			if (!alone)
+				break;
+		} else {
 			others = 1;
+		}
 	}
-	*alone = !others;
+	if (alone)
+		*alone = !others;
 	return mine;
 }
 
-int gs_my_ns_slot(const struct gs_slot *sl)
-{
-	int alone;
-	return gs_my_ns_slot_alone(sl, &alone);
-}
+int gs_my_ns_slot(const struct gs_slot *sl) { return gs_my_ns_slot_alone(sl, NULL); }
 
 /* A slot for our namespace, with a fresh token file. */
 static int claim_slot(struct gs_locked *l, unsigned idx)

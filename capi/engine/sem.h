@@ -258,10 +258,6 @@ GS_HIDDEN int gs_sem_perms(const struct gs_semset *s, int flag);
 GS_HIDDEN int gs_sem_gc(struct goshm_store *s, int dry_run, goshm_gc_report report,
                         void *arg);
 
-/* perm.c */
-GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
-                              uint32_t mode, int flag);
-
 /* Raw system calls (sys.c-style, in sem_store.c). */
 GS_HIDDEN long gs_sys_semget(key_t key, int nsems, int flg);
 GS_HIDDEN long gs_sys_semtimedop(int id, struct sembuf *sops, size_t n,
