@@ -610,12 +610,24 @@ static void sc_undo_exit(void)
 	vals(id, 3);
 	/* A SEM_UNDO holder killed: its waiter gets the semaphore. */
 	semctl(id, 0, SETVAL, (union semun){.val = 1});
+	int held[2];
+	if (pipe(held) < 0)
+		return;
 	pid_t h = kid();
 	if (h == 0) {
 		show_op(id, 0, -1, SEM_UNDO);
+		/* Told only once its line is out: the semaphore at zero alone
+		 * let it be killed between its semop and the line. */
+		if (write(held[1], "x", 1) != 1)
+			_exit(5);
 		pause();
 		_exit(0);
 	}
+	char x;
+	if (read(held[0], &x, 1) != 1)
+		out("read = %s", res(-1));
+	close(held[0]);
+	close(held[1]);
 	await_cnt(id, 0, GETVAL, 0);
 	pid_t w = kid();
 	if (w == 0) {
