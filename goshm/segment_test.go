@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -424,4 +425,34 @@ func TestConcurrentGoroutines(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, segs, 1, "every goroutine's own segment is gone")
 	assert.Equal(t, shared.ID(), segs[0].ID)
+}
+
+// A Go program unmaps without the C library (the syscall and x/sys/unix
+// packages make the system call themselves), so the engine in it must
+// not trust its attach table as the preloaded library does
+// (capi/engine/mapwatch.c): after the program unmaps an attach and maps
+// its own memory there, Detach fails as the kernel's shmdt does, and the
+// program's memory stays.
+func TestDetachAfterUnmapWithoutTheCLibrary(t *testing.T) {
+	st := newStore(t)
+	page := os.Getpagesize()
+	seg, err := st.Get(goshm.IPC_PRIVATE, 2*page, goshm.IPC_CREAT, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() { seg.Remove() })
+	b, err := seg.Attach(0)
+	require.NoError(t, err)
+	at := unsafe.Pointer(&b[0])
+	require.NoError(t, unix.MunmapPtr(at, uintptr(len(b))))
+	p, err := unix.MmapPtr(-1, 0, at, uintptr(len(b)), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
+	require.NoError(t, err)
+	mine := unsafe.Slice((*byte)(p), len(b))
+	t.Cleanup(func() { unix.MunmapPtr(p, uintptr(len(mine))) })
+	mine[0] = 'p'
+
+	require.ErrorIs(t, seg.Detach(b), unix.EINVAL, "no attach is mapped there any more")
+	assert.Equal(t, byte('p'), mine[0], "the program's own mapping is still there")
+	s, err := seg.Stat()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), s.Nattch)
 }

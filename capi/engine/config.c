@@ -121,6 +121,18 @@ void *gs_next_symbol(void **cache, const char *name)
 	return f;
 }
 
+/* Whether the definition of name that the program's calls bind to, the
+ * first in the global scope as the main program (dlopen(NULL)) sees it,
+ * is this library's.  (Not RTLD_DEFAULT: a library linked -Bsymbolic, as
+ * Go's c-shared build is, finds its own definitions first with it.) */
+int gs_program_binds_here(void *program, const char *name)
+{
+	Dl_info mine, found;
+	void *f = program ? dlsym(program, name) : NULL;
+	return f && dladdr((void *)gs_program_binds_here, &mine) && dladdr(f, &found) &&
+	       mine.dli_fbase == found.dli_fbase;
+}
+
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is
  * read from the vDSO, without a system call. */
 int64_t gs_monotonic_ns(void)

@@ -135,25 +135,13 @@ gs_syscall_fn gs_libc_syscall(void)
 	return f;
 }
 
-/* Whether the definition of name that the program's calls bind to, the
- * first in the global scope as the main program sees it, is this
- * library's.  (Not RTLD_DEFAULT: a library linked -Bsymbolic, as Go's
- * c-shared build is, finds its own definitions first with it.) */
-static int program_binds_here(void *program, const char *name)
-{
-	Dl_info mine, found;
-	void *f = dlsym(program, name);
-	return f && dladdr((void *)program_binds_here, &mine) && dladdr(f, &found) &&
-	       mine.dli_fbase == found.dli_fbase;
-}
-
 __attribute__((constructor)) static void gs_creds_resolve(void)
 {
 	void *program = dlopen(NULL, RTLD_NOW);
 	int all = program != NULL;
 	for (int i = 0; i < NFUNCS; i++) {
 		next(i);
-		all = all && program_binds_here(program, names[i]);
+		all = all && gs_program_binds_here(program, names[i]);
 	}
 	if (program)
 		dlclose(program);
@@ -273,6 +261,14 @@ static long program_syscall(long n, ...)
 	if (!f) {
 		errno = ENOSYS;
 		return -1;
+	}
+	if (gs_maps_syscall(n)) {
+		gs_maps_bump();
+		long r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+		int e = errno;
+		gs_maps_bump();
+		errno = e;
+		return r;
 	}
 	if (!changes_ids(n))
 		return f(n, a[0], a[1], a[2], a[3], a[4], a[5]);

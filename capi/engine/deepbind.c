@@ -63,13 +63,15 @@ typedef void *(*dlopen_fn)(const char *, int);
 typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 
 /* With shm_open and shm_unlink, so that GOSHM_POSIX reaches such modules
- * too (posix.c); and the calls that change a thread's ids, so that the
- * engine sees them (creds.c): PHP's posix_seteuid() is such a module's. */
+ * too (posix.c); and the calls that change a thread's ids or what is
+ * mapped where, so that the engine sees them (creds.c, mapwatch.c): PHP's
+ * posix_seteuid() is such a module's. */
 static const char *const rebound_names[] = {
 	"shmget", "shmat", "shmdt", "shmctl", "shm_open", "shm_unlink",
 	"semget", "semop", "semtimedop", "semctl",
 	"setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid", "setregid", "setresgid",
-	"unshare", "setns", "clone", "syscall"};
+	"unshare", "setns", "clone", "syscall",
+	"mmap", "mmap64", "munmap", "mremap", "remap_file_pages"};
 #define GS_NREBOUND (sizeof rebound_names / sizeof rebound_names[0])
 
 /* The C library's dlopen and dlmopen, found once (a race finds the same
@@ -245,7 +247,7 @@ static void rebind_object(const struct objs *o, const struct obj *ob, void *cons
 			if (sym->st_shndx != SHN_UNDEF)
 				continue; /* its own definition: its business */
 			const char *name = (const char *)strtab + sym->st_name;
-			if (name[0] != 's' && name[0] != 'u' && name[0] != 'c')
+			if (!strchr("sucmr", name[0]) || !name[0])
 				continue; /* no rebound name: most go no further */
 			for (size_t k = 0; k < GS_NREBOUND; k++) {
 				if (!to[k] || strcmp(name, rebound_names[k]) != 0)

@@ -284,6 +284,7 @@ GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
 GS_HIDDEN ssize_t gs_read_text(const char *path, char *buf, size_t size);
 GS_HIDDEN long long gs_read_number(const char *path);
 GS_HIDDEN void *gs_next_symbol(void **cache, const char *name);
+GS_HIDDEN int gs_program_binds_here(void *program, const char *name);
 GS_HIDDEN int64_t gs_monotonic_ns(void);
 GS_HIDDEN pid_t gs_pid(void);
 GS_HIDDEN int gs_boot_id(uint8_t out[16]);
@@ -384,6 +385,14 @@ typedef long (*gs_syscall_fn)(long, ...);
 GS_HIDDEN gs_syscall_fn gs_libc_syscall(void);
 #define gs_syscall(...) (gs_libc_syscall()(__VA_ARGS__))
 
+/* mapwatch.c: has the program changed what is mapped where since a stamp?
+ * gs_maps_stamp() is 0 where that cannot be known; gs_maps_unchanged(0)
+ * is always false. */
+GS_HIDDEN uint64_t gs_maps_stamp(void);
+GS_HIDDEN int gs_maps_unchanged(uint64_t stamp);
+GS_HIDDEN void gs_maps_bump(void);
+GS_HIDDEN int gs_maps_syscall(long n);
+
 /* perm.c */
 GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
                               uint32_t mode, int flag);
@@ -450,6 +459,7 @@ struct gs_attach {
 	unsigned vma_dev_major, vma_dev_minor;
 	void *presence;           /* kernel attach that counts this one */
 	uint64_t serial;          /* tells two attaches at one address apart */
+	uint64_t maps_stamp;      /* gs_maps_stamp() before it was mapped */
 };
 GS_HIDDEN void gs_table_lock(void);
 GS_HIDDEN void gs_table_unlock(void);

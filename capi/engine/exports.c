@@ -221,7 +221,12 @@ GS_EXPORT void *shmat(int shmid, const void *shmaddr, int shmflg)
 		}
 		if (shmid >= 0 && !goshm_owns(shmid)) {
 			int saved = errno;
+			/* Mapped over whatever was there: mapwatch.c. */
+			if (shmflg & SHM_REMAP)
+				gs_maps_bump();
 			long r = gs_sys_shmat(shmid, shmaddr, shmflg);
+			if (shmflg & SHM_REMAP)
+				gs_maps_bump();
 			if (r < 0 && r > -4096) {
 				errno = (int)-r;
 				return (void *)-1;

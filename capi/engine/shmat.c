@@ -110,6 +110,9 @@ static long map_data(int fd, int fixed, uintptr_t *addr, size_t len, int prot,
 	int flags = MAP_SHARED;
 	if (fixed)
 		flags |= (shmflg & SHM_REMAP) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+	/* Over other attaches, perhaps: mapwatch.c. */
+	if (flags & MAP_FIXED)
+		gs_maps_bump();
 	void *p = mmap((void *)*addr, len, prot, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return mmap_failure(errno, fd, prot);
@@ -160,6 +163,8 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 	unsigned huge_log = GS_SLOT_HUGE_LOG(sl->flags);
 	if (fixed && huge_log && (*addr & ((1ull << huge_log) - 1)))
 		return -EINVAL;
+	/* Read before the mapping is made (mapwatch.c). */
+	uint64_t stamp = gs_maps_stamp();
 	int fd = gs_open_data(s, sl, (w.rdonly ? GS_RDONLY : 0) | (quiet ? GS_QUIET : 0), &st);
 	if (fd == -EAGAIN && quiet)
 		return GS_SNAP_RETRY;
@@ -173,6 +178,7 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 	memset(a, 0, sizeof *a);
 	a->addr = *addr;
 	a->len = len;
+	a->maps_stamp = stamp;
 	identify(a, &st);
 	return 0;
 }

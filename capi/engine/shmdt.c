@@ -7,7 +7,9 @@
  * and nothing the program mapped into a hole is touched.
  *
  * The common case -- addr is an attach this process made and it is mapped
- * whole, as shmat made it -- costs one question to the kernel (vma.c).
+ * whole, as shmat made it -- costs no question to the kernel when nothing
+ * was unmapped or mapped over since the attach (mapwatch.c), one
+ * otherwise (vma.c).
  * Every attach whose mappings are all gone afterwards is uncounted: its
  * presence attach is dropped (presence.c) and the detach recorded.
  */
@@ -111,6 +113,7 @@ static int detach_by_rule(uintptr_t addr)
 	 * rule cannot match, and a bad address costs no system call. */
 	if (n == 0)
 		return -EINVAL;
+	gs_maps_bump(); /* pieces of any attach may go */
 	int r = gs_vma_detach_rule(addr, all, n, &first);
 	for (size_t i = 0; i < n; i++) {
 		/* The attaches of the segment detached, and one at addr that the
@@ -132,8 +135,10 @@ static int shmdt_signals_held(uintptr_t addr)
 {
 	struct gs_attach a;
 	if (gs_table_find(addr, &a) == 0) {
-		/* Without /proc (-1), the table is trusted: docs/DIFFERENCES.md. */
-		if (gs_vma_intact(&a) != 0) {
+		/* Nothing was unmapped, moved or mapped over since the attach
+		 * (mapwatch.c), or /proc says it is whole; without /proc (-1),
+		 * the table is trusted: docs/DIFFERENCES.md. */
+		if (gs_maps_unchanged(a.maps_stamp) || gs_vma_intact(&a) != 0) {
 			if (gs_table_take_exact(&a) < 0)
 				return -EINVAL; /* another thread detached it first */
 			munmap((void *)addr, a.len);

@@ -149,7 +149,9 @@ func exported(t *testing.T, lib string) []string {
 // family (which only note that the program catches a signal, and pass
 // the call on: capi/engine/sigwatch.c), the set*id() family, unshare,
 // setns, clone and syscall (which only note that a thread's ids may have
-// changed, and pass the call on: capi/engine/creds.c), and nothing else
+// changed, and pass the call on: capi/engine/creds.c), mmap, mmap64,
+// munmap, mremap and remap_file_pages (which only note that a mapping may
+// have changed, and pass the call on: capi/engine/mapwatch.c), and nothing else
 // (capi/engine/exports.map): a program linked against one runs with the
 // other, and neither library's internals (nor the Go runtime's) can
 // interpose on a program's symbols.
@@ -158,7 +160,8 @@ func TestBothLibrariesExportThePublicAPI(t *testing.T) {
 		"semget", "semop", "semtimedop", "semctl", "dlopen", "dlmopen",
 		"sigaction", "signal", "sigset", "bsd_signal", "sysv_signal",
 		"setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid", "setregid", "setresgid",
-		"unshare", "setns", "clone", "syscall"}, headerFunctions(t)...)
+		"unshare", "setns", "clone", "syscall",
+		"mmap", "mmap64", "munmap", "mremap", "remap_file_pages"}, headerFunctions(t)...)
 	sort.Strings(want)
 	for _, lib := range []string{testenv.CLib(t), testenv.GoLib(t)} {
 		assert.Equal(t, want, exported(t, lib), filepath.Base(lib))

@@ -11,6 +11,9 @@
 #ifndef CONF_SC_DT_H
 #define CONF_SC_DT_H
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "calls.h"
 #include "mem.h"
 #include "proc.h"
@@ -192,6 +195,80 @@ static void sc_dt_mremap(void)
 	MAPPED(b, 2);
 	NAT(id);
 	D(b);
+}
+
+/*
+ * The whole attach unmapped and the program's own mapping put in its
+ * place: shmdt() of the address finds no attach there, and the program's
+ * mapping stays.  goshm trusts its attach table only while nothing was
+ * unmapped, moved or mapped over since the attach (mapwatch.c): each
+ * variant changes the mappings by another route that must be seen --
+ * the C library's functions, syscall() with their numbers, mremap().
+ */
+static void refill(char *a, size_t pages)
+{
+	char *m = anon(a, pages);
+	if (m)
+		m[0] = 'p';
+}
+
+static void after_refill(int id, char *a, size_t pages)
+{
+	D(a);
+	MAPPED(a, pages);
+	PEEK(a);
+	NAT(id);
+}
+
+static void sc_dt_whole_refilled(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	MUNMAP(a, 2);
+	refill(a, 2);
+	after_refill(id, a, 2);
+}
+
+static void sc_dt_syscall_refilled(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	long r = syscall(SYS_munmap, a, 2 * 4096);
+	out("syscall(SYS_munmap, %s, 2 pages) = %s", addr_name(a), r < 0 ? fail(errno) : "0");
+	void *m = (void *)syscall(SYS_mmap, a, 2 * 4096, PROT_READ | PROT_WRITE,
+	                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	out("syscall(SYS_mmap, %s, 2 pages, anonymous) = %s", addr_name(a),
+	    m == MAP_FAILED ? fail(errno) : addr_name(m));
+	if (m != MAP_FAILED)
+		a[0] = 'p';
+	after_refill(id, a, 2);
+}
+
+/* A new mapping over the attach, without unmapping it first. */
+static void sc_dt_mapped_over(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	refill(a, 2);
+	after_refill(id, a, 2);
+}
+
+static void sc_dt_mremap_refilled(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	a[0] = 'm';
+	char *r = reserve(2);
+	char *b = mremap(a, 2 * 4096, 2 * 4096, MREMAP_MAYMOVE | MREMAP_FIXED, r);
+	out("mremap(%s, 2 pages, to %s) = %s", addr_name(a), addr_name(r),
+	    b == MAP_FAILED ? fail(errno) : addr_name(b));
+	if (b == MAP_FAILED)
+		return;
+	refill(a, 2);
+	after_refill(id, a, 2);
+	PEEK(b);
+	D(b);
+	NAT(id);
 }
 
 #endif /* CONF_SC_DT_H */

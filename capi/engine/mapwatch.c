@@ -1,0 +1,221 @@
+/*
+ * mapwatch.c - whether the program may have changed what is mapped where
+ * since an attach was made, without asking /proc.
+ *
+ * shmdt(addr) detaches what the kernel's rule finds at addr (shmdt.c).
+ * When an attach is still mapped whole, as shmat made it, that is the
+ * attach itself, and vma.c asks the kernel so before unmapping it: open
+ * /proc/self/maps, one PROCMAP_QUERY, close -- three of the eleven system
+ * calls of an attach and detach.  An attach stops being whole only when
+ * the process unmaps, moves or maps over its pages, and every way a
+ * program has of doing so comes through here:
+ *
+ *   - munmap(), mremap(), remap_file_pages(), and mmap() (mmap64) with
+ *     MAP_FIXED, which replaces what was mapped;
+ *   - syscall() with one of their numbers (creds.c's watcher asks
+ *     gs_maps_syscall);
+ *   - a SHM_REMAP attach, which maps over others (shmat.c).
+ *
+ * Each bumps a generation before and after passing the call on to the C
+ * library (RTLD_NEXT), as creds.c does for the thread's ids.  An attach
+ * keeps the generation read before its mapping was made (gs_maps_stamp);
+ * while the generation has not moved, shmdt trusts the attach table.  The
+ * bump before covers a call in another thread that runs between the
+ * stamp and the mapping; the bump after, one whose bump before came
+ * before the stamp.
+ *
+ * mprotect(), mlock() and madvise() split an attach into pieces of the
+ * same file, which the kernel's shmdt and munmap() of the whole attach
+ * both remove alike: they are not watched.
+ *
+ * Trusted only where the program's calls reach these definitions
+ * (watching, as in creds.c), and never in a Go program: its runtime and
+ * its syscall and x/sys/unix packages unmap without the C library, and
+ * the engine linked into the executable cannot see them.  Not seen: a
+ * system call made without the C library (docs/DIFFERENCES.md).
+ */
+#include "engine.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+/* Starts at 2; 0 is the stamp of an attach made while not watching. */
+static uint64_t generation = 2;
+static int watching;
+
+void gs_maps_bump(void)
+{
+	__atomic_add_fetch(&generation, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t gs_maps_stamp(void)
+{
+	if (!__atomic_load_n(&watching, __ATOMIC_ACQUIRE))
+		return 0;
+	return __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
+}
+
+int gs_maps_unchanged(uint64_t stamp)
+{
+	return stamp != 0 && __atomic_load_n(&generation, __ATOMIC_SEQ_CST) == stamp;
+}
+
+int gs_maps_syscall(long n)
+{
+	switch (n) {
+	case SYS_munmap: case SYS_mremap: case SYS_remap_file_pages:
+#ifdef SYS_mmap
+	case SYS_mmap:
+#endif
+#ifdef SYS_mmap2
+	case SYS_mmap2:
+#endif
+		return 1;
+	}
+	return 0;
+}
+
+/* mmap64 is watched only where off_t is 64 bits and it takes mmap's
+ * arguments; elsewhere it stays the C library's own, and the constructor,
+ * finding that, trusts nothing. */
+enum { MMAP, MUNMAP, MREMAP, REMAP_FILE_PAGES, MMAP64, NFUNCS };
+static const char *const names[NFUNCS] = {"mmap", "munmap", "mremap", "remap_file_pages",
+                                          "mmap64"};
+static void *next_fn[NFUNCS];
+
+static int is_mine(void *f)
+{
+	Dl_info mine, found;
+	return dladdr((void *)is_mine, &mine) && dladdr(f, &found) &&
+	       mine.dli_fbase == found.dli_fbase;
+}
+
+/* The C library's function i: the next definition, or, for a program that
+ * puts the C library before this one (nothing comes next), the first one,
+ * which is then not ours.  Looked up at load, so that a call from a
+ * signal handler or a forked child never runs the loader. */
+static void *next(int i)
+{
+	void *f = __atomic_load_n(&next_fn[i], __ATOMIC_ACQUIRE);
+	if (!f) {
+		f = gs_next_symbol(&next_fn[i], names[i]);
+		if (!f) {
+			f = dlsym(RTLD_DEFAULT, names[i]);
+			if (f && is_mine(f))
+				f = NULL;
+			__atomic_store_n(&next_fn[i], f, __ATOMIC_RELEASE);
+		}
+	}
+	return f;
+}
+
+/* Is this engine part of the main program (the Go package, linked in by
+ * cgo) rather than a library of its own? */
+static int in_main_program(void)
+{
+	Dl_info mine, program;
+	void *phdr = (void *)getauxval(AT_PHDR);
+	return !phdr || !dladdr((void *)in_main_program, &mine) || !dladdr(phdr, &program) ||
+	       mine.dli_fbase == program.dli_fbase;
+}
+
+__attribute__((constructor)) static void gs_mapwatch_resolve(void)
+{
+	void *program = dlopen(NULL, RTLD_NOW);
+	int all = program != NULL && !in_main_program();
+	for (int i = 0; i < NFUNCS; i++) {
+		next(i);
+		all = all && gs_program_binds_here(program, names[i]);
+	}
+	if (program)
+		dlclose(program);
+	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
+}
+
+/* The C library's function i, or NULL and ENOSYS. */
+static void *real(int i)
+{
+	void *f = next(i);
+	if (!f)
+		errno = ENOSYS;
+	return f;
+}
+
+/* Bumps after a call, keeping its errno. */
+static void bump_after(void)
+{
+	int e = errno;
+	gs_maps_bump();
+	errno = e;
+}
+
+typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+
+static void *pass_mmap(int i, void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	mmap_fn f = (mmap_fn)real(i);
+	if (!f)
+		return MAP_FAILED;
+	if (!(flags & MAP_FIXED))
+		return f(addr, len, prot, flags, fd, off);
+	gs_maps_bump();
+	void *p = f(addr, len, prot, flags, fd, off);
+	bump_after();
+	return p;
+}
+
+GS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return pass_mmap(MMAP, addr, len, prot, flags, fd, off);
+}
+
+#if __SIZEOF_LONG__ == 8
+#undef mmap64 /* musl's headers make it mmap; its library still has it */
+GS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return pass_mmap(MMAP64, addr, len, prot, flags, fd, off);
+}
+#endif
+
+GS_EXPORT int munmap(void *addr, size_t len)
+{
+	int (*f)(void *, size_t) = (int (*)(void *, size_t))real(MUNMAP);
+	if (!f)
+		return -1;
+	gs_maps_bump();
+	int r = f(addr, len);
+	bump_after();
+	return r;
+}
+
+GS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	void *to = (flags & MREMAP_FIXED) ? va_arg(ap, void *) : NULL;
+	va_end(ap);
+	void *(*f)(void *, size_t, size_t, int, ...) =
+		(void *(*)(void *, size_t, size_t, int, ...))real(MREMAP);
+	if (!f)
+		return MAP_FAILED;
+	gs_maps_bump();
+	void *p = f(old, old_len, new_len, flags, to);
+	bump_after();
+	return p;
+}
+
+GS_EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, int flags)
+{
+	int (*f)(void *, size_t, int, size_t, int) =
+		(int (*)(void *, size_t, int, size_t, int))real(REMAP_FILE_PAGES);
+	if (!f)
+		return -1;
+	gs_maps_bump();
+	int r = f(addr, size, prot, pgoff, flags);
+	bump_after();
+	return r;
+}
