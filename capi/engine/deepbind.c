@@ -247,7 +247,7 @@ static void rebind_object(const struct objs *o, const struct obj *ob, void *cons
 			if (sym->st_shndx != SHN_UNDEF)
 				continue; /* its own definition: its business */
 			const char *name = (const char *)strtab + sym->st_name;
-			if (!strchr("sucmr", name[0]) || !name[0])
+			if (!name[0] || !strchr("sucmr", name[0]))
 				continue; /* no rebound name: most go no further */
 			for (size_t k = 0; k < GS_NREBOUND; k++) {
 				if (!to[k] || strcmp(name, rebound_names[k]) != 0)

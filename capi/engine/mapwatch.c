@@ -123,7 +123,12 @@ static int in_main_program(void)
 	       mine.dli_fbase == program.dli_fbase;
 }
 
-__attribute__((constructor)) static void gs_mapwatch_resolve(void)
+/* With a priority: before the Go runtime of libgoshm-go.so starts
+ * (capi/runtime_signals.c), whose mmap comes here through cgo.  Looked up
+ * any later, from the runtime's thread while the program's dlopen() of the
+ * library holds the loader's lock and waits for that runtime, it would
+ * wait for the lock. */
+__attribute__((constructor(101))) static void gs_mapwatch_resolve(void)
 {
 	void *program = dlopen(NULL, RTLD_NOW);
 	int all = program != NULL && !in_main_program();
