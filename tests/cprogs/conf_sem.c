@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -564,6 +565,53 @@ static void sc_interrupt(void)
 	reap(f);
 }
 
+/* pthread_cancel of a thread blocked in semop: glibc's semop and
+ * semtimedop are no cancellation points (nor, since glibc 2.34, is a
+ * deferred cancel a signal), so the thread waits on; once a unit comes, its
+ * semop returns and the write of its line, a cancellation point, ends it. */
+static void *blocked_semop(void *arg)
+{
+	struct sembuf b = {0, -1, 0};
+	int r = semop(*(int *)arg, &b, 1);
+	out("semop after the cancel = %s", res(r));
+	return NULL;
+}
+
+static const char *joined(void *ret)
+{
+	return ret == PTHREAD_CANCELED ? "cancelled" : "returned";
+}
+
+static void sc_cancel(void)
+{
+	static int id;
+	id = semget(IPC_PRIVATE, 1, 0600);
+	out("semget = %s", idn(id));
+	pthread_t t;
+	if (pthread_create(&t, NULL, blocked_semop, &id) != 0)
+		return;
+	await_cnt(id, 0, GETNCNT, 1);
+	out("pthread_cancel = %d", pthread_cancel(t));
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 200000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	void *ret;
+	int j = pthread_timedjoin_np(t, &ret, &until);
+	out("join within 0.2 s = %s", j == 0 ? joined(ret) : strerrorname_np(j));
+	if (j != 0) {
+		cnts(id, 0);
+		show_op(id, 0, 1, 0);
+		out("join = %s", pthread_join(t, &ret) == 0 ? joined(ret) : "failed");
+	}
+	vals(id, 1);
+	cnts(id, 0);
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+}
+
 static void sc_undo_exit(void)
 {
 	int id = semget(IPC_PRIVATE, 3, 0600);
@@ -996,6 +1044,7 @@ static const struct scenario scenarios[] = {
 	{"sem_ctl", sc_ctl, 0},
 	{"sem_block_wake", sc_block_wake, 0},
 	{"sem_interrupt", sc_interrupt, 0},
+	{"sem_cancel", sc_cancel, 0},
 	{"sem_undo_exit", sc_undo_exit, 0},
 	{"sem_perms", sc_perms, 1},
 	{"sem_creds", sc_creds, 1},
