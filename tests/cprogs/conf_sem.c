@@ -568,12 +568,16 @@ static void sc_interrupt(void)
 /* pthread_cancel of a thread blocked in semop: glibc's semop and
  * semtimedop are no cancellation points (nor, since glibc 2.34, is a
  * deferred cancel a signal), so the thread waits on; once a unit comes, its
- * semop returns and the write of its line, a cancellation point, ends it. */
+ * semop returns and the next cancellation point ends it.  (The thread
+ * prints nothing itself: its lines would race the main thread's.) */
+static int cancelled_semop = 99;
+
 static void *blocked_semop(void *arg)
 {
 	struct sembuf b = {0, -1, 0};
 	int r = semop(*(int *)arg, &b, 1);
-	out("semop after the cancel = %s", res(r));
+	__atomic_store_n(&cancelled_semop, r < 0 ? -errno : r, __ATOMIC_RELEASE);
+	pthread_testcancel();
 	return NULL;
 }
 
@@ -607,6 +611,8 @@ static void sc_cancel(void)
 		show_op(id, 0, 1, 0);
 		out("join = %s", pthread_join(t, &ret) == 0 ? joined(ret) : "failed");
 	}
+	int r = __atomic_load_n(&cancelled_semop, __ATOMIC_ACQUIRE);
+	out("the thread's semop = %s", r < 0 ? strerrorname_np(-r) : r == 99 ? "did not return" : "0");
 	vals(id, 1);
 	cnts(id, 0);
 	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
