@@ -24,10 +24,15 @@
  * it does not wholly cover -- for the kernel that is the end of the attach
  * (as a munmap() of a whole attach is, a documented difference), for goshm
  * not until the next shmdt().  Such a call is made without SHM_REMAP
- * (the same in both runs, since the layouts are the same).
+ * (the same in both runs, since the layouts are the same).  The program
+ * also unmaps pages of the region and maps its own there, through the C
+ * library and syscall(), where no piece of an attach is mapped.
  */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "conf/out.h"
 #include "conf/calls.h"
@@ -207,6 +212,54 @@ static void region_map(void)
 
 static char *page_in_slot(void) { return slot(pick(SLOTS)) + pick(SLOT_PAGES) * 4096; }
 
+/* Is any piece of an attach mapped in [lo, hi)?  The kernel's munmap of a
+ * piece updates the segment's shm_lpid and shm_dtime (shm_close), and
+ * ends the attach with its last piece; goshm sees neither until the next
+ * shmdt (docs/DIFFERENCES.md, VMA fragments). */
+static int touches_attach(uintptr_t lo, uintptr_t hi)
+{
+	struct piece v[256];
+	int n = region_pieces(v, 256);
+	for (int i = 0; i < n; i++)
+		if (v[i].end > lo && v[i].start < hi)
+			return 1;
+	return 0;
+}
+
+/*
+ * remap mode: the program changes the region itself -- munmap of a few
+ * pages, or an anonymous mapping over them, through the C library or
+ * syscall(), where no attach is mapped (the holes that shmdt and
+ * SHM_REMAP left, and its own earlier mappings) -- and later shmdt calls
+ * must still detach exactly what the kernel's do, past the program's
+ * mappings (goshm trusts its attach table only while no such call was
+ * made: capi/engine/mapwatch.c).
+ */
+static void op_unmap(void)
+{
+	char *at = page_in_slot();
+	size_t pages = 1 + (size_t)pick(3);
+	uintptr_t end = (uintptr_t)slot(SLOTS);
+	if ((uintptr_t)at + pages * 4096 > end)
+		pages = (end - (uintptr_t)at) / 4096;
+	size_t len = pages * 4096;
+	int how = pick(4);
+	if (touches_attach((uintptr_t)at, (uintptr_t)at + len))
+		return;
+	static const char *const what[] = {"munmap", "syscall(SYS_munmap)", "mmap(MAP_FIXED)",
+	                                   "syscall(SYS_mmap, MAP_FIXED)"};
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+	long r;
+	switch (how) {
+	case 0: r = munmap(at, len); break;
+	case 1: r = syscall(SYS_munmap, at, len); break;
+	case 2: r = mmap(at, len, PROT_READ, flags, -1, 0) == MAP_FAILED ? -1 : 0; break;
+	default: r = (void *)syscall(SYS_mmap, at, len, PROT_READ, flags, -1, 0) == MAP_FAILED ? -1 : 0;
+	}
+	out("%s(%s, %zu pages) = %s", what[how], addr_name(at), pages, r < 0 ? fail(errno) : "0");
+	region_map();
+}
+
 static void op_shmat(void)
 {
 	int flg = 0;
@@ -377,7 +430,7 @@ int main(int argc, char **argv)
 	munmap(hole, SLOTS * SLOT_PAGES * 4096);
 	label_new(HOLE, 'R');
 	for (int i = 0; i < rounds; i++) {
-		int op = pick(20);
+		int op = pick(remap_mode ? 22 : 20);
 		if (op < 5)
 			op_shmget();
 		else if (op < 10)
@@ -386,6 +439,8 @@ int main(int argc, char **argv)
 			op_shmdt();
 		else if (op < 19)
 			op_shmctl();
+		else if (op >= 20)
+			op_unmap();
 		else if (sh->nchildren < CONF_MAX_CHILDREN)
 			op_fork();
 	}
