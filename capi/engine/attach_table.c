@@ -38,6 +38,10 @@ struct gs_tokref {
 static GS_FORK_DATA pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gs_attach *table;
 static size_t table_len, table_cap;
+/* An address range that holds every attach in the table (wider after
+ * removals; reset when the table empties), read without the mutex: most
+ * of a program's munmap calls are elsewhere (gs_table_overlapping). */
+static uintptr_t span_lo = UINTPTR_MAX, span_hi;
 static struct gs_tokref *toks;
 static size_t toks_len, toks_cap, toks_idle;
 static uint64_t tick;
@@ -195,6 +199,10 @@ int gs_table_add(const struct gs_attach *a)
 	if (r == 0) {
 		table[table_len] = *a;
 		table[table_len++].serial = ++serial;
+		if (a->addr < span_lo)
+			__atomic_store_n(&span_lo, a->addr, __ATOMIC_RELAXED);
+		if (a->addr + a->len > span_hi)
+			__atomic_store_n(&span_hi, a->addr + a->len, __ATOMIC_RELAXED);
 	}
 	gs_table_unlock();
 	return r;
@@ -206,7 +214,10 @@ static void *remove_at(size_t i, struct gs_attach *out)
 {
 	*out = table[i];
 	memmove(&table[i], &table[i + 1], (table_len - i - 1) * sizeof *table);
-	table_len--;
+	if (!--table_len) {
+		__atomic_store_n(&span_lo, UINTPTR_MAX, __ATOMIC_RELAXED);
+		__atomic_store_n(&span_hi, 0, __ATOMIC_RELAXED);
+	}
 	struct gs_tokref *r = find_tok(&out->seg, out->nsk, out->tgen);
 	return r ? unref_evict(r) : NULL;
 }
@@ -253,6 +264,28 @@ size_t gs_table_snapshot(struct gs_attach *out, size_t max)
 	gs_table_lock();
 	size_t n = table_len;
 	memcpy(out, table, (n < max ? n : max) * sizeof *table);
+	gs_table_unlock();
+	return n;
+}
+
+/* Copy up to max of the attaches that overlap [lo, hi) into out; returns
+ * how many do.  A range outside every attach's costs no lock (an attach
+ * being added meanwhile by another thread may be missed: it then waits
+ * for its shmdt, as it would have without the watch). */
+size_t gs_table_overlapping(uintptr_t lo, uintptr_t hi, struct gs_attach *out, size_t max)
+{
+	if (!__atomic_load_n(&table_len, __ATOMIC_RELAXED) ||
+	    hi <= __atomic_load_n(&span_lo, __ATOMIC_RELAXED) ||
+	    lo >= __atomic_load_n(&span_hi, __ATOMIC_RELAXED))
+		return 0;
+	size_t n = 0;
+	gs_table_lock();
+	for (size_t i = 0; i < table_len; i++)
+		if (table[i].addr < hi && table[i].addr + table[i].len > lo) {
+			if (n < max)
+				out[n] = table[i];
+			n++;
+		}
 	gs_table_unlock();
 	return n;
 }

@@ -267,6 +267,7 @@ static long program_syscall(long n, ...)
 		long r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 		int e = errno;
 		gs_maps_bump();
+		gs_maps_syscall_done(n, a, r);
 		errno = e;
 		return r;
 	}

@@ -358,6 +358,7 @@ GS_HIDDEN int gs_mutex_trylock(pthread_mutex_t *m);
 GS_HIDDEN void gs_mutex_unlock(pthread_mutex_t *m);
 GS_HIDDEN void gs_signals_hold(void);
 GS_HIDDEN void gs_signals_release(void);
+GS_HIDDEN int gs_in_call(void);
 GS_HIDDEN int gs_reentry_refused(void);
 GS_HIDDEN int gs_signal_handler_due(void);
 /* sigwatch.c: whether the program has a signal handler of its own. */
@@ -391,7 +392,10 @@ GS_HIDDEN gs_syscall_fn gs_libc_syscall(void);
 GS_HIDDEN uint64_t gs_maps_stamp(void);
 GS_HIDDEN int gs_maps_unchanged(uint64_t stamp);
 GS_HIDDEN void gs_maps_bump(void);
+/* shmdt.c: the program unmapped or mapped over [lo, hi) itself. */
+GS_HIDDEN void gs_attaches_unmapped(uintptr_t lo, uintptr_t hi);
 GS_HIDDEN int gs_maps_syscall(long n);
+GS_HIDDEN void gs_maps_syscall_done(long n, const long *a, long r);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
@@ -473,6 +477,8 @@ GS_HIDDEN int gs_table_add(const struct gs_attach *a);
 GS_HIDDEN int gs_table_take_exact(const struct gs_attach *a);
 GS_HIDDEN int gs_table_find(uintptr_t addr, struct gs_attach *out);
 GS_HIDDEN size_t gs_table_snapshot(struct gs_attach *out, size_t max);
+GS_HIDDEN size_t gs_table_overlapping(uintptr_t lo, uintptr_t hi, struct gs_attach *out,
+                                      size_t max);
 GS_HIDDEN int gs_table_take_covered(uintptr_t lo, uintptr_t hi,
                                     struct gs_attach *out);
 GS_HIDDEN void gs_table_forget_segment(const struct gs_segkey *k);

@@ -24,6 +24,12 @@
  * stamp and the mapping; the bump after, one whose bump before came
  * before the stamp.
  *
+ * After a call that took pages away (unmapped, moved, or mapped over
+ * them), the attaches there of which nothing is left are uncounted at
+ * once, as the kernel's shm_close() does at the munmap: a program that
+ * unmaps its attach instead of calling shmdt, then removes the segment,
+ * sees it destroyed (shmdt.c gs_attaches_unmapped).
+ *
  * mprotect(), mlock() and madvise() split an attach into pieces of the
  * same file, which the kernel's shmdt and munmap() of the whole attach
  * both remove alike: they are not watched.
@@ -42,6 +48,10 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
 
 /* Starts at 2; 0 is the stamp of an attach made while not watching. */
 static uint64_t generation = 2;
@@ -160,6 +170,14 @@ static void bump_after(void)
 
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
 
+/* [addr, addr + len) in whole pages, as the kernel takes a length. */
+static void unmapped(uintptr_t addr, size_t len)
+{
+	uintptr_t page = (uintptr_t)gs_page_size();
+	if (len && addr + len > addr)
+		gs_attaches_unmapped(addr & ~(page - 1), (addr + len + page - 1) & ~(page - 1));
+}
+
 static void *pass_mmap(int i, void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	mmap_fn f = (mmap_fn)real(i);
@@ -170,6 +188,9 @@ static void *pass_mmap(int i, void *addr, size_t len, int prot, int flags, int f
 	gs_maps_bump();
 	void *p = f(addr, len, prot, flags, fd, off);
 	bump_after();
+	/* MAP_FIXED_NOREPLACE replaces nothing. */
+	if (p != MAP_FAILED && !(flags & MAP_FIXED_NOREPLACE))
+		unmapped((uintptr_t)p, len);
 	return p;
 }
 
@@ -194,7 +215,22 @@ GS_EXPORT int munmap(void *addr, size_t len)
 	gs_maps_bump();
 	int r = f(addr, len);
 	bump_after();
+	if (r == 0)
+		unmapped((uintptr_t)addr, len);
 	return r;
+}
+
+/* What an mremap() took away: the old pages it moved or cut off, and
+ * whatever was at the new place.  (An old_len of 0 duplicates a shared
+ * mapping and takes nothing away there.) */
+static void remapped(uintptr_t old, size_t old_len, size_t new_len, uintptr_t now)
+{
+	if (now != old)
+		unmapped(old, old_len);
+	else if (new_len < old_len)
+		unmapped(old + new_len, old_len - new_len);
+	if (now != old || new_len > old_len)
+		unmapped(now, new_len);
 }
 
 GS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
@@ -210,6 +246,8 @@ GS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	gs_maps_bump();
 	void *p = f(old, old_len, new_len, flags, to);
 	bump_after();
+	if (p != MAP_FAILED)
+		remapped((uintptr_t)old, old_len, new_len, (uintptr_t)p);
 	return p;
 }
 
@@ -223,4 +261,19 @@ GS_EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, 
 	int r = f(addr, size, prot, pgoff, flags);
 	bump_after();
 	return r;
+}
+
+/* After syscall(n, a...) returned r: what a watched number took away. */
+void gs_maps_syscall_done(long n, const long *a, long r)
+{
+	if (r == -1)
+		return;
+	if (n == SYS_munmap)
+		unmapped((uintptr_t)a[0], (size_t)a[1]);
+	else if (n == SYS_mremap)
+		remapped((uintptr_t)a[0], (size_t)a[1], (size_t)a[2], (uintptr_t)r);
+#ifdef SYS_mmap
+	else if (n == SYS_mmap && (a[3] & MAP_FIXED) && !(a[3] & MAP_FIXED_NOREPLACE))
+		unmapped((uintptr_t)r, (size_t)a[1]);
+#endif
 }

@@ -131,6 +131,34 @@ static int detach_by_rule(uintptr_t addr)
 	return r;
 }
 
+/*
+ * The program unmapped [lo, hi), or mapped its own memory over it, with a
+ * call the library watches (mapwatch.c).  The kernel ends an attach at once
+ * when its last piece goes that way: so does goshm, for each attach there
+ * of which nothing is left where it was, and whose file the process maps
+ * nowhere else -- an attach that mremap() moved is still one, and the
+ * table keeps its old address.  (The same segment attached twice leaves
+ * both counted until the next shmdt, as before: counting one too many
+ * only delays a destruction, one too few could make it early.)
+ */
+void gs_attaches_unmapped(uintptr_t lo, uintptr_t hi)
+{
+	struct gs_attach hit[GS_RULE_STACK];
+	if (hi <= lo || gs_in_call())
+		return; /* the engine's own unmapping, or a thread inside a call */
+	size_t n = gs_table_overlapping(lo, hi, hit, GS_RULE_STACK);
+	if (!n)
+		return;
+	int e = errno;
+	gs_signals_hold();
+	for (size_t i = 0; i < n && i < GS_RULE_STACK; i++)
+		if (!gs_vma_has_fragment(&hit[i]) && !gs_vma_file_mapped(&hit[i]) &&
+		    gs_table_take_exact(&hit[i]) == 0)
+			uncount(&hit[i]);
+	gs_signals_release();
+	errno = e;
+}
+
 static int shmdt_signals_held(uintptr_t addr)
 {
 	struct gs_attach a;

@@ -75,6 +75,13 @@ void gs_signals_hold(void)
 	held = 1;
 }
 
+/* Whether this thread is inside one of the engine's calls (it holds the
+ * signals, or one of the engine's mutexes). */
+int gs_in_call(void)
+{
+	return held != 0;
+}
+
 void gs_signals_release(void)
 {
 	if (!held || --held || !blocked)

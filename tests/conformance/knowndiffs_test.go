@@ -21,7 +21,6 @@ func (k knownDiff) appliesTo(scenario string, w who) bool {
 
 const (
 	whyFragments  = "DIFFERENCES.md, Attach counting: VMA fragments"
-	whyMunmap     = "DIFFERENCES.md, Attach counting: munmap() over a whole attach"
 	whyRSS        = "DIFFERENCES.md, Memory behaviour: SHM_INFO shm_rss"
 	whyLockSum    = "DIFFERENCES.md, Memory behaviour: SHM_LOCK checks each segment alone"
 	whyIndexLimit = "DIFFERENCES.md, Ids and limits: Indexes above 4095"
@@ -37,7 +36,6 @@ var knownDiffs = []knownDiff{
 	{Scenario: "at_remap_part", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
 	{Scenario: "dt_munmap_middle", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},
 	{Scenario: "dt_mprotect_middle", Call: "nattch(id#0)", Native: "3", Goshm: "1", Why: whyFragments},
-	{Scenario: "dt_munmap_whole", Call: "nattch(id#0)", Native: "0", Goshm: "1", Why: whyMunmap},
 	// SHM_REMAP over the middle page of a three-page attach leaves two
 	// pieces of it (issue 14, defect 13; sc_remap.h).
 	{Scenario: "at_remap_middle_a", Call: "nattch(id#0)", Native: "2", Goshm: "1", Why: whyFragments},

@@ -77,8 +77,9 @@ static void sc_dt_munmap_last(void)
 	NAT(id);
 }
 
-/* munmap() of the whole attach: the kernel uncounts it at once, goshm at
- * the next shmdt() of that address (which fails as the kernel's does). */
+/* munmap() of the whole attach: the kernel uncounts it at once, and so
+ * does goshm, which watches munmap (capi/engine/mapwatch.c); the shmdt()
+ * of that address fails after it. */
 static void sc_dt_munmap_whole(void)
 {
 	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
@@ -269,6 +270,61 @@ static void sc_dt_mremap_refilled(void)
 	PEEK(b);
 	D(b);
 	NAT(id);
+}
+
+/*
+ * A removed segment whose last attach the program unmapped itself, by
+ * each route: the kernel destroys it at once (its id is gone), and so does
+ * goshm.  In a child, the parent's attach still counts.
+ */
+static void sc_dt_munmap_rmid(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	RM(id);
+	MUNMAP(a, 2);
+	ST(id, NULL);
+}
+
+static void sc_dt_syscall_munmap_rmid(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	RM(id);
+	long r = syscall(SYS_munmap, a, 2 * 4096);
+	out("syscall(SYS_munmap, %s, 2 pages) = %s", addr_name(a), r < 0 ? fail(errno) : "0");
+	ST(id, NULL);
+}
+
+static void sc_dt_mapped_over_rmid(void)
+{
+	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
+	char *a = A(id, NULL, 0);
+	RM(id);
+	refill(a, 2);
+	ST(id, NULL);
+	PEEK(a);
+}
+
+static void sc_dt_munmap_in_child(void)
+{
+	int id = G(IPC_PRIVATE, 4096, 0600);
+	char *a = A(id, NULL, 0);
+	a[0] = 'c';
+	pid_t c = child();
+	if (c == 0) {
+		NAT(id);
+		MUNMAP(a, 1);
+		NAT(id);
+		D(a);
+		child_exit();
+	}
+	reap(c);
+	NAT(id);
+	PEEK(a);
+	RM(id);
+	MUNMAP(a, 1);
+	ST(id, NULL);
 }
 
 #endif /* CONF_SC_DT_H */
