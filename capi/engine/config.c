@@ -121,16 +121,38 @@ void *gs_next_symbol(void **cache, const char *name)
 	return f;
 }
 
+/* Whether the function f is defined in this library (or, for the Go
+ * package, this program). */
+static int in_this_object(void *f)
+{
+	Dl_info mine, found;
+	return f && dladdr((void *)in_this_object, &mine) && dladdr(f, &found) &&
+	       mine.dli_fbase == found.dli_fbase;
+}
+
+/* The C library's definition of name, behind one this library exports
+ * too: the next one, or, for a program that puts the C library before
+ * this one (so that nothing comes next), the first one in the global
+ * scope, unless that is this library's own.  Found once into *cache. */
+void *gs_libc_symbol(void **cache, const char *name)
+{
+	void *f = gs_next_symbol(cache, name);
+	if (!f) {
+		f = dlsym(RTLD_DEFAULT, name);
+		if (in_this_object(f))
+			f = NULL;
+		__atomic_store_n(cache, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
 /* Whether the definition of name that the program's calls bind to, the
  * first in the global scope as the main program (dlopen(NULL)) sees it,
  * is this library's.  (Not RTLD_DEFAULT: a library linked -Bsymbolic, as
  * Go's c-shared build is, finds its own definitions first with it.) */
 int gs_program_binds_here(void *program, const char *name)
 {
-	Dl_info mine, found;
-	void *f = program ? dlsym(program, name) : NULL;
-	return f && dladdr((void *)gs_program_binds_here, &mine) && dladdr(f, &found) &&
-	       mine.dli_fbase == found.dli_fbase;
+	return program && in_this_object(dlsym(program, name));
 }
 
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is

@@ -120,19 +120,10 @@ static void *next(int i) { return gs_next_symbol(&next_fn[i], names[i]); }
 
 static long program_syscall(long n, ...);
 
-/* The C library's syscall(): the next one, or, for a program that puts
- * the C library before this one (so that nothing comes next), the first
- * one, which is then not ours. */
+/* The C library's syscall() (gs_libc_symbol). */
 gs_syscall_fn gs_libc_syscall(void)
 {
-	gs_syscall_fn f = (gs_syscall_fn)next(SYSCALL);
-	if (!f) {
-		f = (gs_syscall_fn)dlsym(RTLD_DEFAULT, "syscall");
-		if (f == program_syscall) /* by its own address, not the GOT's */
-			f = NULL;
-		__atomic_store_n(&next_fn[SYSCALL], (void *)f, __ATOMIC_RELEASE);
-	}
-	return f;
+	return (gs_syscall_fn)gs_libc_symbol(&next_fn[SYSCALL], names[SYSCALL]);
 }
 
 __attribute__((constructor)) static void gs_creds_resolve(void)

@@ -284,6 +284,7 @@ GS_HIDDEN void gs_ipc_ns(uint64_t *dev, uint64_t *ino, int refresh);
 GS_HIDDEN ssize_t gs_read_text(const char *path, char *buf, size_t size);
 GS_HIDDEN long long gs_read_number(const char *path);
 GS_HIDDEN void *gs_next_symbol(void **cache, const char *name);
+GS_HIDDEN void *gs_libc_symbol(void **cache, const char *name);
 GS_HIDDEN int gs_program_binds_here(void *program, const char *name);
 GS_HIDDEN int64_t gs_monotonic_ns(void);
 GS_HIDDEN pid_t gs_pid(void);

@@ -97,31 +97,10 @@ static const char *const names[NFUNCS] = {"mmap", "munmap", "mremap", "remap_fil
                                           "mmap64"};
 static void *next_fn[NFUNCS];
 
-static int is_mine(void *f)
-{
-	Dl_info mine, found;
-	return dladdr((void *)is_mine, &mine) && dladdr(f, &found) &&
-	       mine.dli_fbase == found.dli_fbase;
-}
-
-/* The C library's function i: the next definition, or, for a program that
- * puts the C library before this one (nothing comes next), the first one,
- * which is then not ours.  Looked up at load, so that a call from a
- * signal handler or a forked child never runs the loader. */
-static void *next(int i)
-{
-	void *f = __atomic_load_n(&next_fn[i], __ATOMIC_ACQUIRE);
-	if (!f) {
-		f = gs_next_symbol(&next_fn[i], names[i]);
-		if (!f) {
-			f = dlsym(RTLD_DEFAULT, names[i]);
-			if (f && is_mine(f))
-				f = NULL;
-			__atomic_store_n(&next_fn[i], f, __ATOMIC_RELEASE);
-		}
-	}
-	return f;
-}
+/* The C library's function i (gs_libc_symbol).  Looked up at load, so
+ * that a call from a signal handler or a forked child never runs the
+ * loader. */
+static void *next(int i) { return gs_libc_symbol(&next_fn[i], names[i]); }
 
 /* Is this engine part of the main program (the Go package, linked in by
  * cgo) rather than a library of its own? */
