@@ -11,7 +11,9 @@
  * was unmapped or mapped over since the attach (mapwatch.c), one
  * otherwise (vma.c).
  * Every attach whose mappings are all gone afterwards is uncounted: its
- * presence attach is dropped (presence.c) and the detach recorded.
+ * presence attach is dropped (presence.c) and the detach recorded.  So is
+ * an attach the program unmapped whole itself, right after its munmap
+ * (gs_attaches_unmapped, called by mapwatch.c).
  */
 #include "engine.h"
 
