@@ -234,7 +234,8 @@ FAIL:
 	reach        with --binary: what LD_PRELOAD cannot reach in it, or reaches
 	             only through goshm's dlopen: a Go program's system calls, a
 	             program without the C library, a set-user-ID program, PHP's
-	             RTLD_DEEPBIND extensions
+	             RTLD_DEEPBIND extensions; and a program linked with -lgoshm
+	             after the C library, which reaches goshm only when preloaded
 
 The exit status is 0 when no check FAILs, 1 otherwise.
 

@@ -320,6 +320,23 @@ func TestDoctorBinaryReach(t *testing.T) {
 	n = notes(suid)
 	require.Len(t, n, 1, "%v", goshmCmd(t, env, "doctor", "--binary", suid))
 	assert.Contains(t, n[0].Message, "is set-user-ID")
+
+	// Linked with -lgoshm, as make links build/linked/*: nothing to say.
+	// Linked with the C library first: its calls bind to the C library's.
+	assert.Empty(t, notes(built(t, "linked/systemv_shm_rd")))
+	dir := t.TempDir()
+	src := filepath.Join(dir, "late.c")
+	require.NoError(t, os.WriteFile(src, []byte("#include <sys/shm.h>\n"+
+		"int main(void) { return shmget(IPC_PRIVATE, 4096, 0600) < 0; }\n"), 0o644))
+	late := filepath.Join(dir, "late")
+	cc := exec.Command("cc", "-o", late, src, "-Wl,--no-as-needed", "-lc",
+		"-L"+filepath.Dir(builtLib(t)), "-lgoshm")
+	out, err := cc.CombinedOutput()
+	require.NoError(t, err, "cc: %s", out)
+	n = notes(late)
+	require.Len(t, n, 1)
+	assert.Equal(t, statusWarn, n[0].Status)
+	assert.Contains(t, n[0].Message, "is linked with libgoshm.so after libc.so.6")
 }
 
 // For a program built against musl, doctor --binary and run choose

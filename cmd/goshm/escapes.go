@@ -175,7 +175,8 @@ func (d *doctor) checkEscapes() {
 // reachNotes are what doctor --binary says, besides whether the program
 // can be preloaded at all, about calls LD_PRELOAD cannot or can only just
 // reach: a Go program's system calls, a program without the C library,
-// and PHP's RTLD_DEEPBIND extensions.
+// PHP's RTLD_DEEPBIND extensions, and a program linked with goshm's
+// library after the C library, which reaches goshm only when preloaded.
 func reachNotes(path, lib string) []checkResult {
 	prog := elfOf(path)
 	if prog == "" {
@@ -199,6 +200,12 @@ func reachNotes(path, lib string) []checkResult {
 	for _, l := range libs {
 		libc = libc || strings.HasPrefix(l, "libc.so") || strings.HasPrefix(l, "libc.musl")
 	}
+	if c, g := linkedBefore(libs); c != "" {
+		note(statusWarn, "%s is linked with %s after %s: run without LD_PRELOAD, its System V "+
+			"calls bind to the C library's, and its segments and semaphore sets escape to the "+
+			"kernel; relink it with -lgoshm before the C library (docs/C.md, \"Linking with -lgoshm\")",
+			prog, g, c)
+	}
 	switch {
 	case f.Section(".go.buildinfo") != nil:
 		note(statusWarn, "%s is a Go program: System V calls it makes with golang.org/x/sys/unix "+
@@ -220,6 +227,26 @@ func reachNotes(path, lib string) []checkResult {
 		}
 	}
 	return notes
+}
+
+// linkedBefore names the C library and goshm's library when a program
+// needs both and the C library comes first: the loader then binds the
+// program's shmget… to the C library's.
+func linkedBefore(needed []string) (libc, goshm string) {
+	for _, l := range needed {
+		switch {
+		case strings.HasPrefix(l, "libc.so") || strings.HasPrefix(l, "libc.musl"):
+			if libc == "" {
+				libc = l
+			}
+		case strings.HasPrefix(l, "libgoshm"):
+			if libc == "" {
+				return "", "" // goshm's comes first
+			}
+			return libc, l
+		}
+	}
+	return "", ""
 }
 
 // elfOf follows a script's #! line to the ELF program that runs it.
