@@ -146,13 +146,21 @@ void *gs_libc_symbol(void **cache, const char *name)
 	return f;
 }
 
-/* Whether the definition of name that the program's calls bind to, the
- * first in the global scope as the main program (dlopen(NULL)) sees it,
- * is this library's.  (Not RTLD_DEFAULT: a library linked -Bsymbolic, as
- * Go's c-shared build is, finds its own definitions first with it.) */
-int gs_program_binds_here(void *program, const char *name)
+/* Whether, for each of the n names, the definition that the program's
+ * calls bind to, the first in the global scope as the main program
+ * (dlopen(NULL)) sees it, is this library's: then a library that exports
+ * them to watch them (creds.c, mapwatch.c) sees every such call.  (Not
+ * RTLD_DEFAULT: a library linked -Bsymbolic, as Go's c-shared build is,
+ * finds its own definitions first with it.) */
+int gs_program_binds_all(const char *const *names, int n)
 {
-	return program && in_this_object(dlsym(program, name));
+	void *program = dlopen(NULL, RTLD_NOW);
+	int all = program != NULL;
+	for (int i = 0; i < n && all; i++)
+		all = in_this_object(dlsym(program, names[i]));
+	if (program)
+		dlclose(program);
+	return all;
 }
 
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is

@@ -38,7 +38,6 @@
  */
 #include "engine.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -118,8 +117,6 @@ static void *next_fn[NFUNCS];
  * child never runs the loader. */
 static void *next(int i) { return gs_next_symbol(&next_fn[i], names[i]); }
 
-static long program_syscall(long n, ...);
-
 /* The C library's syscall() (gs_libc_symbol). */
 gs_syscall_fn gs_libc_syscall(void)
 {
@@ -128,15 +125,9 @@ gs_syscall_fn gs_libc_syscall(void)
 
 __attribute__((constructor)) static void gs_creds_resolve(void)
 {
-	void *program = dlopen(NULL, RTLD_NOW);
-	int all = program != NULL;
-	for (int i = 0; i < NFUNCS; i++) {
+	for (int i = 0; i < NFUNCS; i++)
 		next(i);
-		all = all && gs_program_binds_here(program, names[i]);
-	}
-	if (program)
-		dlclose(program);
-	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
+	__atomic_store_n(&watching, gs_program_binds_all(names, NFUNCS), __ATOMIC_RELEASE);
 }
 
 typedef int (*id1_fn)(unsigned);

@@ -14,7 +14,12 @@
  *     MAP_FIXED, which replaces what was mapped;
  *   - syscall() with one of their numbers (creds.c's watcher asks
  *     gs_maps_syscall);
- *   - a SHM_REMAP attach, which maps over others (shmat.c).
+ *   - a SHM_REMAP attach of a segment left to the kernel (exports.c).
+ *
+ * The engine's own mmap(MAP_FIXED) of a SHM_REMAP attach and munmap of
+ * the kernel's rule (shmdt.c) come through here too: wherever the
+ * program's calls bind to these definitions, which is when they are
+ * trusted, so do the engine's.
  *
  * Each bumps a generation before and after passing the call on to the C
  * library (RTLD_NEXT), as creds.c does for the thread's ids.  An attach
@@ -119,14 +124,9 @@ static int in_main_program(void)
  * wait for the lock. */
 __attribute__((constructor(101))) static void gs_mapwatch_resolve(void)
 {
-	void *program = dlopen(NULL, RTLD_NOW);
-	int all = program != NULL && !in_main_program();
-	for (int i = 0; i < NFUNCS; i++) {
+	for (int i = 0; i < NFUNCS; i++)
 		next(i);
-		all = all && gs_program_binds_here(program, names[i]);
-	}
-	if (program)
-		dlclose(program);
+	int all = !in_main_program() && gs_program_binds_all(names, NFUNCS);
 	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
 }
 

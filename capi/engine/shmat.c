@@ -110,9 +110,6 @@ static long map_data(int fd, int fixed, uintptr_t *addr, size_t len, int prot,
 	int flags = MAP_SHARED;
 	if (fixed)
 		flags |= (shmflg & SHM_REMAP) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
-	/* Over other attaches, perhaps: mapwatch.c. */
-	if (flags & MAP_FIXED)
-		gs_maps_bump();
 	void *p = mmap((void *)*addr, len, prot, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return mmap_failure(errno, fd, prot);

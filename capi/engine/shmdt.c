@@ -115,7 +115,6 @@ static int detach_by_rule(uintptr_t addr)
 	 * rule cannot match, and a bad address costs no system call. */
 	if (n == 0)
 		return -EINVAL;
-	gs_maps_bump(); /* pieces of any attach may go */
 	int r = gs_vma_detach_rule(addr, all, n, &first);
 	for (size_t i = 0; i < n; i++) {
 		/* The attaches of the segment detached, and one at addr that the
