@@ -121,12 +121,12 @@ void *gs_next_symbol(void **cache, const char *name)
 	return f;
 }
 
-/* Whether the function f is defined in this library (or, for the Go
- * package, this program). */
-static int in_this_object(void *f)
+/* Whether the address f is in this library (or, for the Go package,
+ * this program). */
+int gs_in_this_object(const void *f)
 {
 	Dl_info mine, found;
-	return f && dladdr((void *)in_this_object, &mine) && dladdr(f, &found) &&
+	return f && dladdr((void *)gs_in_this_object, &mine) && dladdr(f, &found) &&
 	       mine.dli_fbase == found.dli_fbase;
 }
 
@@ -139,7 +139,7 @@ void *gs_libc_symbol(void **cache, const char *name)
 	void *f = gs_next_symbol(cache, name);
 	if (!f) {
 		f = dlsym(RTLD_DEFAULT, name);
-		if (in_this_object(f))
+		if (gs_in_this_object(f))
 			f = NULL;
 		__atomic_store_n(cache, f, __ATOMIC_RELEASE);
 	}
@@ -157,7 +157,7 @@ int gs_program_binds_all(const char *const *names, int n)
 	void *program = dlopen(NULL, RTLD_NOW);
 	int all = program != NULL;
 	for (int i = 0; i < n && all; i++)
-		all = in_this_object(dlsym(program, names[i]));
+		all = gs_in_this_object(dlsym(program, names[i]));
 	if (program)
 		dlclose(program);
 	return all;

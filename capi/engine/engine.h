@@ -285,6 +285,7 @@ GS_HIDDEN ssize_t gs_read_text(const char *path, char *buf, size_t size);
 GS_HIDDEN long long gs_read_number(const char *path);
 GS_HIDDEN void *gs_next_symbol(void **cache, const char *name);
 GS_HIDDEN void *gs_libc_symbol(void **cache, const char *name);
+GS_HIDDEN int gs_in_this_object(const void *f);
 GS_HIDDEN int gs_program_binds_all(const char *const *names, int n);
 GS_HIDDEN int64_t gs_monotonic_ns(void);
 GS_HIDDEN pid_t gs_pid(void);

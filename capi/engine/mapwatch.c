@@ -47,7 +47,6 @@
  */
 #include "engine.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/auxv.h>
@@ -111,10 +110,8 @@ static void *next(int i) { return gs_libc_symbol(&next_fn[i], names[i]); }
  * cgo) rather than a library of its own? */
 static int in_main_program(void)
 {
-	Dl_info mine, program;
-	void *phdr = (void *)getauxval(AT_PHDR);
-	return !phdr || !dladdr((void *)in_main_program, &mine) || !dladdr(phdr, &program) ||
-	       mine.dli_fbase == program.dli_fbase;
+	const void *phdr = (const void *)getauxval(AT_PHDR);
+	return !phdr || gs_in_this_object(phdr);
 }
 
 /* With a priority: before the Go runtime of libgoshm-go.so starts
