@@ -258,6 +258,23 @@ int gs_table_find(uintptr_t addr, struct gs_attach *out)
 	return r;
 }
 
+/* A copy of the most recent attach of segment k mapped with protection
+ * prot (shmat.c's duplicate of a held attach). */
+int gs_table_twin(const struct gs_segkey *k, int prot, struct gs_attach *out)
+{
+	int r = -ENOENT;
+	gs_table_lock();
+	for (size_t i = table_len; i-- > 0;) {
+		if (table[i].prot == prot && same_seg(&table[i].seg, k)) {
+			*out = table[i];
+			r = 0;
+			break;
+		}
+	}
+	gs_table_unlock();
+	return r;
+}
+
 /* Copy up to max attaches into out; returns how many there are. */
 size_t gs_table_snapshot(struct gs_attach *out, size_t max)
 {

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -161,6 +162,15 @@ int gs_program_binds_all(const char *const *names, int n)
 	if (program)
 		dlclose(program);
 	return all;
+}
+
+/* Is this engine part of the main program (the Go package, linked in by
+ * cgo) rather than a library of its own?  Then its exported watchers
+ * (mapwatch.c, attrwatch.c) see none of the program's calls. */
+int gs_in_main_program(void)
+{
+	const void *phdr = (const void *)getauxval(AT_PHDR);
+	return !phdr || gs_in_this_object(phdr);
 }
 
 /* A cheap clock for "is it time to look again": CLOCK_MONOTONIC_COARSE is

@@ -226,7 +226,7 @@ static int changes_ids(long n)
 	return 0;
 }
 
-typedef long (*syscall_fn)(long, long, long, long, long, long, long);
+typedef gs_syscall6_fn syscall_fn;
 
 /* Six arguments are passed on whatever the number, as the C library's own
  * syscall() reads them: the kernel ignores those a call does not take.
@@ -244,15 +244,9 @@ static long program_syscall(long n, ...)
 		errno = ENOSYS;
 		return -1;
 	}
-	if (gs_maps_syscall(n)) {
-		gs_maps_bump();
-		long r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
-		int e = errno;
-		gs_maps_bump();
-		gs_maps_syscall_done(n, a, r);
-		errno = e;
-		return r;
-	}
+	int kinds = gs_maps_syscall(n);
+	if (kinds)
+		return gs_maps_pass_syscall(f, n, a, kinds);
 	if (!changes_ids(n))
 		return f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 	bump();

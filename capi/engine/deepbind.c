@@ -64,14 +64,17 @@ typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 
 /* With shm_open and shm_unlink, so that GOSHM_POSIX reaches such modules
  * too (posix.c); and the calls that change a thread's ids or what is
- * mapped where, so that the engine sees them (creds.c, mapwatch.c): PHP's
+ * mapped where and what a mapping is, so that the engine sees them
+ * (creds.c, mapwatch.c, attrwatch.c): PHP's
  * posix_seteuid() is such a module's. */
 static const char *const rebound_names[] = {
 	"shmget", "shmat", "shmdt", "shmctl", "shm_open", "shm_unlink",
 	"semget", "semop", "semtimedop", "semctl",
 	"setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid", "setregid", "setresgid",
 	"unshare", "setns", "clone", "syscall",
-	"mmap", "mmap64", "munmap", "mremap", "remap_file_pages"};
+	"mmap", "mmap64", "munmap", "mremap", "remap_file_pages",
+	"mprotect", "pkey_mprotect", "madvise", "posix_madvise",
+	"mlock", "mlock2", "munlock", "mlockall", "munlockall"};
 #define GS_NREBOUND (sizeof rebound_names / sizeof rebound_names[0])
 
 /* The C library's dlopen and dlmopen, found once (a race finds the same

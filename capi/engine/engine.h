@@ -287,6 +287,7 @@ GS_HIDDEN void *gs_next_symbol(void **cache, const char *name);
 GS_HIDDEN void *gs_libc_symbol(void **cache, const char *name);
 GS_HIDDEN int gs_in_this_object(const void *f);
 GS_HIDDEN int gs_program_binds_all(const char *const *names, int n);
+GS_HIDDEN int gs_in_main_program(void);
 GS_HIDDEN int64_t gs_monotonic_ns(void);
 GS_HIDDEN pid_t gs_pid(void);
 GS_HIDDEN int gs_boot_id(uint8_t out[16]);
@@ -396,8 +397,19 @@ GS_HIDDEN int gs_maps_unchanged(uint64_t stamp);
 GS_HIDDEN void gs_maps_bump(void);
 /* shmdt.c: the program unmapped or mapped over [lo, hi) itself. */
 GS_HIDDEN void gs_attaches_unmapped(uintptr_t lo, uintptr_t hi);
+#define GS_WATCH_MAPS 1
+#define GS_WATCH_ATTRS 2
 GS_HIDDEN int gs_maps_syscall(long n);
-GS_HIDDEN void gs_maps_syscall_done(long n, const long *a, long r);
+typedef long (*gs_syscall6_fn)(long, long, long, long, long, long, long);
+GS_HIDDEN long gs_maps_pass_syscall(gs_syscall6_fn f, long n, const long *a, int kinds);
+GS_HIDDEN int gs_unmap_whole_attach(uintptr_t addr, size_t len);
+GS_HIDDEN uint64_t gs_own_unmaps(void);
+GS_HIDDEN void *gs_duplicate_mapping(uintptr_t addr, size_t len);
+/* attrwatch.c: has the program changed what a mapping is (protection,
+ * lock, advice, policy) since a stamp?  As gs_maps_stamp(). */
+GS_HIDDEN uint64_t gs_attrs_stamp(void);
+GS_HIDDEN int gs_attrs_unchanged(uint64_t stamp);
+GS_HIDDEN void gs_attrs_bump(void);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
@@ -466,6 +478,8 @@ struct gs_attach {
 	void *presence;           /* kernel attach that counts this one */
 	uint64_t serial;          /* tells two attaches at one address apart */
 	uint64_t maps_stamp;      /* gs_maps_stamp() before it was mapped */
+	uint64_t attrs_stamp;     /* gs_attrs_stamp() before it was mapped */
+	int prot;                 /* the mapping's protection, as shmat made it */
 };
 GS_HIDDEN void gs_table_lock(void);
 GS_HIDDEN void gs_table_unlock(void);
@@ -478,6 +492,7 @@ GS_HIDDEN void gs_table_unpin(const struct gs_segkey *k, unsigned nsk,
 GS_HIDDEN int gs_table_add(const struct gs_attach *a);
 GS_HIDDEN int gs_table_take_exact(const struct gs_attach *a);
 GS_HIDDEN int gs_table_find(uintptr_t addr, struct gs_attach *out);
+GS_HIDDEN int gs_table_twin(const struct gs_segkey *k, int prot, struct gs_attach *out);
 GS_HIDDEN size_t gs_table_snapshot(struct gs_attach *out, size_t max);
 GS_HIDDEN size_t gs_table_overlapping(uintptr_t lo, uintptr_t hi, struct gs_attach *out,
                                       size_t max);

@@ -37,7 +37,12 @@
  *
  * mprotect(), mlock() and madvise() split an attach into pieces of the
  * same file, which the kernel's shmdt and munmap() of the whole attach
- * both remove alike: they are not watched.
+ * both remove alike: they leave this generation alone, and bump
+ * attrwatch.c's, which says whether a held attach can be duplicated.
+ *
+ * The engine's own unmapping of an attach it found whole, and its
+ * duplicate of one (shmat.c), bump nothing: neither takes pages from
+ * another mapping (gs_unmap_whole_attach, gs_duplicate_mapping).
  *
  * Trusted only where the program's calls reach these definitions
  * (watching, as in creds.c), and never in a Go program: its runtime and
@@ -49,7 +54,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -60,6 +64,8 @@
 /* Starts at 2; 0 is the stamp of an attach made while not watching. */
 static uint64_t generation = 2;
 static int watching;
+/* The engine's own unmappings of whole attaches (gs_unmap_whole_attach). */
+static uint64_t own_unmaps;
 
 void gs_maps_bump(void)
 {
@@ -78,6 +84,8 @@ int gs_maps_unchanged(uint64_t stamp)
 	return stamp != 0 && __atomic_load_n(&generation, __ATOMIC_SEQ_CST) == stamp;
 }
 
+/* Which generations syscall(n, ...) may move: GS_WATCH_MAPS for what is
+ * mapped where, GS_WATCH_ATTRS for what a mapping is (attrwatch.c). */
 int gs_maps_syscall(long n)
 {
 	switch (n) {
@@ -88,9 +96,32 @@ int gs_maps_syscall(long n)
 #ifdef SYS_mmap2
 	case SYS_mmap2:
 #endif
-		return 1;
+		return GS_WATCH_MAPS;
+	case SYS_mprotect: case SYS_madvise: case SYS_mbind:
+	case SYS_mlock: case SYS_munlock: case SYS_mlockall: case SYS_munlockall:
+#ifdef SYS_pkey_mprotect
+	case SYS_pkey_mprotect:
+#endif
+#ifdef SYS_mlock2
+	case SYS_mlock2:
+#endif
+#ifdef SYS_set_mempolicy_home_node
+	case SYS_set_mempolicy_home_node:
+#endif
+#ifdef SYS_mseal
+	case SYS_mseal:
+#endif
+		return GS_WATCH_ATTRS;
 	}
 	return 0;
+}
+
+static void bump(int kinds)
+{
+	if (kinds & GS_WATCH_MAPS)
+		gs_maps_bump();
+	if (kinds & GS_WATCH_ATTRS)
+		gs_attrs_bump();
 }
 
 /* mmap64 is watched only where off_t is 64 bits and it takes mmap's
@@ -106,14 +137,6 @@ static void *next_fn[NFUNCS];
  * loader. */
 static void *next(int i) { return gs_libc_symbol(&next_fn[i], names[i]); }
 
-/* Is this engine part of the main program (the Go package, linked in by
- * cgo) rather than a library of its own? */
-static int in_main_program(void)
-{
-	const void *phdr = (const void *)getauxval(AT_PHDR);
-	return !phdr || gs_in_this_object(phdr);
-}
-
 /* With a priority: before the Go runtime of libgoshm-go.so starts
  * (capi/runtime_signals.c), whose mmap comes here through cgo.  Looked up
  * any later, from the runtime's thread while the program's dlopen() of the
@@ -123,7 +146,7 @@ __attribute__((constructor(101))) static void gs_mapwatch_resolve(void)
 {
 	for (int i = 0; i < NFUNCS; i++)
 		next(i);
-	int all = !in_main_program() && gs_program_binds_all(names, NFUNCS);
+	int all = !gs_in_main_program() && gs_program_binds_all(names, NFUNCS);
 	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
 }
 
@@ -240,7 +263,7 @@ GS_EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, 
 }
 
 /* After syscall(n, a...) returned r: what a watched number took away. */
-void gs_maps_syscall_done(long n, const long *a, long r)
+static void syscall_done(long n, const long *a, long r)
 {
 	if (r == -1)
 		return;
@@ -252,4 +275,49 @@ void gs_maps_syscall_done(long n, const long *a, long r)
 	else if (n == SYS_mmap && (a[3] & MAP_FIXED) && !(a[3] & MAP_FIXED_NOREPLACE))
 		unmapped((uintptr_t)r, (size_t)a[1]);
 #endif
+}
+
+/* syscall(n, a...) of a number gs_maps_syscall() watches (kinds), through
+ * the C library's syscall() f, for creds.c's exported syscall(). */
+long gs_maps_pass_syscall(gs_syscall6_fn f, long n, const long *a, int kinds)
+{
+	bump(kinds);
+	long r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+	int e = errno;
+	bump(kinds);
+	if (kinds & GS_WATCH_MAPS)
+		syscall_done(n, a, r);
+	errno = e;
+	return r;
+}
+
+/* The engine unmaps an attach it knows to be mapped whole, as shmat made
+ * it (shmdt.c): the pages are the attach's own, so no other attach loses
+ * any, and the generation stays -- else every detach would make the
+ * process's other attaches ask /proc, and keep them from being
+ * duplicated. */
+int gs_unmap_whole_attach(uintptr_t addr, size_t len)
+{
+	int (*f)(void *, size_t) = (int (*)(void *, size_t))real(MUNMAP);
+	__atomic_add_fetch(&own_unmaps, 1, __ATOMIC_SEQ_CST);
+	return f ? f((void *)addr, len) : -1;
+}
+
+/* How many such unmappings the engine has begun: a duplicate made while
+ * it moved may be of whatever came to the held attach's place (shmat.c). */
+uint64_t gs_own_unmaps(void)
+{
+	return __atomic_load_n(&own_unmaps, __ATOMIC_SEQ_CST);
+}
+
+/* A new mapping of the pages of the shared mapping at addr, len bytes
+ * from there, where the kernel finds room (mremap() with an old size of
+ * 0): shmat.c's duplicate of a held attach.  It takes nothing away, so
+ * the generation stays.  MAP_FAILED, with errno, when the C library's
+ * mremap is unknown or the kernel refuses. */
+void *gs_duplicate_mapping(uintptr_t addr, size_t len)
+{
+	void *(*f)(void *, size_t, size_t, int, ...) =
+		(void *(*)(void *, size_t, size_t, int, ...))real(MREMAP);
+	return f ? f((void *)addr, 0, len, MREMAP_MAYMOVE) : MAP_FAILED;
 }

@@ -143,11 +143,57 @@ static void identify(struct gs_attach *a, const struct stat *st)
 	}
 }
 
-/* Open and map the data file of sl at *addr: 0, or -errno (GS_SNAP_RETRY
- * for a lock-free caller, quiet) with nothing left mapped. */
-static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fixed,
-                        uintptr_t *addr, int shmflg, struct want w, struct gs_attach *a,
-                        int quiet)
+/*
+ * A second attach of a segment the process holds attached whole, in the
+ * same mode: a duplicate of the held attach's mapping (one mremap()), in
+ * place of opening and mapping the data file (openat2, fstat, mmap,
+ * close).  Only while the program has unmapped, moved or mapped over
+ * nothing (mapwatch.c) and changed no mapping's protection, lock or
+ * advice (attrwatch.c) since the held attach was made: the duplicate is
+ * then what a new mapping would be.  Not for an executable attach (a
+ * later prctl(PR_SET_MDWE) refuses new ones), a huge page segment (its
+ * alignment) or an address the caller gave.
+ *
+ * Another thread may detach the held attach meanwhile, and something else
+ * may then be mapped at its place: the engine counts its own unmappings
+ * of attaches (gs_own_unmaps), and a duplicate made while that count or a
+ * generation moved is undone.  Returns 0 with *addr and *a, or -1 for the
+ * data file.
+ */
+static int map_twin(const struct gs_segkey *key, size_t len, int prot, uintptr_t *addr,
+                    struct gs_attach *a)
+{
+	struct gs_attach held;
+	uint64_t unmaps = gs_own_unmaps();
+	if (gs_table_twin(key, prot, &held) < 0 || held.len != len ||
+	    !gs_maps_unchanged(held.maps_stamp) || !gs_attrs_unchanged(held.attrs_stamp))
+		return -1;
+	void *p = gs_duplicate_mapping(held.addr, len);
+	if (p == MAP_FAILED)
+		return -1;
+	if (!gs_maps_unchanged(held.maps_stamp) || !gs_attrs_unchanged(held.attrs_stamp) ||
+	    gs_own_unmaps() != unmaps) {
+		gs_unmap_whole_attach((uintptr_t)p, len);
+		return -1;
+	}
+	memset(a, 0, sizeof *a);
+	a->addr = *addr = (uintptr_t)p;
+	a->len = len;
+	a->prot = prot;
+	a->maps_stamp = held.maps_stamp;
+	a->attrs_stamp = held.attrs_stamp;
+	a->vma_ino = held.vma_ino;
+	a->vma_dev_major = held.vma_dev_major;
+	a->vma_dev_minor = held.vma_dev_minor;
+	return 0;
+}
+
+/* Map the data file of sl (segment key) at *addr: 0, or -errno
+ * (GS_SNAP_RETRY for a lock-free caller, quiet) with nothing left
+ * mapped. */
+static long map_segment(struct goshm_store *s, const struct gs_slot *sl,
+                        const struct gs_segkey *key, int fixed, uintptr_t *addr, int shmflg,
+                        struct want w, struct gs_attach *a, int quiet)
 {
 	struct stat st;
 	/* do_shmat() checks the size asked for, not whole pages; an address
@@ -160,8 +206,10 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 	unsigned huge_log = GS_SLOT_HUGE_LOG(sl->flags);
 	if (fixed && huge_log && (*addr & ((1ull << huge_log) - 1)))
 		return -EINVAL;
-	/* Read before the mapping is made (mapwatch.c). */
-	uint64_t stamp = gs_maps_stamp();
+	if (!fixed && !huge_log && !(w.prot & PROT_EXEC) && map_twin(key, len, w.prot, addr, a) == 0)
+		return 0;
+	/* Read before the mapping is made (mapwatch.c, attrwatch.c). */
+	uint64_t stamp = gs_maps_stamp(), attrs = gs_attrs_stamp();
 	int fd = gs_open_data(s, sl, (w.rdonly ? GS_RDONLY : 0) | (quiet ? GS_QUIET : 0), &st);
 	if (fd == -EAGAIN && quiet)
 		return GS_SNAP_RETRY;
@@ -176,6 +224,8 @@ static long map_segment(struct goshm_store *s, const struct gs_slot *sl, int fix
 	a->addr = *addr;
 	a->len = len;
 	a->maps_stamp = stamp;
+	a->attrs_stamp = attrs;
+	a->prot = w.prot;
 	identify(a, &st);
 	return 0;
 }
@@ -261,7 +311,7 @@ static long attach_fast(struct gs_view *v, int shmid, int fixed, uintptr_t addr,
 	struct gs_attach a;
 	void *presence = NULL;
 	int nsk;
-	r = map_segment(v->store, &sn.slot, fixed, &addr, shmflg, w, &a, 1);
+	r = map_segment(v->store, &sn.slot, &key, fixed, &addr, shmflg, w, &a, 1);
 	if (r == 0 && gs_presence_fast(&sn.slot, &nsk, &presence) != 0) {
 		munmap((void *)addr, a.len);
 		r = GS_SNAP_RETRY;
@@ -380,13 +430,13 @@ static long attach_locked(struct gs_locked *l, int shmid, int fixed,
 		return -EACCES;
 
 	struct gs_attach a;
-	r = map_segment(l->store, sl, fixed, &addr, shmflg, w, &a, 0);
+	struct gs_segkey key = {l->store, l->hdr->store_id, shmid, sl->gen};
+	r = map_segment(l->store, sl, &key, fixed, &addr, shmflg, w, &a, 0);
 	if (r < 0)
 		return r;
 	if (shmflg & SHM_REMAP)
 		drop_replaced(l, addr, addr + a.len);
 
-	struct gs_segkey key = {l->store, l->hdr->store_id, shmid, sl->gen};
 	int nsk;
 	uint32_t tgen;
 	r = gs_presence_attach(l, idx, &a.presence, &nsk);

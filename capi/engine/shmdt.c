@@ -170,7 +170,7 @@ static int shmdt_signals_held(uintptr_t addr)
 		if (gs_maps_unchanged(a.maps_stamp) || gs_vma_intact(&a) != 0) {
 			if (gs_table_take_exact(&a) < 0)
 				return -EINVAL; /* another thread detached it first */
-			munmap((void *)addr, a.len);
+			gs_unmap_whole_attach(addr, a.len);
 			uncount(&a);
 			return 0;
 		}

@@ -23,6 +23,7 @@
 #include "conf/sc_ctl.h"
 #include "conf/sc_nat.h"
 #include "conf/sc_remap.h"
+#include "conf/sc_twin.h"
 
 struct scenario {
 	const char *name;
@@ -75,6 +76,11 @@ static const struct scenario scenarios[] = {
 	SC(at_perms),
 	SC_ROOT(at_perms_other),
 	SC(at_count),
+	SC(at_twin_mprotect),
+	SC(at_twin_syscall_mprotect),
+	SC(at_twin_modes),
+	SC(at_twin_dontfork),
+	SC(at_twin_mlock),
 	SC(dt_einval),
 	SC(dt_munmap_first),
 	SC(dt_munmap_middle),

@@ -9,6 +9,13 @@
  *   detach_loop N dlopen LIB through goshm_shmat/goshm_shmdt of LIB loaded
  *                            with dlopen(), which the program's munmap
  *                            never reaches
+ *   detach_loop N held       while the program holds another attach of the
+ *                            segment, made before the loop: each attach
+ *                            is a duplicate of it (capi/engine/shmat.c)
+ *   detach_loop N held-mprotect
+ *                            the same, the held attach made read-only and
+ *                            writable again before the loop: no attach
+ *                            may be a duplicate of it any more
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -25,7 +32,7 @@ typedef int (*shmctl_fn)(int, int, struct shmid_ds *);
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: detach_loop N [unmap | dlopen LIB]\n");
+		fprintf(stderr, "usage: detach_loop N [unmap | dlopen LIB | held | held-mprotect]\n");
 		return 2;
 	}
 	long n = strtol(argv[1], NULL, 10);
@@ -53,6 +60,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int unmap = !strcmp(mode, "unmap");
+	if (!strncmp(mode, "held", 4)) {
+		char *held = at(id, NULL, 0);
+		if (held == (char *)-1) {
+			perror("shmat");
+			return 1;
+		}
+		if (!strcmp(mode, "held-mprotect") &&
+		    (mprotect(held, 4096, PROT_READ) < 0 ||
+		     mprotect(held, 4096, PROT_READ | PROT_WRITE) < 0)) {
+			perror("mprotect");
+			return 1;
+		}
+		held[0] = 'h';
+	}
 	for (long i = 0; i < n; i++) {
 		char *p = at(id, NULL, 0);
 		if (p == (char *)-1) {

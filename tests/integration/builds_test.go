@@ -151,7 +151,10 @@ func exported(t *testing.T, lib string) []string {
 // setns, clone and syscall (which only note that a thread's ids may have
 // changed, and pass the call on: capi/engine/creds.c), mmap, mmap64,
 // munmap, mremap and remap_file_pages (which only note that a mapping may
-// have changed, and pass the call on: capi/engine/mapwatch.c), and nothing else
+// have changed, and pass the call on: capi/engine/mapwatch.c), mprotect,
+// pkey_mprotect, madvise, posix_madvise, mlock, mlock2, munlock, mlockall and
+// munlockall (which only note that what a mapping is may have changed:
+// capi/engine/attrwatch.c), and nothing else
 // (capi/engine/exports.map): a program linked against one runs with the
 // other, and neither library's internals (nor the Go runtime's) can
 // interpose on a program's symbols.
@@ -161,7 +164,9 @@ func TestBothLibrariesExportThePublicAPI(t *testing.T) {
 		"sigaction", "signal", "sigset", "bsd_signal", "sysv_signal",
 		"setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid", "setregid", "setresgid",
 		"unshare", "setns", "clone", "syscall",
-		"mmap", "mmap64", "munmap", "mremap", "remap_file_pages"}, headerFunctions(t)...)
+		"mmap", "mmap64", "munmap", "mremap", "remap_file_pages",
+		"mprotect", "pkey_mprotect", "madvise", "posix_madvise",
+		"mlock", "mlock2", "munlock", "mlockall", "munlockall"}, headerFunctions(t)...)
 	sort.Strings(want)
 	for _, lib := range []string{testenv.CLib(t), testenv.GoLib(t)} {
 		assert.Equal(t, want, exported(t, lib), filepath.Base(lib))

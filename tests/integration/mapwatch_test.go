@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -51,6 +52,56 @@ func TestShmdtAsksProcOnlyAfterAMappingChanged(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, c.opens, strings.Count(string(out), `"/proc/self/maps"`), c.how)
 			}
+		})
+	}
+}
+
+// An attach of a segment the process holds attached already is a
+// duplicate of the held attach's mapping, with no open of the data file
+// (capi/engine/shmat.c map_twin): 50 attaches and detaches while holding
+// one open it twice in all, at its creation and for the held attach.
+// Once the program has changed the held attach's protection
+// (capi/engine/attrwatch.c), each of the 50 opens it again.  Counted under
+// strace, under both libraries.
+func TestHeldAttachIsDuplicated(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, err := exec.LookPath("strace")
+	require.NoError(t, err, "strace (installed by make test)")
+	prog := testenv.Artifact(t, "tests/detach_loop")
+	dataFile := regexp.MustCompile(`segments/seg-[0-9]+"`)
+	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
+	for name, lib := range libs {
+		t.Run(name, func(t *testing.T) {
+			for mode, opens := range map[string]int{"held": 2, "held-mprotect": 52} {
+				trace := filepath.Join(t.TempDir(), "trace")
+				o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
+				r := testenv.Run(t, o, "strace", "-f", "-qq", "-e", "trace=openat,openat2,open",
+					"-o", trace, prog, "50", mode)
+				require.Equal(t, 0, r.Code, "%s: %s", mode, r.String())
+				require.Equal(t, "50 attaches detached\n", r.Stdout, mode)
+				out, err := os.ReadFile(trace)
+				require.NoError(t, err)
+				assert.Len(t, dataFile.FindAllString(string(out), -1), opens, mode)
+			}
+		})
+	}
+}
+
+// Three threads: one attaches and detaches segment X, one attaches X (a
+// duplicate of the first thread's attach whenever it holds one) and reads
+// X's mark, one attaches Y and reads Y's.  No attach of X may read Y --
+// a duplicate made of whatever the kernel mapped where the held attach
+// was a moment before -- and X's count ends at 0 (tests/cprogs/twin_race.c).
+func TestDuplicateRacingDetach(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/twin_race")
+	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
+	for name, lib := range libs {
+		t.Run(name, func(t *testing.T) {
+			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
+			r := testenv.Run(t, o, prog, "3")
+			require.Equal(t, 0, r.Code, r.String())
+			assert.Regexp(t, `^ok [1-9][0-9]*\n$`, r.Stdout)
 		})
 	}
 }

@@ -1,0 +1,224 @@
+/*
+ * attrwatch.c - whether the program may have changed what a mapping is --
+ * its protection, its lock, its madvise() flags, its NUMA policy -- since
+ * an attach was made, without asking /proc.
+ *
+ * A process that holds an attach of a segment and attaches it again in
+ * the same mode gets a duplicate of the held attach's mapping (shmat.c,
+ * mremap() with an old size of 0): one system call where opening and
+ * mapping the data file takes four.  The duplicate takes the held
+ * mapping's attributes, which are what a new attach has only while the
+ * program has not changed them.  Every way a program has of changing
+ * them comes through here:
+ *
+ *   - mprotect() and pkey_mprotect();
+ *   - madvise() and posix_madvise(), with an advice that sets a flag of
+ *     the mapping (MADV_DONTFORK, MADV_DONTDUMP, MADV_HUGEPAGE,
+ *     MADV_RANDOM...; the advices that act on pages only, listed in
+ *     acts_on_pages_only(), change nothing the duplicate would take);
+ *   - mlock(), mlock2(), munlock(), mlockall() and munlockall();
+ *   - syscall() with one of their numbers, or mbind's (libnuma's mbind()
+ *     is a syscall()), set_mempolicy_home_node's or mseal's
+ *     (mapwatch.c gs_maps_syscall).
+ *
+ * Each bumps a generation before and after passing the call on to the C
+ * library, as mapwatch.c does for what is mapped where; an attach keeps
+ * the generation read before its mapping was made (gs_attrs_stamp), and
+ * is duplicated only while neither generation has moved.
+ *
+ * Trusted only where the program's calls reach these definitions, and
+ * never in a Go program (mapwatch.c says why).  Not seen: a system call
+ * made without the C library, and a userfaultfd registration (an ioctl):
+ * docs/DIFFERENCES.md.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Starts at 2; 0 is the stamp of an attach made while not watching. */
+static uint64_t generation = 2;
+static int watching;
+
+void gs_attrs_bump(void)
+{
+	__atomic_add_fetch(&generation, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t gs_attrs_stamp(void)
+{
+	if (!__atomic_load_n(&watching, __ATOMIC_ACQUIRE))
+		return 0;
+	return __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
+}
+
+int gs_attrs_unchanged(uint64_t stamp)
+{
+	return stamp != 0 && __atomic_load_n(&generation, __ATOMIC_SEQ_CST) == stamp;
+}
+
+enum { MPROTECT, PKEY_MPROTECT, MADVISE, POSIX_MADVISE, MLOCK, MLOCK2, MUNLOCK, MLOCKALL,
+       MUNLOCKALL, NFUNCS };
+static const char *const names[NFUNCS] = {"mprotect", "pkey_mprotect", "madvise",
+                                          "posix_madvise", "mlock", "mlock2",
+                                          "munlock", "mlockall", "munlockall"};
+static void *next_fn[NFUNCS];
+
+static void *next(int i) { return gs_libc_symbol(&next_fn[i], names[i]); }
+
+/* Looked up at load, as mapwatch.c's: a call from a signal handler (a
+ * garbage collector's mprotect) never runs the loader. */
+__attribute__((constructor(101))) static void gs_attrwatch_resolve(void)
+{
+	for (int i = 0; i < NFUNCS; i++)
+		next(i);
+	int all = !gs_in_main_program() && gs_program_binds_all(names, NFUNCS);
+	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
+}
+
+/* Bumps after a call, keeping its errno. */
+static void bump_after(void)
+{
+	int e = errno;
+	gs_attrs_bump();
+	errno = e;
+}
+
+/* The advices that act on the pages and leave the mapping's flags as they
+ * were.  Any other, including one newer than this list, counts as a
+ * change. */
+static int acts_on_pages_only(int advice)
+{
+	switch (advice) {
+	case MADV_DONTNEED: case MADV_WILLNEED: case MADV_REMOVE:
+#ifdef MADV_FREE
+	case MADV_FREE:
+#endif
+#ifdef MADV_COLD
+	case MADV_COLD: case MADV_PAGEOUT:
+#endif
+#ifdef MADV_POPULATE_READ
+	case MADV_POPULATE_READ: case MADV_POPULATE_WRITE:
+#endif
+		return 1;
+	}
+	return 0;
+}
+
+typedef int (*addr_len_int_fn)(void *, size_t, int);
+typedef int (*addr_len_fn)(const void *, size_t);
+
+/* The C library's function i, or NULL and ENOSYS. */
+static void *real(int i)
+{
+	void *f = next(i);
+	if (!f)
+		errno = ENOSYS;
+	return f;
+}
+
+static int pass3(int i, void *addr, size_t len, int arg)
+{
+	addr_len_int_fn f = (addr_len_int_fn)real(i);
+	if (!f)
+		return -1;
+	gs_attrs_bump();
+	int r = f(addr, len, arg);
+	bump_after();
+	return r;
+}
+
+GS_EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	return pass3(MPROTECT, addr, len, prot);
+}
+
+/* musl has no pkey_mprotect(): there, the system call itself. */
+GS_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	int (*f)(void *, size_t, int, int) = (int (*)(void *, size_t, int, int))next(PKEY_MPROTECT);
+	gs_attrs_bump();
+#ifdef SYS_pkey_mprotect
+	int r = f ? f(addr, len, prot, pkey)
+	          : (int)gs_syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
+#else
+	int r = f ? f(addr, len, prot, pkey) : (errno = ENOSYS, -1);
+#endif
+	bump_after();
+	return r;
+}
+
+GS_EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	addr_len_int_fn f = (addr_len_int_fn)real(MADVISE);
+	if (!f)
+		return -1;
+	if (acts_on_pages_only(advice))
+		return f(addr, len, advice);
+	return pass3(MADVISE, addr, len, advice);
+}
+
+/* Returns an error number, as POSIX has it; glibc's makes no call for
+ * POSIX_MADV_DONTNEED. */
+GS_EXPORT int posix_madvise(void *addr, size_t len, int advice)
+{
+	addr_len_int_fn f = (addr_len_int_fn)next(POSIX_MADVISE);
+	if (!f)
+		return ENOSYS;
+	if (advice == POSIX_MADV_WILLNEED || advice == POSIX_MADV_DONTNEED)
+		return f(addr, len, advice);
+	gs_attrs_bump();
+	int r = f(addr, len, advice);
+	gs_attrs_bump();
+	return r;
+}
+
+static int pass2(int i, const void *addr, size_t len)
+{
+	addr_len_fn f = (addr_len_fn)real(i);
+	if (!f)
+		return -1;
+	gs_attrs_bump();
+	int r = f(addr, len);
+	bump_after();
+	return r;
+}
+
+GS_EXPORT int mlock(const void *addr, size_t len) { return pass2(MLOCK, addr, len); }
+GS_EXPORT int munlock(const void *addr, size_t len) { return pass2(MUNLOCK, addr, len); }
+
+GS_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
+{
+	int (*f)(const void *, size_t, unsigned) =
+		(int (*)(const void *, size_t, unsigned))real(MLOCK2);
+	if (!f)
+		return -1;
+	gs_attrs_bump();
+	int r = f(addr, len, flags);
+	bump_after();
+	return r;
+}
+
+GS_EXPORT int mlockall(int flags)
+{
+	int (*f)(int) = (int (*)(int))real(MLOCKALL);
+	if (!f)
+		return -1;
+	gs_attrs_bump();
+	int r = f(flags);
+	bump_after();
+	return r;
+}
+
+GS_EXPORT int munlockall(void)
+{
+	int (*f)(void) = (int (*)(void))real(MUNLOCKALL);
+	if (!f)
+		return -1;
+	gs_attrs_bump();
+	int r = f();
+	bump_after();
+	return r;
+}
