@@ -19,13 +19,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goshm/goshm/goshm"
+	"github.com/goshm/goshm/internal/testipc"
 )
 
 // The test binary doubles as the other process of a test: with
 // GOSHM_TEST_HELPER set it runs that helper instead of the tests.
+// As root, the tests run in an IPC namespace of their own
+// (internal/testipc), and their helpers with them.
 func TestMain(m *testing.M) {
 	if h := os.Getenv("GOSHM_TEST_HELPER"); h != "" {
 		os.Exit(runHelper(h, os.Args[len(os.Args)-1]))
+	}
+	if code, done := testipc.Reexec(); done {
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
