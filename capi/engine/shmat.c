@@ -11,6 +11,10 @@
  * order is safe).  Everything else -- a first attach, SHM_REMAP, a
  * permission question about groups or capabilities, a store on a network
  * file system, any doubt -- takes the lock.
+ *
+ * Either path maps the data file, or, when the process holds an attach of
+ * the segment in the same mode that nothing has changed, duplicates that
+ * attach's mapping (map_twin).
  */
 #include "engine.h"
 
