@@ -165,4 +165,36 @@ static void sc_at_twin_mlock(void)
 	NAT(id);
 }
 
+/* A child attaches the segment its parent's attach, now also its own,
+ * holds: one attach detached, one left to the exit.  The counts are the
+ * kernel's at each step. */
+static void sc_at_twin_child(void)
+{
+	int id = G(IPC_PRIVATE, 4096, 0600);
+	char *a = A(id, NULL, 0);
+	POKE(a, 3);
+	pid_t c = child();
+	if (c == 0) {
+		char *b = A(id, NULL, 0);
+		PEEK(b);
+		POKE(b, 4);
+		NAT(id);
+		D(b);
+		NAT(id);
+		char *d = A(id, NULL, 0);
+		PEEK(d);
+		NAT(id);
+		child_exit();
+	}
+	reap(c);
+	NAT(id);
+	PEEK(a);
+	char *e = A(id, NULL, 0);
+	PEEK(e);
+	NAT(id);
+	D(a);
+	D(e);
+	NAT(id);
+}
+
 #endif /* CONF_SC_TWIN_H */
