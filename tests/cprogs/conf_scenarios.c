@@ -82,6 +82,7 @@ static const struct scenario scenarios[] = {
 	SC(at_twin_dontfork),
 	SC(at_twin_mlock),
 	SC(at_twin_child),
+	SC(at_twin_calls),
 	SC(dt_einval),
 	SC(dt_munmap_first),
 	SC(dt_munmap_middle),

@@ -14,6 +14,7 @@
  *                        nonzero (glibc's __glibc_reservedN, musl's __padN)
  *   CONF_SHMINFO_RESERVED(si), and struct shm_info's used_ids,
  *   swap_attempts and swap_successes (musl prefixes them with __)
+ *   conf_pkey_mprotect   pkey_mprotect(); musl has none: the system call
  */
 #ifndef CONF_LIBC_H
 #define CONF_LIBC_H
@@ -46,6 +47,8 @@ static inline const char *conf_sigabbrev(int s) { return sigabbrev_np(s); }
 #define CONF_SHM_INFO_USED_IDS(si) ((si)->used_ids)
 #define CONF_SHM_INFO_SWAP_ATTEMPTS(si) ((si)->swap_attempts)
 #define CONF_SHM_INFO_SWAP_SUCCESSES(si) ((si)->swap_successes)
+
+#define conf_pkey_mprotect pkey_mprotect
 
 #else /* musl */
 
@@ -242,6 +245,14 @@ static inline const char *conf_sigabbrev(int s)
 #define CONF_SHM_INFO_USED_IDS(si) ((si)->__used_ids)
 #define CONF_SHM_INFO_SWAP_ATTEMPTS(si) ((si)->__swap_attempts)
 #define CONF_SHM_INFO_SWAP_SUCCESSES(si) ((si)->__swap_successes)
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static inline int conf_pkey_mprotect(void *p, size_t len, int prot, int pkey)
+{
+	return (int)syscall(SYS_pkey_mprotect, p, len, prot, pkey);
+}
 
 #endif /* __GLIBC__ */
 

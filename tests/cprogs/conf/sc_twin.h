@@ -197,4 +197,41 @@ static void sc_at_twin_child(void)
 	NAT(id);
 }
 
+/* The calls attrwatch.c interposes pass every argument and answer on:
+ * each with good and bad arguments, its return value and errno (or, for
+ * posix_madvise, the error number it returns) as the C library's. */
+static void sc_at_twin_calls(void)
+{
+	char *p = anon(NULL, 2);
+	if (!p)
+		return;
+	char *odd = p + 1;
+	out("mprotect(R) = %s", mprotect(p, PAGE, PROT_READ) ? fail(errno) : "0");
+	out("mprotect(odd) = %s", mprotect(odd, PAGE, PROT_READ) ? fail(errno) : "0");
+	out("mprotect(bad prot) = %s", mprotect(p, PAGE, 0x1000) ? fail(errno) : "0");
+	int rw = PROT_READ | PROT_WRITE;
+	out("pkey_mprotect(RW, -1) = %s", conf_pkey_mprotect(p, PAGE, rw, -1) ? fail(errno) : "0");
+	out("pkey_mprotect(RW, 99) = %s", conf_pkey_mprotect(p, PAGE, rw, 99) ? fail(errno) : "0");
+	out("madvise(DONTNEED) = %s", madvise(p, PAGE, MADV_DONTNEED) ? fail(errno) : "0");
+	out("madvise(RANDOM) = %s", madvise(p, PAGE, MADV_RANDOM) ? fail(errno) : "0");
+	out("madvise(odd) = %s", madvise(odd, PAGE, MADV_RANDOM) ? fail(errno) : "0");
+	out("madvise(bad advice) = %s", madvise(p, PAGE, 12345) ? fail(errno) : "0");
+	int e = posix_madvise(p, PAGE, POSIX_MADV_SEQUENTIAL);
+	out("posix_madvise(SEQUENTIAL) = %s", e ? fail(e) : "0");
+	e = posix_madvise(odd, PAGE, POSIX_MADV_RANDOM);
+	out("posix_madvise(odd) = %s", e ? fail(e) : "0");
+	e = posix_madvise(p, PAGE, POSIX_MADV_WILLNEED);
+	out("posix_madvise(WILLNEED) = %s", e ? fail(e) : "0");
+	out("mlock = %s", mlock(p, PAGE) ? fail(errno) : "0");
+	out("munlock = %s", munlock(p, PAGE) ? fail(errno) : "0");
+	out("mlock2(ONFAULT) = %s", mlock2(p, PAGE, MLOCK_ONFAULT) ? fail(errno) : "0");
+	out("mlock2(bad flags) = %s", mlock2(p, PAGE, 0x40) ? fail(errno) : "0");
+	out("munlock = %s", munlock(p, PAGE) ? fail(errno) : "0");
+	out("mlockall(bad flags) = %s", mlockall(0) ? fail(errno) : "0");
+	out("munlockall = %s", munlockall() ? fail(errno) : "0");
+	MUNMAP(p, 2);
+	out("mprotect(unmapped) = %s", mprotect(p, PAGE, PROT_READ) ? fail(errno) : "0");
+	out("mlock(unmapped) = %s", mlock(p, PAGE) ? fail(errno) : "0");
+}
+
 #endif /* CONF_SC_TWIN_H */
