@@ -96,6 +96,11 @@ static void sc_at_twin_modes(void)
 {
 	int id = G(IPC_PRIVATE, 4096, 0600);
 	char *r1 = A(id, NULL, SHM_RDONLY);
+	char *r0 = A(id, NULL, SHM_RDONLY);
+	PERMS(r0);
+	TRY_WRITE(r0);
+	MPROTECT(r0, 1, PROT_READ | PROT_WRITE);
+	D(r0);
 	char *w1 = A(id, NULL, 0);
 	PERMS(w1);
 	TRY_WRITE(w1);
