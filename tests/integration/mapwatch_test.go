@@ -87,6 +87,30 @@ func TestHeldAttachIsDuplicated(t *testing.T) {
 	}
 }
 
+// The race of a duplicated attach, made to happen every time
+// (tests/cprogs/twin_interleave.c): a seccomp filter stops the
+// duplicate's mremap in one thread while the main thread takes the held
+// attach away -- by shmdt, or by the program's munmap -- and attaches
+// segment Y at its address.  The attach must still read X's mark: the
+// engine drops a duplicate made while its own unmappings moved (shmdt)
+// or the mapping generation did (munmap), and maps X's file instead.
+// Each mode fails without its check.
+func TestDuplicateInterleavedWithDetach(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/twin_interleave")
+	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
+	for name, lib := range libs {
+		for _, how := range []string{"shmdt", "munmap"} {
+			t.Run(name+"/"+how, func(t *testing.T) {
+				o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
+				r := testenv.Run(t, o, prog, how)
+				require.Equal(t, 0, r.Code, r.String())
+				assert.Equal(t, "X read X\n", r.Stdout)
+			})
+		}
+	}
+}
+
 // Three threads: one attaches and detaches segment X, one attaches X (a
 // duplicate of the first thread's attach whenever it holds one) and reads
 // X's mark, one attaches Y and reads Y's.  No attach of X may read Y --
