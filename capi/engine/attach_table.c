@@ -259,10 +259,14 @@ int gs_table_find(uintptr_t addr, struct gs_attach *out)
 }
 
 /* A copy of the most recent attach of segment k mapped with protection
- * prot (shmat.c's duplicate of a held attach). */
+ * prot (shmat.c's duplicate of a held attach).  A process with no attach
+ * costs no lock (one added meanwhile by another thread may be missed:
+ * the attach then maps the data file). */
 int gs_table_twin(const struct gs_segkey *k, int prot, struct gs_attach *out)
 {
 	int r = -ENOENT;
+	if (!__atomic_load_n(&table_len, __ATOMIC_RELAXED))
+		return r;
 	gs_table_lock();
 	for (size_t i = table_len; i-- > 0;) {
 		if (table[i].prot == prot && same_seg(&table[i].seg, k)) {

@@ -38,26 +38,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Starts at 2; 0 is the stamp of an attach made while not watching. */
-static uint64_t generation = 2;
-static int watching;
+static struct gs_watch attrs = GS_WATCH_INIT;
 
-void gs_attrs_bump(void)
-{
-	__atomic_add_fetch(&generation, 1, __ATOMIC_SEQ_CST);
-}
-
-uint64_t gs_attrs_stamp(void)
-{
-	if (!__atomic_load_n(&watching, __ATOMIC_ACQUIRE))
-		return 0;
-	return __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
-}
-
-int gs_attrs_unchanged(uint64_t stamp)
-{
-	return stamp != 0 && __atomic_load_n(&generation, __ATOMIC_SEQ_CST) == stamp;
-}
+void gs_attrs_bump(void) { gs_watch_bump(&attrs); }
+uint64_t gs_attrs_stamp(void) { return gs_watch_stamp(&attrs); }
+int gs_attrs_unchanged(uint64_t stamp) { return gs_watch_unchanged(&attrs, stamp); }
 
 enum { MPROTECT, PKEY_MPROTECT, MADVISE, POSIX_MADVISE, MLOCK, MLOCK2, MUNLOCK, MLOCKALL,
        MUNLOCKALL, NFUNCS };
@@ -75,15 +60,7 @@ __attribute__((constructor(101))) static void gs_attrwatch_resolve(void)
 	for (int i = 0; i < NFUNCS; i++)
 		next(i);
 	int all = !gs_in_main_program() && gs_program_binds_all(names, NFUNCS);
-	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
-}
-
-/* Bumps after a call, keeping its errno. */
-static void bump_after(void)
-{
-	int e = errno;
-	gs_attrs_bump();
-	errno = e;
+	gs_watch_start(&attrs, all);
 }
 
 /* The advices that act on the pages and leave the mapping's flags as they
@@ -124,9 +101,9 @@ static int pass3(int i, void *addr, size_t len, int arg)
 	addr_len_int_fn f = (addr_len_int_fn)real(i);
 	if (!f)
 		return -1;
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 	int r = f(addr, len, arg);
-	bump_after();
+	gs_watch_bump_after(&attrs);
 	return r;
 }
 
@@ -139,14 +116,14 @@ GS_EXPORT int mprotect(void *addr, size_t len, int prot)
 GS_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
 	int (*f)(void *, size_t, int, int) = (int (*)(void *, size_t, int, int))next(PKEY_MPROTECT);
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 #ifdef SYS_pkey_mprotect
 	int r = f ? f(addr, len, prot, pkey)
 	          : (int)gs_syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
 #else
 	int r = f ? f(addr, len, prot, pkey) : (errno = ENOSYS, -1);
 #endif
-	bump_after();
+	gs_watch_bump_after(&attrs);
 	return r;
 }
 
@@ -169,9 +146,9 @@ GS_EXPORT int posix_madvise(void *addr, size_t len, int advice)
 		return ENOSYS;
 	if (advice == POSIX_MADV_WILLNEED || advice == POSIX_MADV_DONTNEED)
 		return f(addr, len, advice);
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 	int r = f(addr, len, advice);
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 	return r;
 }
 
@@ -180,9 +157,9 @@ static int pass2(int i, const void *addr, size_t len)
 	addr_len_fn f = (addr_len_fn)real(i);
 	if (!f)
 		return -1;
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 	int r = f(addr, len);
-	bump_after();
+	gs_watch_bump_after(&attrs);
 	return r;
 }
 
@@ -195,9 +172,9 @@ GS_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
 		(int (*)(const void *, size_t, unsigned))real(MLOCK2);
 	if (!f)
 		return -1;
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 	int r = f(addr, len, flags);
-	bump_after();
+	gs_watch_bump_after(&attrs);
 	return r;
 }
 
@@ -206,9 +183,9 @@ GS_EXPORT int mlockall(int flags)
 	int (*f)(int) = (int (*)(int))real(MLOCKALL);
 	if (!f)
 		return -1;
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 	int r = f(flags);
-	bump_after();
+	gs_watch_bump_after(&attrs);
 	return r;
 }
 
@@ -217,8 +194,8 @@ GS_EXPORT int munlockall(void)
 	int (*f)(void) = (int (*)(void))real(MUNLOCKALL);
 	if (!f)
 		return -1;
-	gs_attrs_bump();
+	gs_watch_bump(&attrs);
 	int r = f();
-	bump_after();
+	gs_watch_bump_after(&attrs);
 	return r;
 }

@@ -226,8 +226,6 @@ static int changes_ids(long n)
 	return 0;
 }
 
-typedef gs_syscall6_fn syscall_fn;
-
 /* Six arguments are passed on whatever the number, as the C library's own
  * syscall() reads them: the kernel ignores those a call does not take.
  * Exported as syscall (below). */
@@ -239,7 +237,7 @@ static long program_syscall(long n, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	syscall_fn f = (syscall_fn)gs_libc_syscall();
+	gs_syscall6_fn f = (gs_syscall6_fn)gs_libc_syscall();
 	if (!f) {
 		errno = ENOSYS;
 		return -1;

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -388,6 +389,48 @@ GS_HIDDEN gid_t gs_egid(void);
 typedef long (*gs_syscall_fn)(long, ...);
 GS_HIDDEN gs_syscall_fn gs_libc_syscall(void);
 #define gs_syscall(...) (gs_libc_syscall()(__VA_ARGS__))
+
+/*
+ * A generation that the library's watchers of the program's calls bump
+ * before and after passing a call on (mapwatch.c, attrwatch.c).  It starts
+ * at 2: a stamp of 0 is one taken while not watching, and is never
+ * unchanged.
+ */
+struct gs_watch {
+	uint64_t generation;
+	int watching;
+};
+#define GS_WATCH_INIT {2, 0}
+
+static inline void gs_watch_bump(struct gs_watch *w)
+{
+	__atomic_add_fetch(&w->generation, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The bump after a call, keeping the call's errno. */
+static inline void gs_watch_bump_after(struct gs_watch *w)
+{
+	int e = errno;
+	gs_watch_bump(w);
+	errno = e;
+}
+
+static inline uint64_t gs_watch_stamp(struct gs_watch *w)
+{
+	if (!__atomic_load_n(&w->watching, __ATOMIC_ACQUIRE))
+		return 0;
+	return __atomic_load_n(&w->generation, __ATOMIC_SEQ_CST);
+}
+
+static inline int gs_watch_unchanged(struct gs_watch *w, uint64_t stamp)
+{
+	return stamp != 0 && __atomic_load_n(&w->generation, __ATOMIC_SEQ_CST) == stamp;
+}
+
+static inline void gs_watch_start(struct gs_watch *w, int trusted)
+{
+	__atomic_store_n(&w->watching, trusted, __ATOMIC_RELEASE);
+}
 
 /* mapwatch.c: has the program changed what is mapped where since a stamp?
  * gs_maps_stamp() is 0 where that cannot be known; gs_maps_unchanged(0)

@@ -61,28 +61,13 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* Starts at 2; 0 is the stamp of an attach made while not watching. */
-static uint64_t generation = 2;
-static int watching;
+static struct gs_watch maps = GS_WATCH_INIT;
 /* The engine's own unmappings of whole attaches (gs_unmap_whole_attach). */
 static uint64_t own_unmaps;
 
-void gs_maps_bump(void)
-{
-	__atomic_add_fetch(&generation, 1, __ATOMIC_SEQ_CST);
-}
-
-uint64_t gs_maps_stamp(void)
-{
-	if (!__atomic_load_n(&watching, __ATOMIC_ACQUIRE))
-		return 0;
-	return __atomic_load_n(&generation, __ATOMIC_SEQ_CST);
-}
-
-int gs_maps_unchanged(uint64_t stamp)
-{
-	return stamp != 0 && __atomic_load_n(&generation, __ATOMIC_SEQ_CST) == stamp;
-}
+void gs_maps_bump(void) { gs_watch_bump(&maps); }
+uint64_t gs_maps_stamp(void) { return gs_watch_stamp(&maps); }
+int gs_maps_unchanged(uint64_t stamp) { return gs_watch_unchanged(&maps, stamp); }
 
 /* Which generations syscall(n, ...) may move: GS_WATCH_MAPS for what is
  * mapped where, GS_WATCH_ATTRS for what a mapping is (attrwatch.c). */
@@ -147,7 +132,7 @@ __attribute__((constructor(101))) static void gs_mapwatch_resolve(void)
 	for (int i = 0; i < NFUNCS; i++)
 		next(i);
 	int all = !gs_in_main_program() && gs_program_binds_all(names, NFUNCS);
-	__atomic_store_n(&watching, all, __ATOMIC_RELEASE);
+	gs_watch_start(&maps, all);
 }
 
 /* The C library's function i, or NULL and ENOSYS. */
@@ -157,14 +142,6 @@ static void *real(int i)
 	if (!f)
 		errno = ENOSYS;
 	return f;
-}
-
-/* Bumps after a call, keeping its errno. */
-static void bump_after(void)
-{
-	int e = errno;
-	gs_maps_bump();
-	errno = e;
 }
 
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
@@ -184,9 +161,9 @@ static void *pass_mmap(int i, void *addr, size_t len, int prot, int flags, int f
 		return MAP_FAILED;
 	if (!(flags & MAP_FIXED))
 		return f(addr, len, prot, flags, fd, off);
-	gs_maps_bump();
+	gs_watch_bump(&maps);
 	void *p = f(addr, len, prot, flags, fd, off);
-	bump_after();
+	gs_watch_bump_after(&maps);
 	/* MAP_FIXED_NOREPLACE replaces nothing. */
 	if (p != MAP_FAILED && !(flags & MAP_FIXED_NOREPLACE))
 		unmapped((uintptr_t)p, len);
@@ -211,9 +188,9 @@ GS_EXPORT int munmap(void *addr, size_t len)
 	int (*f)(void *, size_t) = (int (*)(void *, size_t))real(MUNMAP);
 	if (!f)
 		return -1;
-	gs_maps_bump();
+	gs_watch_bump(&maps);
 	int r = f(addr, len);
-	bump_after();
+	gs_watch_bump_after(&maps);
 	if (r == 0)
 		unmapped((uintptr_t)addr, len);
 	return r;
@@ -242,9 +219,9 @@ GS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		(void *(*)(void *, size_t, size_t, int, ...))real(MREMAP);
 	if (!f)
 		return MAP_FAILED;
-	gs_maps_bump();
+	gs_watch_bump(&maps);
 	void *p = f(old, old_len, new_len, flags, to);
-	bump_after();
+	gs_watch_bump_after(&maps);
 	if (p != MAP_FAILED)
 		remapped((uintptr_t)old, old_len, new_len, (uintptr_t)p);
 	return p;
@@ -256,9 +233,9 @@ GS_EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, 
 		(int (*)(void *, size_t, int, size_t, int))real(REMAP_FILE_PAGES);
 	if (!f)
 		return -1;
-	gs_maps_bump();
+	gs_watch_bump(&maps);
 	int r = f(addr, size, prot, pgoff, flags);
-	bump_after();
+	gs_watch_bump_after(&maps);
 	return r;
 }
 

@@ -169,6 +169,8 @@ static int map_twin(const struct gs_segkey *key, size_t len, int prot, uintptr_t
 {
 	struct gs_attach held;
 	uint64_t unmaps = gs_own_unmaps();
+	if (!gs_maps_stamp() || !gs_attrs_stamp()) /* not watching: never */
+		return -1;
 	if (gs_table_twin(key, prot, &held) < 0 || held.len != len ||
 	    !gs_maps_unchanged(held.maps_stamp) || !gs_attrs_unchanged(held.attrs_stamp))
 		return -1;
