@@ -30,10 +30,7 @@ func TestMain(m *testing.M) {
 	if h := os.Getenv("GOSHM_TEST_HELPER"); h != "" {
 		os.Exit(runHelper(h, os.Args[len(os.Args)-1]))
 	}
-	if code, done := testipc.Reexec(); done {
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
+	testipc.Main(m)
 }
 
 func runHelper(name, arg string) int {

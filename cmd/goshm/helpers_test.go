@@ -16,12 +16,7 @@ import (
 // As root, the tests run in an IPC namespace of their own
 // (internal/testipc): the doctor's look at the namespace's segments sees
 // only theirs, and what they leave ends with it.
-func TestMain(m *testing.M) {
-	if code, done := testipc.Reexec(); done {
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testipc.Main(m) }
 
 // result is what one call of the dispatcher did.
 type result struct {

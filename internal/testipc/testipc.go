@@ -15,17 +15,18 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"testing"
 )
 
 // inside marks a test binary that already runs in its namespace; its
 // helper processes inherit it, and the namespace.
 const inside = "GOSHM_TEST_PRIVATE_IPC"
 
-// Reexec runs this test binary again, with the same arguments, in a new
+// reexec runs this test binary again, with the same arguments, in a new
 // IPC namespace, and returns its exit code with done true.  It returns
 // done false, and the caller runs its tests here, when the binary runs in
 // such a namespace already or is not root (which may not make one).
-func Reexec() (code int, done bool) {
+func reexec() (code int, done bool) {
 	if os.Getenv(inside) != "" || os.Geteuid() != 0 {
 		return 0, false
 	}
@@ -44,4 +45,13 @@ func Reexec() (code int, done bool) {
 		fmt.Fprintf(os.Stderr, "testipc: running the tests in a new IPC namespace: %v\n", err)
 		return 1, true
 	}
+}
+
+// Main is a test package's TestMain: its tests, in a namespace of their
+// own when reexec makes one.  It does not return.
+func Main(m *testing.M) {
+	if code, done := reexec(); done {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
 }

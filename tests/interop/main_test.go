@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"os"
 	"testing"
 
 	"github.com/goshm/goshm/internal/testipc"
@@ -10,9 +9,4 @@ import (
 // As root, the tests run in an IPC namespace of their own
 // (internal/testipc): some call the Go package in the test process, and
 // what a test leaves in its namespace ends with it, not in the machine's.
-func TestMain(m *testing.M) {
-	if code, done := testipc.Reexec(); done {
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testipc.Main(m) }

@@ -57,6 +57,14 @@ CONF_FN int MUNMAP(void *p, size_t pages)
 	return r;
 }
 
+/* munmap() as a system call of its own, past the C library's function. */
+CONF_FN void SYS_MUNMAP(void *p, size_t pages)
+{
+	const char *arg = addr_name(p);
+	long r = syscall(SYS_munmap, p, pages * PAGE);
+	out("syscall(SYS_munmap, %s, %zu pages) = %s", arg, pages, r < 0 ? fail(errno) : "0");
+}
+
 CONF_FN int MPROTECT(void *p, size_t pages, int prot)
 {
 	const char *arg = addr_name(p);

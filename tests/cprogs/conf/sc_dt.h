@@ -234,8 +234,7 @@ static void sc_dt_syscall_refilled(void)
 {
 	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
 	char *a = A(id, NULL, 0);
-	long r = syscall(SYS_munmap, a, 2 * 4096);
-	out("syscall(SYS_munmap, %s, 2 pages) = %s", addr_name(a), r < 0 ? fail(errno) : "0");
+	SYS_MUNMAP(a, 2);
 	void *m = (void *)syscall(SYS_mmap, a, 2 * 4096, PROT_READ | PROT_WRITE,
 	                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	out("syscall(SYS_mmap, %s, 2 pages, anonymous) = %s", addr_name(a),
@@ -291,8 +290,7 @@ static void sc_dt_syscall_munmap_rmid(void)
 	int id = G(IPC_PRIVATE, 2 * 4096, 0600);
 	char *a = A(id, NULL, 0);
 	RM(id);
-	long r = syscall(SYS_munmap, a, 2 * 4096);
-	out("syscall(SYS_munmap, %s, 2 pages) = %s", addr_name(a), r < 0 ? fail(errno) : "0");
+	SYS_MUNMAP(a, 2);
 	ST(id, NULL);
 }
 
