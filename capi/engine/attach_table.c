@@ -208,9 +208,9 @@ int gs_table_add(const struct gs_attach *a)
 	return r;
 }
 
-/* Remove table[i] into *out; returns a token page to unmap after the
- * mutex, or NULL. */
-static void *remove_at(size_t i, struct gs_attach *out)
+/* Remove table[i] into *out, and its token reference, which is left
+ * idle. */
+static struct gs_tokref *drop_at(size_t i, struct gs_attach *out)
 {
 	*out = table[i];
 	memmove(&table[i], &table[i + 1], (table_len - i - 1) * sizeof *table);
@@ -219,7 +219,16 @@ static void *remove_at(size_t i, struct gs_attach *out)
 		__atomic_store_n(&span_hi, 0, __ATOMIC_RELAXED);
 	}
 	struct gs_tokref *r = find_tok(&out->seg, out->nsk, out->tgen);
-	return r ? unref_evict(r) : NULL;
+	if (r)
+		unref(r);
+	return r;
+}
+
+/* Remove table[i] into *out; returns a token page to unmap after the
+ * mutex, or NULL. */
+static void *remove_at(size_t i, struct gs_attach *out)
+{
+	return drop_at(i, out) ? evict_one() : NULL;
 }
 
 /* Remove the attach a, found earlier by gs_table_find or _snapshot:
@@ -344,4 +353,88 @@ void gs_table_forget_segment(const struct gs_segkey *k)
 	gs_table_unlock();
 	while (n)
 		unmap_token(pages[--n]);
+}
+
+/*
+ * MADV_DONTFORK and MADV_DOFORK over [lo, hi) (attrwatch.c), applied
+ * whole or not (a call that failed may have reached some mappings).  The
+ * kernel leaves a MADV_DONTFORK mapping out of a child: the child has
+ * nothing at its address, and the segment's shm_nattch does not count it.
+ * An attach left out whole -- by this advice, or piece by piece, as
+ * /proc tells when the advice covered part of it -- gets the same advice
+ * on its presence attach, so that the kernel's count stays the answer,
+ * and a child drops it from its copy of the table
+ * (gs_table_forked_child).  One of which a child inherits some pieces
+ * keeps its presence attach there (the kernel counts each piece:
+ * docs/DIFFERENCES.md, VMA fragments), and the child asks /proc before it
+ * trusts any attach.  madv is the C library's madvise().
+ */
+void gs_table_fork_advice(uintptr_t lo, uintptr_t hi, int dontfork, int applied,
+                          int (*madv)(void *, size_t, int))
+{
+	size_t page = (size_t)gs_page_size(), partial = 0;
+	if (!__atomic_load_n(&table_len, __ATOMIC_RELAXED))
+		return;
+	gs_table_lock();
+	for (size_t i = 0; i < table_len; i++) {
+		struct gs_attach *a = &table[i];
+		if (a->addr >= hi || a->addr + a->len <= lo)
+			continue;
+		int whole = applied && lo <= a->addr && a->addr + a->len <= hi;
+		int leaves = whole && dontfork;
+		if (madv(a->presence, page, leaves ? MADV_DONTFORK : MADV_DOFORK) == 0 && whole) {
+			a->fork_flags = leaves ? GS_FORK_LEAVES : 0;
+		} else {
+			/* Until /proc says more: a child keeps the presence attach,
+			 * and drops it if it has no piece (gs_table_forked_child). */
+			a->fork_flags = GS_FORK_CHECK;
+			partial += whole ? 0 : 1;
+		}
+	}
+	gs_table_unlock();
+	if (!partial)
+		return;
+	/* Left out by pieces?  /proc is read outside the mutex, which is never
+	 * held across a call that may block; beyond the first few attaches,
+	 * the children decide. */
+	struct gs_attach hit[16];
+	size_t n = gs_table_overlapping(lo, hi, hit, sizeof hit / sizeof hit[0]);
+	for (size_t i = 0; i < n && i < sizeof hit / sizeof hit[0]; i++) {
+		if (!(hit[i].fork_flags & GS_FORK_CHECK) || gs_vma_all_dontfork(&hit[i]) != 1 ||
+		    madv(hit[i].presence, page, MADV_DONTFORK) < 0)
+			continue;
+		gs_table_lock();
+		for (size_t k = 0; k < table_len; k++)
+			if (table[k].serial == hit[i].serial)
+				table[k].fork_flags = GS_FORK_LEAVES;
+		gs_table_unlock();
+	}
+}
+
+/*
+ * In a child, just forked, with the mutex held since the parent's
+ * prefork (config.c): the attaches the kernel left out of it are not its
+ * own.  Their tokens stay mapped, idle (unmapping one here would run the
+ * library's munmap, which takes the mutex).  After an advice on part of
+ * an attach, the child asks /proc before it trusts any attach; one of
+ * which it turns out to have no piece gives up the presence attach it
+ * inherited (the pieces it had were unmapped after the advice).
+ */
+void gs_table_forked_child(void)
+{
+	int check = 0;
+	for (size_t i = table_len; i-- > 0;) {
+		struct gs_attach gone;
+		unsigned flags = table[i].fork_flags;
+		if (flags & GS_FORK_CHECK)
+			check = 1;
+		if (flags & GS_FORK_LEAVES) {
+			drop_at(i, &gone);
+		} else if ((flags & GS_FORK_CHECK) && gs_vma_has_fragment(&table[i]) == 0) {
+			gs_presence_detach(table[i].presence);
+			drop_at(i, &gone);
+		}
+	}
+	if (check)
+		gs_maps_bump();
 }

@@ -127,6 +127,24 @@ GS_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 	return r;
 }
 
+/* After madvise(addr, len, advice) returned r, by the C library's
+ * function or syscall(): the attaches it may have made stay out of a
+ * child, or come back into one (attach_table.c gs_table_fork_advice). */
+void gs_attrs_fork_advice(void *addr, size_t len, int advice, long r)
+{
+	if (advice != MADV_DONTFORK && advice != MADV_DOFORK)
+		return;
+	addr_len_int_fn f = (addr_len_int_fn)next(MADVISE);
+	uintptr_t lo = (uintptr_t)addr, page = (uintptr_t)gs_page_size();
+	uintptr_t rounded = ((uintptr_t)len + page - 1) & ~(page - 1);
+	/* The lengths the kernel refuses before it changes anything. */
+	if (!f || !len || rounded < len || lo + rounded < lo)
+		return;
+	int saved = errno;
+	gs_table_fork_advice(lo, lo + rounded, advice == MADV_DONTFORK, r == 0, f);
+	errno = saved;
+}
+
 GS_EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	addr_len_int_fn f = (addr_len_int_fn)real(MADVISE);
@@ -134,7 +152,9 @@ GS_EXPORT int madvise(void *addr, size_t len, int advice)
 		return -1;
 	if (acts_on_pages_only(advice))
 		return f(addr, len, advice);
-	return pass3(MADVISE, addr, len, advice);
+	int r = pass3(MADVISE, addr, len, advice);
+	gs_attrs_fork_advice(addr, len, advice, r);
+	return r;
 }
 
 /* Returns an error number, as POSIX has it; glibc's makes no call for

@@ -427,6 +427,7 @@ static void postfork_child(void)
 		pthread_mutex_init(&s->mu, NULL);
 		pthread_mutex_init(&s->mu_root, NULL);
 	}
+	gs_table_forked_child();
 	gs_table_unlock();
 	gs_mutex_unlock(&stores_mu);
 }

@@ -453,6 +453,7 @@ GS_HIDDEN void *gs_duplicate_mapping(uintptr_t addr, size_t len);
 GS_HIDDEN uint64_t gs_attrs_stamp(void);
 GS_HIDDEN int gs_attrs_unchanged(uint64_t stamp);
 GS_HIDDEN void gs_attrs_bump(void);
+GS_HIDDEN void gs_attrs_fork_advice(void *addr, size_t len, int advice, long r);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
@@ -523,7 +524,11 @@ struct gs_attach {
 	uint64_t maps_stamp;      /* gs_maps_stamp() before it was mapped */
 	uint64_t attrs_stamp;     /* gs_attrs_stamp() before it was mapped */
 	int prot;                 /* the mapping's protection, as shmat made it */
+	unsigned fork_flags;      /* GS_FORK_*: what MADV_DONTFORK made of it */
 };
+/* gs_attach.fork_flags (attach_table.c gs_table_fork_advice) */
+#define GS_FORK_LEAVES 1u /* it and its presence attach stay out of a child */
+#define GS_FORK_CHECK 2u  /* part of it may: a child asks /proc about it */
 GS_HIDDEN void gs_table_lock(void);
 GS_HIDDEN void gs_table_unlock(void);
 GS_HIDDEN void *gs_table_pin_token(const struct gs_segkey *k, unsigned nsk,
@@ -542,6 +547,9 @@ GS_HIDDEN size_t gs_table_overlapping(uintptr_t lo, uintptr_t hi, struct gs_atta
 GS_HIDDEN int gs_table_take_covered(uintptr_t lo, uintptr_t hi,
                                     struct gs_attach *out);
 GS_HIDDEN void gs_table_forget_segment(const struct gs_segkey *k);
+GS_HIDDEN void gs_table_fork_advice(uintptr_t lo, uintptr_t hi, int dontfork, int applied,
+                                    int (*madv)(void *, size_t, int));
+GS_HIDDEN void gs_table_forked_child(void);
 
 /* vma.c: what the kernel has mapped where. */
 struct gs_vma {
@@ -557,6 +565,7 @@ GS_HIDDEN int gs_vma_detach_rule(uintptr_t addr, const struct gs_attach *attache
                                  size_t n, struct gs_attach *first);
 GS_HIDDEN int gs_vma_has_fragment(const struct gs_attach *a);
 GS_HIDDEN int gs_vma_file_mapped(const struct gs_attach *a);
+GS_HIDDEN int gs_vma_all_dontfork(const struct gs_attach *a);
 
 /* routing.c: GOSHM_KEYS. */
 enum gs_route { GS_TO_GOSHM = 0, GS_TO_KERNEL = 1 };

@@ -264,6 +264,8 @@ long gs_maps_pass_syscall(gs_syscall6_fn f, long n, const long *a, int kinds)
 	bump(kinds);
 	if (kinds & GS_WATCH_MAPS)
 		syscall_done(n, a, r);
+	if (n == SYS_madvise)
+		gs_attrs_fork_advice((void *)a[0], (size_t)a[1], (int)a[2], r);
 	errno = e;
 	return r;
 }

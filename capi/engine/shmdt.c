@@ -121,8 +121,8 @@ static int detach_by_rule(uintptr_t addr)
 		 * program unmapped whole itself (munmap, mmap MAP_FIXED): the
 		 * kernel uncounted that one already -- unless it was moved
 		 * (mremap), and its file is still mapped elsewhere. */
-		int dead = r == 0 ? same_file(&all[i], &first) && !gs_vma_has_fragment(&all[i])
-		                  : all[i].addr == addr && !gs_vma_has_fragment(&all[i]) &&
+		int dead = r == 0 ? same_file(&all[i], &first) && gs_vma_has_fragment(&all[i]) <= 0
+		                  : all[i].addr == addr && gs_vma_has_fragment(&all[i]) <= 0 &&
 		                            !gs_vma_file_mapped(&all[i]);
 		if (dead && gs_table_take_exact(&all[i]) == 0)
 			uncount(&all[i]);
@@ -153,7 +153,7 @@ void gs_attaches_unmapped(uintptr_t lo, uintptr_t hi)
 	int e = errno;
 	gs_signals_hold();
 	for (size_t i = 0; i < n && i < GS_RULE_STACK; i++)
-		if (!gs_vma_has_fragment(&hit[i]) && !gs_vma_file_mapped(&hit[i]) &&
+		if (gs_vma_has_fragment(&hit[i]) <= 0 && !gs_vma_file_mapped(&hit[i]) &&
 		    gs_table_take_exact(&hit[i]) == 0)
 			uncount(&hit[i]);
 	gs_signals_release();

@@ -196,7 +196,8 @@ int gs_vma_intact(const struct gs_attach *a)
 	       of_attach_file(a, &v);
 }
 
-/* Is anything of attach a still mapped where a put it? */
+/* Is anything of attach a still mapped where a put it?  1 or 0; -1 when
+ * /proc cannot tell. */
 int gs_vma_has_fragment(const struct gs_attach *a)
 {
 	struct gs_vma v;
@@ -204,7 +205,7 @@ int gs_vma_has_fragment(const struct gs_attach *a)
 	int found = 0;
 	uintptr_t at = a->addr;
 	if (maps_open(&m) < 0)
-		return 0;
+		return -1;
 	while (!found && at < a->addr + a->len && vma_next(&m, at, &v) == 0 &&
 	       v.start < a->addr + a->len) {
 		found = of_attach_file(a, &v) && v.offset == v.start - a->addr;
@@ -212,6 +213,59 @@ int gs_vma_has_fragment(const struct gs_attach *a)
 	}
 	maps_close(&m);
 	return found;
+}
+
+/*
+ * Is every piece of attach a that is still where a put it marked
+ * MADV_DONTFORK ("dc" in its VmFlags), so that a child would inherit none?
+ * 1 when there is such a piece and all are; 0 when one is not, or none is
+ * left; -1 when /proc cannot tell.  Only smaps shows the flag; it is read
+ * for an advice that covers part of an attach, which is rare.
+ */
+int gs_vma_all_dontfork(const struct gs_attach *a)
+{
+	char buf[8192];
+	size_t have = 0;
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int in_piece = 0, pieces = 0, inherited = 0, failed = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			failed = 1;
+			break;
+		}
+		have += (size_t)n;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = 0;
+			struct gs_vma v;
+			if (!strncmp(line, "VmFlags:", 8)) {
+				if (in_piece && !strstr(line + 8, " dc"))
+					inherited = 1;
+				in_piece = 0;
+			} else if (parse_line(line, &v) == 0) {
+				in_piece = v.start < a->addr + a->len && v.end > a->addr &&
+				           of_attach_file(a, &v) && v.offset == v.start - a->addr;
+				pieces += in_piece;
+			}
+			line = nl + 1;
+		}
+		if (n == 0)
+			break;
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof buf - 1)
+			have = 0; /* a line longer than the buffer (a path): dropped */
+	}
+	close(fd);
+	if (failed)
+		return -1;
+	return pieces && !inherited;
 }
 
 /* Does this process map attach a's file anywhere (an attach that mremap()

@@ -391,6 +391,28 @@ static void op_shmctl(void)
 }
 
 /*
+ * madvise(MADV_DONTFORK) or MADV_DOFORK on an attach, through the C
+ * library or syscall(): later children inherit it or not (goshm mirrors
+ * the advice on the attach's presence attach and keeps a child's table
+ * true: capi/engine/attach_table.c gs_table_fork_advice).  Not in remap
+ * mode: an advice on part of an attach cuts it, and the kernel's records
+ * of the pieces (shm_nattch, and the shm_lpid of a merge) are a documented
+ * difference; conf_scenarios at_dontfork_part covers that case.
+ */
+static void op_fork_advice(void)
+{
+	if (!nattaches)
+		return;
+	char *p = attaches[pick(nattaches)];
+	int advice = pick(2) ? MADV_DONTFORK : MADV_DOFORK;
+	int by_syscall = pick(2);
+	const char *at = addr_name(p);
+	long r = by_syscall ? syscall(SYS_madvise, p, 4096, advice) : madvise(p, 4096, advice);
+	out("%s(%s, 1 page, %s) = %s", by_syscall ? "syscall(SYS_madvise)" : "madvise", at,
+	    advice == MADV_DONTFORK ? "DONTFORK" : "DOFORK", r < 0 ? fail(errno) : "0");
+}
+
+/*
  * A child inherits every attach, makes a call or two, and ends by exit or
  * SIGKILL.  It attaches nothing of its own: an attach whose end is the
  * last one of its segment and an exit has a documented difference
@@ -430,7 +452,7 @@ int main(int argc, char **argv)
 	munmap(hole, SLOTS * SLOT_PAGES * 4096);
 	label_new(HOLE, 'R');
 	for (int i = 0; i < rounds; i++) {
-		int op = pick(remap_mode ? 22 : 20);
+		int op = pick(remap_mode ? 22 : 21);
 		if (op < 5)
 			op_shmget();
 		else if (op < 10)
@@ -439,6 +461,8 @@ int main(int argc, char **argv)
 			op_shmdt();
 		else if (op < 19)
 			op_shmctl();
+		else if (op == 20 && !remap_mode)
+			op_fork_advice();
 		else if (op >= 20)
 			op_unmap();
 		else if (sh->nchildren < CONF_MAX_CHILDREN)

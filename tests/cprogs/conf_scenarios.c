@@ -24,6 +24,7 @@
 #include "conf/sc_nat.h"
 #include "conf/sc_remap.h"
 #include "conf/sc_twin.h"
+#include "conf/sc_dontfork.h"
 
 struct scenario {
 	const char *name;
@@ -83,6 +84,10 @@ static const struct scenario scenarios[] = {
 	SC(at_twin_mlock),
 	SC(at_twin_child),
 	SC(at_twin_calls),
+	SC(at_dontfork),
+	SC(at_dontfork_syscall),
+	SC(at_dontfork_part),
+	SC(at_dontfork_enomem),
 	SC(dt_einval),
 	SC(dt_munmap_first),
 	SC(dt_munmap_middle),
