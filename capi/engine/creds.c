@@ -237,6 +237,9 @@ static long program_syscall(long n, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
+	long r;
+	if (gs_sysv_syscall(n, a, &r))
+		return r;
 	gs_syscall6_fn f = (gs_syscall6_fn)gs_libc_syscall();
 	if (!f) {
 		errno = ENOSYS;

@@ -388,6 +388,9 @@ GS_HIDDEN gid_t gs_egid(void);
  * program's for credential changes. */
 typedef long (*gs_syscall_fn)(long, ...);
 GS_HIDDEN gs_syscall_fn gs_libc_syscall(void);
+/* exports.c: syscall() with a System V number, served as the C library's
+ * functions of that name are (creds.c). */
+GS_HIDDEN int gs_sysv_syscall(long n, const long *a, long *r);
 #define gs_syscall(...) (gs_libc_syscall()(__VA_ARGS__))
 
 /*

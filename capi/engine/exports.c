@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 /* The engine's own system calls (open, mkdir, stat...) may leave errno
  * changed even when the call succeeds: give the caller back the errno it
@@ -393,4 +394,51 @@ GS_EXPORT int shm_unlink(const char *name)
 		return set_errno(-EINVAL, saved);
 	}
 	return goshm_store_shm_unlink(NULL, name);
+}
+
+/*
+ * syscall() with a System V number (creds.c's exported syscall()): a
+ * program that makes the call through the C library's syscall() instead of
+ * its shmget... reaches the same functions as one that calls them by name,
+ * and not the kernel's segments behind goshm's back.  Returns 1 with *r in
+ * syscall()'s convention (-1 and errno), or 0 for any other number.  The
+ * arguments are the system call's, which on the machines that have these
+ * numbers are the C library functions' own (shmctl and semctl take the
+ * 64-bit layout without IPC_64).
+ */
+int gs_sysv_syscall(long n, const long *a, long *r)
+{
+	switch (n) {
+#ifdef SYS_shmget
+	case SYS_shmget:
+		*r = shmget((key_t)a[0], (size_t)a[1], (int)a[2]);
+		return 1;
+	case SYS_shmat:
+		*r = (long)shmat((int)a[0], (const void *)a[1], (int)a[2]);
+		return 1;
+	case SYS_shmdt:
+		*r = shmdt((const void *)a[0]);
+		return 1;
+	case SYS_shmctl:
+		*r = shmctl((int)a[0], (int)a[1], (struct shmid_ds *)a[2]);
+		return 1;
+#endif
+#if defined(__GLIBC__) && defined(SYS_semget)
+	/* The musl build leaves semaphores to the kernel (Makefile). */
+	case SYS_semget:
+		*r = semget((key_t)a[0], (int)a[1], (int)a[2]);
+		return 1;
+	case SYS_semop:
+		*r = semop((int)a[0], (struct sembuf *)a[1], (size_t)a[2]);
+		return 1;
+	case SYS_semtimedop:
+		*r = semtimedop((int)a[0], (struct sembuf *)a[1], (size_t)a[2],
+		                (const struct timespec *)a[3]);
+		return 1;
+	case SYS_semctl:
+		*r = semctl((int)a[0], (int)a[1], (int)a[2], a[3]);
+		return 1;
+#endif
+	}
+	return 0;
 }

@@ -28,6 +28,23 @@ func TestFuzzAgainstKernel(t *testing.T) {
 	}
 }
 
+// The same random calls made through syscall(2) with their numbers, as
+// programs that avoid the C library's wrappers make them: goshm serves
+// them as it serves the wrappers (capi/engine/exports.c gs_sysv_syscall),
+// with the kernel's results.
+func TestFuzzSyscallAgainstKernel(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/conf_fuzz")
+	for _, w := range []who{asRoot, asUser} {
+		for _, seed := range []int{4, 5, 6} {
+			t.Run(fmt.Sprintf("%s/seed%d", w, seed), func(t *testing.T) {
+				t.Parallel()
+				runBoth(t, "fuzz-syscall", w, prog, fmt.Sprint(seed), "1500", "syscall")
+			})
+		}
+	}
+}
+
 // nattch values, on lines of their own and as a field.
 var nattchValue = regexp.MustCompile(`(?m)( nattch=| nattch\(id#\d+\) = )\d+`)
 

@@ -1,6 +1,8 @@
 /*
- * conf_fuzz SEED [ROUNDS [remap]] - random System V shm calls, every one
- * logged in the scenario runner's normalized form (conf/out.h).
+ * conf_fuzz SEED [ROUNDS [remap|syscall]] - random System V shm calls,
+ * every one logged in the scenario runner's normalized form (conf/out.h).
+ * "syscall" mode makes the same calls through syscall(2) with their
+ * numbers (conf/calls.h).
  *
  * Ids, keys, sizes, flags, commands and addresses are drawn from a seeded
  * generator, mixing valid and invalid values, so the same seed makes the
@@ -437,14 +439,15 @@ static void op_fork(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || (argc > 3 && strcmp(argv[3], "remap"))) {
-		fprintf(stderr, "usage: conf_fuzz SEED [ROUNDS [remap]]\n");
+	if (argc < 2 || (argc > 3 && strcmp(argv[3], "remap") && strcmp(argv[3], "syscall"))) {
+		fprintf(stderr, "usage: conf_fuzz SEED [ROUNDS [remap|syscall]]\n");
 		return 64;
 	}
 	rng = strtoull(argv[1], NULL, 0) * 0x9e3779b97f4a7c15ull + 1;
 	int rounds = argc > 2 ? atoi(argv[2]) : 1500;
-	remap_mode = argc > 3;
-	conf_init(remap_mode ? "fuzz-remap" : "fuzz");
+	remap_mode = argc > 3 && !strcmp(argv[3], "remap");
+	conf_via_syscall = argc > 3 && !strcmp(argv[3], "syscall");
+	conf_init(remap_mode ? "fuzz-remap" : conf_via_syscall ? "fuzz-syscall" : "fuzz");
 	/* the region of fixed addresses: nothing is mapped there */
 	char *hole = mmap((void *)HOLE, SLOTS * SLOT_PAGES * 4096, PROT_NONE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);

@@ -8,6 +8,34 @@
 
 #include "out.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Set by conf_fuzz's "syscall" mode: the four calls go through syscall(2)
+ * with their numbers, which goshm serves as it serves the calls by name
+ * (capi/engine/exports.c gs_sysv_syscall) and the kernel as its own. */
+static int conf_via_syscall;
+
+CONF_FN int conf_shmget(key_t key, size_t size, int flg)
+{
+	return conf_via_syscall ? (int)syscall(SYS_shmget, key, size, flg) : shmget(key, size, flg);
+}
+
+CONF_FN void *conf_shmat(int id, const void *addr, int flg)
+{
+	return conf_via_syscall ? (void *)syscall(SYS_shmat, id, addr, flg) : shmat(id, addr, flg);
+}
+
+CONF_FN int conf_shmdt(const void *addr)
+{
+	return conf_via_syscall ? (int)syscall(SYS_shmdt, addr) : shmdt(addr);
+}
+
+CONF_FN int conf_shmctl(int id, int cmd, struct shmid_ds *buf)
+{
+	return conf_via_syscall ? (int)syscall(SYS_shmctl, id, cmd, buf) : shmctl(id, cmd, buf);
+}
+
 /* errno before every call: a successful call must leave it alone, as the
  * C library's wrappers do. */
 #define CANARY EILSEQ
@@ -21,7 +49,7 @@ CONF_FN const char *kept(int e)
 CONF_FN int G(key_t key, size_t size, int flg)
 {
 	errno = CANARY;
-	int id = shmget(key, size, flg);
+	int id = conf_shmget(key, size, flg);
 	int e = errno;
 	char sz[32];
 	if (size == SIZE_MAX)
@@ -43,7 +71,7 @@ CONF_FN void *A(int id, const void *addr, int flg)
 {
 	const char *arg = addr_name(addr);
 	errno = CANARY;
-	void *p = shmat(id, addr, flg);
+	void *p = conf_shmat(id, addr, flg);
 	int e = errno;
 	if (p == (void *)-1) {
 		out("shmat(%s, %s, %s) = %s", id_name(id), arg, at_flags(flg), fail(e));
@@ -68,7 +96,7 @@ CONF_FN int D(const void *addr)
 {
 	const char *arg = addr_name(addr);
 	errno = CANARY;
-	int r = shmdt(addr);
+	int r = conf_shmdt(addr);
 	int e = errno;
 	out("shmdt(%s) = %s%s", arg, r < 0 ? fail(e) : "0", r < 0 ? "" : kept(e));
 	errno = e;
@@ -104,7 +132,7 @@ CONF_FN const char *ds_fields(const struct shmid_ds *d)
 CONF_FN int C(int id, int cmd, void *buf)
 {
 	errno = CANARY;
-	int r = shmctl(id, cmd, buf);
+	int r = conf_shmctl(id, cmd, buf);
 	int e = errno;
 	char res[80];
 	if (r < 0)
@@ -128,7 +156,7 @@ CONF_FN int ST(int id, struct shmid_ds *d)
 		d = &local;
 	memset(d, 0x5a, sizeof *d);
 	errno = CANARY;
-	int r = shmctl(id, IPC_STAT, d);
+	int r = conf_shmctl(id, IPC_STAT, d);
 	int e = errno;
 	if (r < 0)
 		out("shmctl(%s, IPC_STAT, buf) = %s", id_name(id), fail(e));
@@ -143,7 +171,7 @@ CONF_FN int ST(int id, struct shmid_ds *d)
 CONF_FN long NAT(int id)
 {
 	struct shmid_ds d;
-	int r = shmctl(id, IPC_STAT, &d);
+	int r = conf_shmctl(id, IPC_STAT, &d);
 	int e = errno;
 	if (r < 0) {
 		out("nattch(%s) = %s", id_name(id), fail(e));
@@ -161,7 +189,7 @@ CONF_FN int SET(int id, unsigned uid, unsigned gid, unsigned mode)
 	d.shm_perm.uid = uid;
 	d.shm_perm.gid = gid;
 	d.shm_perm.mode = mode;
-	int r = shmctl(id, IPC_SET, &d);
+	int r = conf_shmctl(id, IPC_SET, &d);
 	int e = errno;
 	out("shmctl(%s, IPC_SET, {uid=%d gid=%d mode=%s}) = %s", id_name(id), (int)uid,
 	    (int)gid, mode_name(mode), r < 0 ? fail(e) : "0");
@@ -174,7 +202,7 @@ CONF_FN int SSTAT(int index, int cmd)
 {
 	struct shmid_ds d;
 	memset(&d, 0, sizeof d);
-	int r = shmctl(index, cmd, &d);
+	int r = conf_shmctl(index, cmd, &d);
 	int e = errno;
 	if (r < 0)
 		out("shmctl(index %d, %s, buf) = %s", index, cmd_name(cmd), fail(e));
@@ -190,7 +218,7 @@ CONF_FN int IINFO(void)
 {
 	struct shminfo si;
 	memset(&si, 0x5a, sizeof si);
-	int r = shmctl(0, IPC_INFO, (struct shmid_ds *)(void *)&si);
+	int r = conf_shmctl(0, IPC_INFO, (struct shmid_ds *)(void *)&si);
 	int e = errno;
 	if (r < 0)
 		out("shmctl(0, IPC_INFO, buf) = %s", fail(e));
@@ -212,7 +240,7 @@ CONF_FN int SINFO(void)
 {
 	struct shm_info si;
 	memset(&si, 0, sizeof si);
-	int r = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si);
+	int r = conf_shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si);
 	int e = errno;
 	if (r < 0) {
 		out("shmctl(0, SHM_INFO, buf) = %s", fail(e));
