@@ -10,7 +10,8 @@
  *                       and their text
  *
  * One line per check: "name = value".  The kernel's view, for comparison,
- * comes from the raw system calls, which goshm never sees.
+ * comes from the system call instruction itself, which goshm never sees
+ * (kernel_sys.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kernel_sys.h"
+
 #define GOSHM_KEY 0x5001
 #define KERNEL_KEY 0x7001
 #define PRIVATES 40
@@ -28,7 +31,7 @@
 static int kernel_has(int id)
 {
 	struct shmid_ds d;
-	return syscall(SYS_shmctl, id, IPC_STAT, &d) == 0;
+	return kernel_sys4(SYS_shmctl, id, IPC_STAT, (long)&d, 0) == 0;
 }
 
 static const char *err(int r)
