@@ -367,15 +367,16 @@ void gs_table_forget_segment(const struct gs_segkey *k)
  * (gs_table_forked_child).  One of which a child inherits some pieces
  * keeps its presence attach there (the kernel counts each piece:
  * docs/DIFFERENCES.md, VMA fragments), and the child asks /proc before it
- * trusts any attach.  madv is the C library's madvise().
+ * trusts any attach.  madv is the C library's madvise().  Called with the
+ * mutex held since before the program's call (attrwatch.c): a child that
+ * another thread forks meanwhile is forked before the advice, or after
+ * the table says what it did.  Returns how many attaches it covered in
+ * part, for gs_table_fork_pieces.
  */
-void gs_table_fork_advice(uintptr_t lo, uintptr_t hi, int dontfork, int applied,
-                          int (*madv)(void *, size_t, int))
+size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork, int applied,
+                                   int (*madv)(void *, size_t, int))
 {
 	size_t page = (size_t)gs_page_size(), partial = 0;
-	if (!__atomic_load_n(&table_len, __ATOMIC_RELAXED))
-		return;
-	gs_table_lock();
 	for (size_t i = 0; i < table_len; i++) {
 		struct gs_attach *a = &table[i];
 		if (a->addr >= hi || a->addr + a->len <= lo)
@@ -391,21 +392,25 @@ void gs_table_fork_advice(uintptr_t lo, uintptr_t hi, int dontfork, int applied,
 			partial += whole ? 0 : 1;
 		}
 	}
-	gs_table_unlock();
-	if (!partial)
-		return;
-	/* Left out by pieces?  /proc is read outside the mutex, which is never
-	 * held across a call that may block; beyond the first few attaches,
-	 * the children decide. */
+	return partial;
+}
+
+/* Then, without the mutex, for the attaches the advice covered in part:
+ * left out piece by piece?  /proc is read outside the mutex, which is
+ * never held across a call that may block; beyond the first few
+ * attaches, the children decide. */
+void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi, int (*madv)(void *, size_t, int))
+{
 	struct gs_attach hit[16];
+	size_t page = (size_t)gs_page_size();
 	size_t n = gs_table_overlapping(lo, hi, hit, sizeof hit / sizeof hit[0]);
 	for (size_t i = 0; i < n && i < sizeof hit / sizeof hit[0]; i++) {
-		if (!(hit[i].fork_flags & GS_FORK_CHECK) || gs_vma_all_dontfork(&hit[i]) != 1 ||
-		    madv(hit[i].presence, page, MADV_DONTFORK) < 0)
+		if (!(hit[i].fork_flags & GS_FORK_CHECK) || gs_vma_all_dontfork(&hit[i]) != 1)
 			continue;
 		gs_table_lock();
 		for (size_t k = 0; k < table_len; k++)
-			if (table[k].serial == hit[i].serial)
+			if (table[k].serial == hit[i].serial &&
+			    madv(table[k].presence, page, MADV_DONTFORK) == 0)
 				table[k].fork_flags = GS_FORK_LEAVES;
 		gs_table_unlock();
 	}

@@ -127,21 +127,37 @@ GS_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 	return r;
 }
 
-/* After madvise(addr, len, advice) returned r, by the C library's
- * function or syscall(): the attaches it may have made stay out of a
- * child, or come back into one (attach_table.c gs_table_fork_advice). */
-void gs_attrs_fork_advice(void *addr, size_t len, int advice, long r)
+/*
+ * MADV_DONTFORK and MADV_DOFORK, by the C library's madvise() or
+ * syscall(), change which attaches a child inherits (attach_table.c
+ * gs_table_fork_advice_locked).  The program's call is made under the
+ * attach table's mutex, which fork()'s handlers take: a child that another
+ * thread forks meanwhile is forked before the advice, or after the table
+ * says what it did.  _begin takes the mutex for those advices (1), and
+ * _end, after the call returned r, updates the table and lets go.
+ */
+int gs_attrs_fork_advice_begin(int advice)
 {
 	if (advice != MADV_DONTFORK && advice != MADV_DOFORK)
-		return;
+		return 0;
+	gs_table_lock();
+	return 1;
+}
+
+void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r)
+{
+	int saved = errno;
 	addr_len_int_fn f = (addr_len_int_fn)next(MADVISE);
 	uintptr_t lo = (uintptr_t)addr, page = (uintptr_t)gs_page_size();
 	uintptr_t rounded = ((uintptr_t)len + page - 1) & ~(page - 1);
 	/* The lengths the kernel refuses before it changes anything. */
-	if (!f || !len || rounded < len || lo + rounded < lo)
-		return;
-	int saved = errno;
-	gs_table_fork_advice(lo, lo + rounded, advice == MADV_DONTFORK, r == 0, f);
+	int sane = f && len && rounded >= len && lo + rounded > lo;
+	size_t partial = sane ? gs_table_fork_advice_locked(lo, lo + rounded,
+	                                                    advice == MADV_DONTFORK, r == 0, f)
+	                      : 0;
+	gs_table_unlock();
+	if (partial)
+		gs_table_fork_pieces(lo, lo + rounded, f);
 	errno = saved;
 }
 
@@ -152,8 +168,10 @@ GS_EXPORT int madvise(void *addr, size_t len, int advice)
 		return -1;
 	if (acts_on_pages_only(advice))
 		return f(addr, len, advice);
+	int fork_advice = gs_attrs_fork_advice_begin(advice);
 	int r = pass3(MADVISE, addr, len, advice);
-	gs_attrs_fork_advice(addr, len, advice, r);
+	if (fork_advice)
+		gs_attrs_fork_advice_end(addr, len, advice, r);
 	return r;
 }
 

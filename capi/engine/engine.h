@@ -456,7 +456,8 @@ GS_HIDDEN void *gs_duplicate_mapping(uintptr_t addr, size_t len);
 GS_HIDDEN uint64_t gs_attrs_stamp(void);
 GS_HIDDEN int gs_attrs_unchanged(uint64_t stamp);
 GS_HIDDEN void gs_attrs_bump(void);
-GS_HIDDEN void gs_attrs_fork_advice(void *addr, size_t len, int advice, long r);
+GS_HIDDEN int gs_attrs_fork_advice_begin(int advice);
+GS_HIDDEN void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r);
 
 /* perm.c */
 GS_HIDDEN int gs_ipcperms_ids(uint32_t uid, uint32_t gid, uint32_t cuid, uint32_t cgid,
@@ -529,7 +530,7 @@ struct gs_attach {
 	int prot;                 /* the mapping's protection, as shmat made it */
 	unsigned fork_flags;      /* GS_FORK_*: what MADV_DONTFORK made of it */
 };
-/* gs_attach.fork_flags (attach_table.c gs_table_fork_advice) */
+/* gs_attach.fork_flags (attach_table.c gs_table_fork_advice_locked) */
 #define GS_FORK_LEAVES 1u /* it and its presence attach stay out of a child */
 #define GS_FORK_CHECK 2u  /* part of it may: a child asks /proc about it */
 GS_HIDDEN void gs_table_lock(void);
@@ -550,7 +551,9 @@ GS_HIDDEN size_t gs_table_overlapping(uintptr_t lo, uintptr_t hi, struct gs_atta
 GS_HIDDEN int gs_table_take_covered(uintptr_t lo, uintptr_t hi,
                                     struct gs_attach *out);
 GS_HIDDEN void gs_table_forget_segment(const struct gs_segkey *k);
-GS_HIDDEN void gs_table_fork_advice(uintptr_t lo, uintptr_t hi, int dontfork, int applied,
+GS_HIDDEN size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork,
+                                             int applied, int (*madv)(void *, size_t, int));
+GS_HIDDEN void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi,
                                     int (*madv)(void *, size_t, int));
 GS_HIDDEN void gs_table_forked_child(void);
 

@@ -258,14 +258,15 @@ static void syscall_done(long n, const long *a, long r)
  * the C library's syscall() f, for creds.c's exported syscall(). */
 long gs_maps_pass_syscall(gs_syscall6_fn f, long n, const long *a, int kinds)
 {
+	int fork_advice = n == SYS_madvise && gs_attrs_fork_advice_begin((int)a[2]);
 	bump(kinds);
 	long r = f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 	int e = errno;
 	bump(kinds);
 	if (kinds & GS_WATCH_MAPS)
 		syscall_done(n, a, r);
-	if (n == SYS_madvise)
-		gs_attrs_fork_advice((void *)a[0], (size_t)a[1], (int)a[2], r);
+	if (fork_advice)
+		gs_attrs_fork_advice_end((void *)a[0], (size_t)a[1], (int)a[2], r);
 	errno = e;
 	return r;
 }

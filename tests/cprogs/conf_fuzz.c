@@ -396,8 +396,8 @@ static void op_shmctl(void)
  * madvise(MADV_DONTFORK) or MADV_DOFORK on an attach, through the C
  * library or syscall(): later children inherit it or not (goshm mirrors
  * the advice on the attach's presence attach and keeps a child's table
- * true: capi/engine/attach_table.c gs_table_fork_advice).  Not in remap
- * mode: an advice on part of an attach cuts it, and the kernel's records
+ * true: capi/engine/attach_table.c gs_table_fork_advice_locked).  Not in
+ * remap mode: an advice on part of an attach cuts it, and the kernel's records
  * of the pieces (shm_nattch, and the shm_lpid of a merge) are a documented
  * difference; conf_scenarios at_dontfork_part covers that case.
  */

@@ -8,8 +8,8 @@
  * lives.  goshm's table of attaches is memory the child inherits, and each
  * attach's presence attach is a mapping of its own: the library gives the
  * presence attach the same advice and drops such attaches from a child's
- * table (capi/engine/attach_table.c gs_table_fork_advice).  MADV_DOFORK
- * brings the attach back into later children.
+ * table (capi/engine/attach_table.c gs_table_fork_advice_locked).
+ * MADV_DOFORK brings the attach back into later children.
  */
 #ifndef CONF_SC_DONTFORK_H
 #define CONF_SC_DONTFORK_H
