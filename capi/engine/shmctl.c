@@ -54,6 +54,7 @@ static void fill_stat(struct gs_locked *l, unsigned idx, struct shmid_ds *d)
  * our presence segment, which is the whole count when no other namespace
  * has attached the segment.  Other namespaces need their tokens probed,
  * and a removed segment with no attach must be destroyed: locked path.
+ * d is written last, and only on success.
  */
 static int stat_fast(struct goshm_store *s, int shmid, struct shmid_ds *d)
 {
@@ -264,9 +265,8 @@ int gs_shmctl(struct goshm_store *s, int shmid, int cmd, struct shmid_ds *buf)
 	}
 
 	if (cmd == IPC_STAT && buf) {
-		r = stat_fast(s, shmid, &tmp);
-		if (r == 0)
-			*buf = tmp;
+		/* Into buf itself: stat_fast writes it only once it succeeded. */
+		r = stat_fast(s, shmid, buf);
 		if (r != GS_SNAP_RETRY)
 			return r;
 	}
