@@ -379,8 +379,15 @@ size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork, int
 	size_t page = (size_t)gs_page_size(), partial = 0;
 	for (size_t i = 0; i < table_len; i++) {
 		struct gs_attach *a = &table[i];
-		if (a->addr >= hi || a->addr + a->len <= lo)
+		if (a->addr >= hi || a->addr + a->len <= lo) {
+			/* A range over the engine's own pages among the program's:
+			 * a presence attach follows its attach, whatever the range
+			 * told it. */
+			if ((uintptr_t)a->presence >= lo && (uintptr_t)a->presence < hi)
+				madv(a->presence, page,
+				     a->fork_flags & GS_FORK_LEAVES ? MADV_DONTFORK : MADV_DOFORK);
 			continue;
+		}
 		int whole = applied && lo <= a->addr && a->addr + a->len <= hi;
 		int leaves = whole && dontfork;
 		if (madv(a->presence, page, leaves ? MADV_DONTFORK : MADV_DOFORK) == 0 && whole) {
@@ -392,6 +399,11 @@ size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork, int
 			partial += whole ? 0 : 1;
 		}
 	}
+	/* And a token goes into every child, as it always did: one that holds
+	 * attaches of the segment keeps it mapped for other namespaces. */
+	for (size_t i = 0; i < toks_len; i++)
+		if ((uintptr_t)toks[i].token >= lo && (uintptr_t)toks[i].token < hi)
+			madv(toks[i].token, page, MADV_DOFORK);
 	return partial;
 }
 

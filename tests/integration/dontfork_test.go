@@ -30,3 +30,22 @@ func TestForkRacingDontforkAdvice(t *testing.T) {
 		})
 	}
 }
+
+// MADV_DONTFORK over goshm's own pages -- the attach's presence attach and
+// the segment's token, which lie among the program's mappings -- and not
+// over the attach: the child inherits the attach, so it counts it (2 with
+// the parent's) and keeps the token mapped for other namespaces' probes
+// (tests/cprogs/presence_advice.c; the engine before this put 1 and no).
+func TestDontforkOverEnginePages(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/presence_advice")
+	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
+	for name, lib := range libs {
+		t.Run(name, func(t *testing.T) {
+			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
+			r := testenv.Run(t, o, prog)
+			require.Equal(t, 0, r.Code, r.String())
+			assert.Equal(t, "child nattch=2 token=yes\n", r.Stdout)
+		})
+	}
+}
