@@ -36,8 +36,11 @@ struct gs_tokref {
 };
 
 static GS_FORK_DATA pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Read by every child's fork handler (gs_table_forked_child): beside the
+ * mutex, on the page the handlers touch anyway. */
+static GS_FORK_DATA size_t table_len;
 static struct gs_attach *table;
-static size_t table_len, table_cap;
+static size_t table_cap;
 /* An address range that holds every attach in the table (wider after
  * removals; reset when the table empties), read without the mutex: most
  * of a program's munmap calls are elsewhere (gs_table_overlapping). */

@@ -30,8 +30,9 @@
 #define GS_HIDDEN __attribute__((visibility("hidden")))
 #define GS_EXPORT __attribute__((visibility("default")))
 /* The data the fork handlers write in the parent (config.c, attach_table.c,
- * sem_cache.c): the mutexes they take and release, kept in one small
- * section so that they share a page.  Every page of the library's data
+ * sem_cache.c): the mutexes they take and release, and the attach table's
+ * length that the child's handler reads, kept in one small section so
+ * that they share a page.  Every page of the library's data
  * written around a fork() is a copy-on-write fault in the parent and in
  * the child; spread over the .bss by the linker, the three mutexes had
  * come to take two pages (docs/BENCHMARKS.md, fork). */
