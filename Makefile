@@ -62,7 +62,8 @@ tools: $(GO_SRC) $(ENGINE_SRC)
 c-programs: $(addprefix $(BUILD)/legacy/,$(LEGACY)) \
             $(addprefix $(BUILD)/linked/,$(LEGACY)) \
             $(addprefix $(BUILD)/tests/,$(CPROGS)) \
-            $(BUILD)/tests/plugins/libgsdeep.so
+            $(BUILD)/tests/plugins/libgsdeep.so \
+            $(BUILD)/tests/plugins/libgsforkadvice.so
 
 $(BUILD)/legacy/%: tests/legacy/%.c
 	@mkdir -p $(@D)
@@ -139,6 +140,16 @@ $(BUILD)/tests/plugins/libgsdeep.so: tests/cprogs/plugins/deepbind_plugin.c $(BU
 
 $(BUILD)/tests/deepbind_host: tests/cprogs/deepbind_host.c $(BUILD)/tests/plugins/libgsdeep.so
 	$(CC) $(CFLAGS) -rdynamic -o $@ $< -ldl -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/plugins'
+
+# A program whose dependency's fork handlers call madvise(MADV_DOFORK /
+# MADV_DONTFORK): the dependency registers them before the preloaded
+# library registers its own (tests/cprogs/fork_handler_advice.c).
+$(BUILD)/tests/plugins/libgsforkadvice.so: tests/cprogs/plugins/fork_advice_lib.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
+
+$(BUILD)/tests/fork_handler_advice: tests/cprogs/fork_handler_advice.c $(BUILD)/tests/plugins/libgsforkadvice.so
+	$(CC) $(CFLAGS) -o $@ $< -L$(@D)/plugins -lgsforkadvice -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/plugins'
 
 # The MIT-SHM client needs Xlib (libx11-dev, libxext-dev).
 $(BUILD)/tests/x11_shm: tests/cprogs/x11_shm.c

@@ -45,6 +45,9 @@ static size_t table_cap;
  * removals; reset when the table empties), read without the mutex: most
  * of a program's munmap calls are elsewhere (gs_table_overlapping). */
 static uintptr_t span_lo = UINTPTR_MAX, span_hi;
+/* Counts MADV_DONTFORK and MADV_DOFORK advices (gs_table_fork_advice_locked):
+ * what /proc said between two of them is stale after the second. */
+static uint64_t fork_advices;
 static struct gs_tokref *toks;
 static size_t toks_len, toks_cap, toks_idle;
 static uint64_t tick;
@@ -377,9 +380,10 @@ void gs_table_forget_segment(const struct gs_segkey *k)
  * part, for gs_table_fork_pieces.
  */
 size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork, int applied,
-                                   int (*madv)(void *, size_t, int))
+                                   int (*madv)(void *, size_t, int), uint64_t *advice)
 {
 	size_t page = (size_t)gs_page_size(), partial = 0;
+	*advice = ++fork_advices;
 	for (size_t i = 0; i < table_len; i++) {
 		struct gs_attach *a = &table[i];
 		if (a->addr >= hi || a->addr + a->len <= lo) {
@@ -410,11 +414,14 @@ size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork, int
 	return partial;
 }
 
-/* Then, without the mutex, for the attaches the advice covered in part:
- * left out piece by piece?  /proc is read outside the mutex, which is
- * never held across a call that may block; beyond the first few
- * attaches, the children decide. */
-void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi, int (*madv)(void *, size_t, int))
+/* Then, without the mutex, for the attaches advice number `advice`
+ * covered in part: left out piece by piece?  /proc is read outside the
+ * mutex, which is never held across a call that may block, so what it
+ * says is used only while no other advice came since (another thread's
+ * may have changed the pieces); beyond the first few attaches, the
+ * children decide. */
+void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi, int (*madv)(void *, size_t, int),
+                          uint64_t advice)
 {
 	struct gs_attach hit[16];
 	size_t page = (size_t)gs_page_size();
@@ -423,8 +430,8 @@ void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi, int (*madv)(void *, size_t
 		if (!(hit[i].fork_flags & GS_FORK_CHECK) || gs_vma_all_dontfork(&hit[i]) != 1)
 			continue;
 		gs_table_lock();
-		for (size_t k = 0; k < table_len; k++)
-			if (table[k].serial == hit[i].serial &&
+		for (size_t k = 0; k < table_len && fork_advices == advice; k++)
+			if (table[k].serial == hit[i].serial && table[k].fork_flags == GS_FORK_CHECK &&
 			    madv(table[k].presence, page, MADV_DONTFORK) == 0)
 				table[k].fork_flags = GS_FORK_LEAVES;
 		gs_table_unlock();

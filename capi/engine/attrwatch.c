@@ -140,6 +140,12 @@ int gs_attrs_fork_advice_begin(int advice)
 {
 	if (advice != MADV_DONTFORK && advice != MADV_DOFORK)
 		return 0;
+	/* Not from inside the engine: a fork handler of the program's that
+	 * runs while the library's hold the table (or a handler of a fault
+	 * signal in a call) would wait for ever on its own thread's mutex.
+	 * Such an advice is passed on alone (docs/DIFFERENCES.md). */
+	if (gs_in_call())
+		return 0;
 	gs_table_lock();
 	return 1;
 }
@@ -152,12 +158,14 @@ void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r)
 	uintptr_t rounded = ((uintptr_t)len + page - 1) & ~(page - 1);
 	/* The lengths the kernel refuses before it changes anything. */
 	int sane = f && len && rounded >= len && lo + rounded > lo;
+	uint64_t number = 0;
 	size_t partial = sane ? gs_table_fork_advice_locked(lo, lo + rounded,
-	                                                    advice == MADV_DONTFORK, r == 0, f)
+	                                                    advice == MADV_DONTFORK, r == 0, f,
+	                                                    &number)
 	                      : 0;
 	gs_table_unlock();
 	if (partial)
-		gs_table_fork_pieces(lo, lo + rounded, f);
+		gs_table_fork_pieces(lo, lo + rounded, f, number);
 	errno = saved;
 }
 

@@ -553,9 +553,10 @@ GS_HIDDEN int gs_table_take_covered(uintptr_t lo, uintptr_t hi,
                                     struct gs_attach *out);
 GS_HIDDEN void gs_table_forget_segment(const struct gs_segkey *k);
 GS_HIDDEN size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork,
-                                             int applied, int (*madv)(void *, size_t, int));
+                                             int applied, int (*madv)(void *, size_t, int),
+                                             uint64_t *advice);
 GS_HIDDEN void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi,
-                                    int (*madv)(void *, size_t, int));
+                                    int (*madv)(void *, size_t, int), uint64_t advice);
 GS_HIDDEN void gs_table_forked_child(void);
 
 /* vma.c: what the kernel has mapped where. */

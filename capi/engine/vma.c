@@ -202,17 +202,17 @@ int gs_vma_has_fragment(const struct gs_attach *a)
 {
 	struct gs_vma v;
 	struct maps m;
-	int found = 0;
+	int found = 0, r = 0;
 	uintptr_t at = a->addr;
 	if (maps_open(&m) < 0)
 		return -1;
-	while (!found && at < a->addr + a->len && vma_next(&m, at, &v) == 0 &&
+	while (!found && at < a->addr + a->len && (r = vma_next(&m, at, &v)) == 0 &&
 	       v.start < a->addr + a->len) {
 		found = of_attach_file(a, &v) && v.offset == v.start - a->addr;
 		at = v.end;
 	}
 	maps_close(&m);
-	return found;
+	return found ? 1 : r < 0 && r != -ENOENT ? -1 : 0;
 }
 
 /*

@@ -49,3 +49,44 @@ func TestDontforkOverEnginePages(t *testing.T) {
 		})
 	}
 }
+
+// Two threads advise one attach of three pages: MADV_DONTFORK on its first
+// page (its other two already out, so the library asks /proc, without its
+// mutex, whether the whole attach is out) and MADV_DOFORK on all of it.
+// Whichever comes last, a child inherits pieces and detaches them at the
+// attach's address (tests/cprogs/dontfork_pieces_race.c).  A library that
+// applies /proc's answer after the other advice fails within a few hundred
+// rounds.
+func TestDontforkPiecesRacingDofork(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/dontfork_pieces_race")
+	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
+	for name, lib := range libs {
+		t.Run(name, func(t *testing.T) {
+			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
+			r := testenv.Run(t, o, prog, "2000")
+			require.Equal(t, 0, r.Code, r.String())
+			assert.Equal(t, "ok 2000\n", r.Stdout)
+		})
+	}
+}
+
+// A program's dependency registers fork handlers that call
+// madvise(MADV_DOFORK / MADV_DONTFORK) before the preloaded library
+// registers its own, so its prepare handler runs while goshm's holds the
+// attach table: the library must pass the advice on alone there, not wait
+// for its own thread (tests/cprogs/fork_handler_advice.c; the library
+// before hung in the first fork).
+func TestForkHandlerAdviceDoesNotHang(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/fork_handler_advice")
+	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
+	for name, lib := range libs {
+		t.Run(name, func(t *testing.T) {
+			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
+			r := testenv.Run(t, o, "timeout", "20", prog)
+			require.Equal(t, 0, r.Code, r.String())
+			assert.Equal(t, "ok forks=2 advised=4\n", r.Stdout)
+		})
+	}
+}
