@@ -23,7 +23,6 @@ import (
 func TestDeepbindPluginReachesStore(t *testing.T) {
 	testenv.RequireRoot(t)
 	host := testenv.Artifact(t, "tests/deepbind_host")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
 	cases := []struct{ how, scope string }{
 		{"bare", "plugin"}, {"origin", "plugin"}, {"path", "plugin"},
 		{"lazy", "plugin"}, {"plain", "host"}, {"newns", "plugin"},
@@ -35,7 +34,7 @@ func TestDeepbindPluginReachesStore(t *testing.T) {
 		r := testenv.Run(t, testenv.Opts{NewIPC: true}, host, "path", "0x4711")
 		assert.NotEqual(t, 0, r.Code, r.String())
 	})
-	for name, lib := range libs {
+	for name, lib := range libraries(t) {
 		for i, c := range cases {
 			t.Run(name+"/"+c.how, func(t *testing.T) {
 				store := testenv.NewStore(t)
@@ -64,8 +63,7 @@ func TestDeepbindPluginReachesStore(t *testing.T) {
 func TestDeepbindPluginPOSIXReachesStore(t *testing.T) {
 	testenv.RequireRoot(t)
 	host := testenv.Artifact(t, "tests/deepbind_host")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
+	for name, lib := range libraries(t) {
 		for _, how := range []string{"path", "lazy", "plain", "newns"} {
 			t.Run(name+"/"+how, func(t *testing.T) {
 				store := testenv.NewStore(t)

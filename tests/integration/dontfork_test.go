@@ -18,17 +18,13 @@ import (
 func TestForkRacingDontforkAdvice(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/dontfork_race")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
-		t.Run(name, func(t *testing.T) {
-			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
-			r := testenv.Run(t, o, prog, "2000")
-			require.Equal(t, 0, r.Code, r.String())
-			// Both kinds of child were made: the race was run.
-			assert.Regexp(t, `^ok 2000 [1-9][0-9]*\n$`, r.Stdout)
-			assert.NotEqual(t, "ok 2000 2000\n", r.Stdout)
-		})
-	}
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		r := testenv.Run(t, o, prog, "2000")
+		require.Equal(t, 0, r.Code, r.String())
+		// Both kinds of child were made: the race was run.
+		assert.Regexp(t, `^ok 2000 [1-9][0-9]*\n$`, r.Stdout)
+		assert.NotEqual(t, "ok 2000 2000\n", r.Stdout)
+	})
 }
 
 // MADV_DONTFORK over goshm's own pages -- the attach's presence attach and
@@ -39,15 +35,11 @@ func TestForkRacingDontforkAdvice(t *testing.T) {
 func TestDontforkOverEnginePages(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/presence_advice")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
-		t.Run(name, func(t *testing.T) {
-			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
-			r := testenv.Run(t, o, prog)
-			require.Equal(t, 0, r.Code, r.String())
-			assert.Equal(t, "child nattch=2 token=yes\n", r.Stdout)
-		})
-	}
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		r := testenv.Run(t, o, prog)
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "child nattch=2 token=yes\n", r.Stdout)
+	})
 }
 
 // Two threads advise one attach of three pages: MADV_DONTFORK on its first
@@ -60,15 +52,11 @@ func TestDontforkOverEnginePages(t *testing.T) {
 func TestDontforkPiecesRacingDofork(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/dontfork_pieces_race")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
-		t.Run(name, func(t *testing.T) {
-			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
-			r := testenv.Run(t, o, prog, "2000")
-			require.Equal(t, 0, r.Code, r.String())
-			assert.Equal(t, "ok 2000\n", r.Stdout)
-		})
-	}
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		r := testenv.Run(t, o, prog, "2000")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "ok 2000\n", r.Stdout)
+	})
 }
 
 // A program's dependency registers fork handlers that call
@@ -80,13 +68,9 @@ func TestDontforkPiecesRacingDofork(t *testing.T) {
 func TestForkHandlerAdviceDoesNotHang(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/fork_handler_advice")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
-		t.Run(name, func(t *testing.T) {
-			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
-			r := testenv.Run(t, o, "timeout", "20", prog)
-			require.Equal(t, 0, r.Code, r.String())
-			assert.Equal(t, "ok forks=2 advised=4\n", r.Stdout)
-		})
-	}
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		r := testenv.Run(t, o, "timeout", "20", prog)
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Equal(t, "ok forks=2 advised=4\n", r.Stdout)
+	})
 }

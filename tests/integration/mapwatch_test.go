@@ -27,8 +27,7 @@ func TestShmdtAsksProcOnlyAfterAMappingChanged(t *testing.T) {
 	require.NoError(t, err, "strace (installed by make test)")
 	prog := testenv.Artifact(t, "tests/detach_loop")
 	const n = 50
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
+	for name, lib := range libraries(t) {
 		t.Run(name, func(t *testing.T) {
 			cases := []struct {
 				how   string
@@ -69,8 +68,7 @@ func TestHeldAttachIsDuplicated(t *testing.T) {
 	require.NoError(t, err, "strace (installed by make test)")
 	prog := testenv.Artifact(t, "tests/detach_loop")
 	dataFile := regexp.MustCompile(`segments/seg-[0-9]+"`)
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
+	for name, lib := range libraries(t) {
 		t.Run(name, func(t *testing.T) {
 			for mode, opens := range map[string]int{"held": 2, "held-mprotect": 52} {
 				trace := filepath.Join(t.TempDir(), "trace")
@@ -98,8 +96,7 @@ func TestHeldAttachIsDuplicated(t *testing.T) {
 func TestDuplicateInterleavedWithDetach(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/twin_interleave")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
+	for name, lib := range libraries(t) {
 		for _, how := range []string{"shmdt", "munmap"} {
 			t.Run(name+"/"+how, func(t *testing.T) {
 				o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
@@ -119,13 +116,9 @@ func TestDuplicateInterleavedWithDetach(t *testing.T) {
 func TestDuplicateRacingDetach(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/twin_race")
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
-		t.Run(name, func(t *testing.T) {
-			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)}
-			r := testenv.Run(t, o, prog, "3")
-			require.Equal(t, 0, r.Code, r.String())
-			assert.Regexp(t, `^ok [1-9][0-9]*\n$`, r.Stdout)
-		})
-	}
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		r := testenv.Run(t, o, prog, "3")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Regexp(t, `^ok [1-9][0-9]*\n$`, r.Stdout)
+	})
 }

@@ -29,23 +29,18 @@ func TestSyscallNumbersReachTheStore(t *testing.T) {
 		assert.Contains(t, r.Stdout, "shmget: No such file or directory")
 	})
 
-	libs := map[string]string{"libgoshm.so": testenv.CLib(t), "libgoshm-go.so": testenv.GoLib(t)}
-	for name, lib := range libs {
-		t.Run(name, func(t *testing.T) {
-			store := testenv.NewStore(t)
-			o := testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: store}
-			w := testenv.Run(t, o, "sh", "-c", prog+" write 0x5151 kept && ipcs -m -s")
-			require.Equal(t, 0, w.Code, w.String())
-			assert.Contains(t, w.Stdout, "id=")
-			assert.NotContains(t, w.Stdout, fmt.Sprintf("0x%08x", 0x5151), "a kernel segment or set of the key")
-			r := testenv.Run(t, o, prog, "read", "0x5151")
-			require.Equal(t, 0, r.Code, r.String())
-			assert.Contains(t, r.Stdout, "text=kept sem=4 nattch=1")
-			assert.Empty(t, r.Stderr)
-			// The reader removed both: a second reader finds nothing.
-			r = testenv.Run(t, o, prog, "read", "0x5151")
-			assert.Equal(t, 1, r.Code, r.String())
-			assert.Contains(t, r.Stdout, "shmget: No such file or directory")
-		})
-	}
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		w := testenv.Run(t, o, "sh", "-c", prog+" write 0x5151 kept && ipcs -m -s")
+		require.Equal(t, 0, w.Code, w.String())
+		assert.Contains(t, w.Stdout, "id=")
+		assert.NotContains(t, w.Stdout, fmt.Sprintf("0x%08x", 0x5151), "a kernel segment or set of the key")
+		r := testenv.Run(t, o, prog, "read", "0x5151")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Contains(t, r.Stdout, "text=kept sem=4 nattch=1")
+		assert.Empty(t, r.Stderr)
+		// The reader removed both: a second reader finds nothing.
+		r = testenv.Run(t, o, prog, "read", "0x5151")
+		assert.Equal(t, 1, r.Code, r.String())
+		assert.Contains(t, r.Stdout, "shmget: No such file or directory")
+	})
 }
