@@ -94,14 +94,19 @@ static int shared_file(const struct gs_vma *v)
 	return v->shared && v->ino != 0;
 }
 
-/* First shared file VMA that ends above addr, read from the text. */
-static int text_next(int fd, uintptr_t addr, struct gs_vma *out)
+/* Call fn on each line of the text file open on fd (NUL-terminated, the
+ * newline dropped), from its start, until fn returns non-zero: that value,
+ * 0 at the end, or -errno.  A line longer than the buffer (a path) is
+ * dropped. */
+static int each_line(int fd, int (*fn)(char *line, void *arg), void *arg)
 {
 	char buf[8192];
 	size_t have = 0;
 	off_t pos = 0;
 	for (;;) {
 		ssize_t n = pread(fd, buf + have, sizeof buf - 1 - have, pos);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
 			return -errno;
 		pos += n;
@@ -110,18 +115,41 @@ static int text_next(int fd, uintptr_t addr, struct gs_vma *out)
 		char *line = buf, *nl;
 		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
 			*nl = 0;
-			struct gs_vma v;
-			if (parse_line(line, &v) == 0 && v.end > addr && shared_file(&v)) {
-				*out = v;
-				return 0;
-			}
+			int r = fn(line, arg);
+			if (r)
+				return r;
 			line = nl + 1;
 		}
 		if (n == 0)
-			return -ENOENT;
+			return 0;
 		have -= (size_t)(line - buf);
 		memmove(buf, line, have);
+		if (have == sizeof buf - 1)
+			have = 0;
 	}
+}
+
+struct next_query {
+	uintptr_t addr;
+	struct gs_vma *out;
+};
+
+static int next_line(char *line, void *arg)
+{
+	struct next_query *q = arg;
+	struct gs_vma v;
+	if (parse_line(line, &v) < 0 || v.end <= q->addr || !shared_file(&v))
+		return 0;
+	*q->out = v;
+	return 1;
+}
+
+/* First shared file VMA that ends above addr, read from the text. */
+static int text_next(int fd, uintptr_t addr, struct gs_vma *out)
+{
+	struct next_query q = {addr, out};
+	int r = each_line(fd, next_line, &q);
+	return r == 1 ? 0 : r < 0 ? r : -ENOENT;
 }
 
 /* The shared file mapping containing addr, or if none the next one above
@@ -215,6 +243,28 @@ int gs_vma_has_fragment(const struct gs_attach *a)
 	return found ? 1 : r < 0 && r != -ENOENT ? -1 : 0;
 }
 
+/* What gs_vma_all_dontfork has read of smaps so far. */
+struct dontfork_scan {
+	const struct gs_attach *a;
+	int in_piece, pieces, inherited;
+};
+
+static int dontfork_line(char *line, void *arg)
+{
+	struct dontfork_scan *d = arg;
+	struct gs_vma v;
+	const struct gs_attach *a = d->a;
+	if (!strncmp(line, "VmFlags:", 8)) {
+		d->inherited |= d->in_piece && !strstr(line + 8, " dc");
+		d->in_piece = 0;
+	} else if (parse_line(line, &v) == 0) {
+		d->in_piece = v.start < a->addr + a->len && v.end > a->addr && of_attach_file(a, &v) &&
+		              v.offset == v.start - a->addr;
+		d->pieces += d->in_piece;
+	}
+	return 0;
+}
+
 /*
  * Is every piece of attach a that is still where a put it marked
  * MADV_DONTFORK ("dc" in its VmFlags), so that a child would inherit none?
@@ -224,48 +274,13 @@ int gs_vma_has_fragment(const struct gs_attach *a)
  */
 int gs_vma_all_dontfork(const struct gs_attach *a)
 {
-	char buf[8192];
-	size_t have = 0;
+	struct dontfork_scan d = {a, 0, 0, 0};
 	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	int in_piece = 0, pieces = 0, inherited = 0, failed = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			failed = 1;
-			break;
-		}
-		have += (size_t)n;
-		buf[have] = 0;
-		char *line = buf, *nl;
-		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-			*nl = 0;
-			struct gs_vma v;
-			if (!strncmp(line, "VmFlags:", 8)) {
-				if (in_piece && !strstr(line + 8, " dc"))
-					inherited = 1;
-				in_piece = 0;
-			} else if (parse_line(line, &v) == 0) {
-				in_piece = v.start < a->addr + a->len && v.end > a->addr &&
-				           of_attach_file(a, &v) && v.offset == v.start - a->addr;
-				pieces += in_piece;
-			}
-			line = nl + 1;
-		}
-		if (n == 0)
-			break;
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (have == sizeof buf - 1)
-			have = 0; /* a line longer than the buffer (a path): dropped */
-	}
+	int r = each_line(fd, dontfork_line, &d);
 	close(fd);
-	if (failed)
-		return -1;
-	return pieces && !inherited;
+	return r < 0 ? -1 : d.pieces && !d.inherited;
 }
 
 /* Does this process map attach a's file anywhere (an attach that mremap()
