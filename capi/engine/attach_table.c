@@ -414,6 +414,16 @@ size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int dontfork, int
 	return partial;
 }
 
+/* The table's own arrays stay in a child whatever advice a program gave
+ * over them: the child's fork handler reads them.  Called with the mutex
+ * held. */
+void gs_table_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
+                             int (*madv)(void *, size_t, int))
+{
+	gs_own_mapping_fork(table, table_cap * sizeof *table, lo, hi, advice, madv);
+	gs_own_mapping_fork(toks, toks_cap * sizeof *toks, lo, hi, advice, madv);
+}
+
 /* Then, without the mutex, for the attaches advice number `advice`
  * covered in part: left out piece by piece?  /proc is read outside the
  * mutex, which is never held across a call that may block, so what it

@@ -135,10 +135,26 @@ GS_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
  * thread forks meanwhile is forked before the advice, or after the table
  * says what it did.  _begin takes the mutex for those advices (1), and
  * _end, after the call returned r, updates the table and lets go.
+ *
+ * MADV_DONTFORK and MADV_WIPEONFORK over the engine's own memory (a
+ * program advising a range wider than what it mapped) would leave a child
+ * without its attach table, its registry or its semaphore cache, or with
+ * them zeroed: its fork handler and its next call would crash or lie.
+ * _end undoes those advices on the engine's mappings, under every mutex
+ * fork()'s handlers take, so that no child is forked in between.
  */
+static int leaves_children(int advice)
+{
+#ifdef MADV_WIPEONFORK
+	if (advice == MADV_WIPEONFORK)
+		return 1;
+#endif
+	return advice == MADV_DONTFORK;
+}
+
 int gs_attrs_fork_advice_begin(int advice)
 {
-	if (advice != MADV_DONTFORK && advice != MADV_DOFORK)
+	if (advice != MADV_DOFORK && !leaves_children(advice))
 		return 0;
 	/* Not from inside the engine: a fork handler of the program's that
 	 * runs while the library's hold the table (or a handler of a fault
@@ -146,8 +162,27 @@ int gs_attrs_fork_advice_begin(int advice)
 	 * Such an advice is passed on alone (docs/DIFFERENCES.md). */
 	if (gs_in_call())
 		return 0;
-	gs_table_lock();
+	if (leaves_children(advice))
+		gs_fork_lock_all();
+	else
+		gs_table_lock();
 	return 1;
+}
+
+/* Undo advice, given over [lo, hi), on the engine's mapping [p, p + len). */
+void gs_own_mapping_fork(const void *p, size_t len, uintptr_t lo, uintptr_t hi, int advice,
+                         int (*madv)(void *, size_t, int))
+{
+	uintptr_t at = (uintptr_t)p, page = (uintptr_t)gs_page_size();
+	if (!p || !len || at >= hi || at + len <= lo)
+		return;
+#ifdef MADV_KEEPONFORK
+	int undo = advice == MADV_DONTFORK ? MADV_DOFORK : MADV_KEEPONFORK;
+#else
+	int undo = MADV_DOFORK;
+	(void)advice;
+#endif
+	madv((void *)at, (len + page - 1) & ~(page - 1), undo);
 }
 
 void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r)
@@ -159,11 +194,23 @@ void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r)
 	/* The lengths the kernel refuses before it changes anything. */
 	int sane = f && len && rounded >= len && lo + rounded > lo;
 	uint64_t number = 0;
-	size_t partial = sane ? gs_table_fork_advice_locked(lo, lo + rounded,
-	                                                    advice == MADV_DONTFORK, r == 0, f,
-	                                                    &number)
-	                      : 0;
-	gs_table_unlock();
+	size_t partial = 0;
+	if (sane && (advice == MADV_DONTFORK || advice == MADV_DOFORK))
+		partial = gs_table_fork_advice_locked(lo, lo + rounded, advice == MADV_DONTFORK,
+		                                      r == 0, f, &number);
+	/* Even when the call failed: the kernel applies an advice to the
+	 * mappings before a hole it reports with ENOMEM. */
+	if (sane && leaves_children(advice)) {
+		gs_table_own_pages_fork(lo, lo + rounded, advice, f);
+		gs_stores_own_pages_fork(lo, lo + rounded, advice, f);
+#ifdef __GLIBC__ /* the musl build has no semaphore engine (Makefile) */
+		gs_sem_cache_own_pages_fork(lo, lo + rounded, advice, f);
+#endif
+	}
+	if (leaves_children(advice))
+		gs_fork_unlock_all();
+	else
+		gs_table_unlock();
 	if (partial)
 		gs_table_fork_pieces(lo, lo + rounded, f, number);
 	errno = saved;

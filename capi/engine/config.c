@@ -401,24 +401,35 @@ struct goshm_store *gs_default_store(int *err)
 }
 
 /*
- * fork(): the child gets a copy of the attach table and of the store list,
- * so neither may be copied half-changed -- prefork takes their mutexes,
- * which are never held across a blocking call.  A store's call mutex may
- * be held across one (a lock wait): it is not taken, but made anew in the
- * child, where the thread holding it does not exist; the registry's POSIX
- * lock is the process's own and is not inherited (store.c).
+ * fork(): the child gets a copy of the attach table, of the store list and
+ * of the semaphore cache (sem_cache.c), so none may be copied half-changed
+ * -- prefork takes their mutexes, which are never held across a blocking
+ * call, always in this order (a program's MADV_DONTFORK takes them too:
+ * attrwatch.c).  A store's call mutex may be held across one (a lock
+ * wait): it is not taken, but made anew in the child, where the thread
+ * holding it does not exist; the registry's POSIX lock is the process's
+ * own and is not inherited (store.c).
  */
-static void prefork(void)
+void gs_fork_lock_all(void)
 {
+#ifdef __GLIBC__ /* the musl build has no semaphore engine (Makefile) */
+	gs_sem_cache_lock();
+#endif
 	gs_mutex_lock(&stores_mu);
 	gs_table_lock();
 }
 
-static void postfork_parent(void)
+void gs_fork_unlock_all(void)
 {
 	gs_table_unlock();
 	gs_mutex_unlock(&stores_mu);
+#ifdef __GLIBC__
+	gs_sem_cache_unlock();
+#endif
 }
+
+static void prefork(void) { gs_fork_lock_all(); }
+static void postfork_parent(void) { gs_fork_unlock_all(); }
 
 static void postfork_child(void)
 {
@@ -428,8 +439,23 @@ static void postfork_child(void)
 		pthread_mutex_init(&s->mu_root, NULL);
 	}
 	gs_table_forked_child();
-	gs_table_unlock();
-	gs_mutex_unlock(&stores_mu);
+	gs_fork_unlock_all();
+}
+
+/* The store list and each store's registry mapping stay in a child
+ * whatever advice a program gave over them; called with stores_mu held
+ * (gs_fork_lock_all).  A registry mapping replaced earlier is left to
+ * the advice: only the threads that read it then use it, and a child
+ * has none of them. */
+void gs_stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
+                              int (*madv)(void *, size_t, int))
+{
+	for (struct goshm_store *s = stores; s; s = s->next) {
+		gs_own_mapping_fork(s, sizeof *s, lo, hi, advice, madv);
+		void *map = s->map;
+		if (map)
+			gs_own_mapping_fork(map, GS_REGISTRY_SIZE, lo, hi, advice, madv);
+	}
 }
 
 /* Registered at load: registered at a first call instead, a fork by one

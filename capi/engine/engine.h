@@ -558,6 +558,25 @@ GS_HIDDEN size_t gs_table_fork_advice_locked(uintptr_t lo, uintptr_t hi, int don
 GS_HIDDEN void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi,
                                     int (*madv)(void *, size_t, int), uint64_t advice);
 GS_HIDDEN void gs_table_forked_child(void);
+GS_HIDDEN void gs_table_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
+                                      int (*madv)(void *, size_t, int));
+
+/* The engine's own memory -- the attach table's arrays, the store list,
+ * each store's registry mapping, the semaphore cache and the sets it maps
+ * -- goes into every child whole, whatever a program advised over it
+ * (attrwatch.c gs_attrs_fork_advice_end): each module undoes advice on
+ * its own mappings with gs_own_mapping_fork. */
+GS_HIDDEN void gs_own_mapping_fork(const void *p, size_t len, uintptr_t lo, uintptr_t hi,
+                                   int advice, int (*madv)(void *, size_t, int));
+GS_HIDDEN void gs_stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
+                                        int (*madv)(void *, size_t, int));
+GS_HIDDEN void gs_sem_cache_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
+                                           int (*madv)(void *, size_t, int));
+/* The mutexes fork()'s handlers take, in their order (config.c). */
+GS_HIDDEN void gs_fork_lock_all(void);
+GS_HIDDEN void gs_fork_unlock_all(void);
+GS_HIDDEN void gs_sem_cache_lock(void);
+GS_HIDDEN void gs_sem_cache_unlock(void);
 
 /* vma.c: what the kernel has mapped where. */
 struct gs_vma {

@@ -73,14 +73,23 @@ static unsigned nkept;         /* entries with W_KEPT (atomic) */
 static uint64_t tick;          /* advanced at each new mapping */
 
 /* fork(): the child must not get the tables half-changed, nor cache_mu
- * held by a thread it does not have. */
-static void cache_prefork(void) { gs_mutex_lock(&cache_mu); }
-static void cache_parent(void) { gs_mutex_unlock(&cache_mu); }
-static void cache_child(void) { gs_mutex_unlock(&cache_mu); }
+ * held by a thread it does not have: config.c's fork handlers take it
+ * first (gs_fork_lock_all). */
+void gs_sem_cache_lock(void) { gs_mutex_lock(&cache_mu); }
+void gs_sem_cache_unlock(void) { gs_mutex_unlock(&cache_mu); }
 
-__attribute__((constructor)) static void gs_sem_register_fork(void)
+/* The tables and every set mapped stay in a child whatever advice a
+ * program gave over them; called with cache_mu held. */
+void gs_sem_cache_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
+                                 int (*madv)(void *, size_t, int))
 {
-	pthread_atfork(cache_prefork, cache_parent, cache_child);
+	if (!mem)
+		return;
+	gs_own_mapping_fork(mem, sizeof *mem, lo, hi, advice, madv);
+	for (unsigned i = 0; i < nlive; i++) {
+		const struct ent *e = &mem->ent[mem->live[i]];
+		gs_own_mapping_fork(e->map, e->len, lo, hi, advice, madv);
+	}
 }
 
 /* More mappings than GS_SEM_IDLE besides those kept for SEM_UNDO: some may

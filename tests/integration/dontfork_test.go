@@ -42,6 +42,34 @@ func TestDontforkOverEnginePages(t *testing.T) {
 	})
 }
 
+// MADV_DONTFORK (or MADV_WIPEONFORK) over every page goshm mapped for its
+// own use -- its attach table, its store list and registry, its semaphore
+// cache and sets -- as a program advising more than it mapped does: the
+// child must find the engine whole, in its fork handler and in its calls
+// (tests/cprogs/engine_pages_dontfork.c), also while another thread
+// keeps advising ("race": the engine undoes the advice before a fork can
+// copy it; undone after, a child crashed within 5 forks).  The engine
+// before this crashed the child in its fork handler (DONTFORK), or left
+// it with an empty table that lost its attach (WIPEONFORK).
+func TestForkAdviceOverEngineMemory(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/engine_pages_dontfork")
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		whole := "child nattch=2 shmget=same detach=0 after=1 sem=2\nparent nattch=1 status=0\n"
+		for mode, want := range map[string]string{
+			"dontfork": whole,
+			"wipe":     whole,
+			"race":     "race ok 2000\n",
+		} {
+			t.Run(mode, func(t *testing.T) {
+				r := testenv.Run(t, o, prog, "0x7e5f0c1", mode)
+				require.Equal(t, 0, r.Code, r.String())
+				assert.Equal(t, want, r.Stdout)
+			})
+		}
+	})
+}
+
 // Two threads advise one attach of three pages: MADV_DONTFORK on its first
 // page (its other two already out, so the library asks /proc, without its
 // mutex, whether the whole attach is out) and MADV_DOFORK on all of it.
