@@ -282,6 +282,14 @@ static int map_set(struct gs_semreg *r, unsigned idx, struct gs_pin *out)
 	char name[32];
 	set_name(sl->gen, name, sizeof name);
 	int fd = gs_open_in(r->store, GS_SEM_DIR, name, O_RDWR, 0);
+	/* Under the lock a live slot's file is there (a set's file goes
+	 * after its slot): a missing one is damage, EIO as for a segment's
+	 * data file (segfile.c), not the store directory's EACCES. */
+	if (fd == -ENOENT) {
+		gs_warn_store(r->store, "a semaphore set's file is missing", ENOENT,
+		              "the store was damaged; see docs/FORMAT.md");
+		return -EIO;
+	}
 	if (fd < 0)
 		return gs_store_error(r->store, "cannot open a semaphore set's file", fd, NULL);
 	size_t len = gs_set_size(sl->nsems);

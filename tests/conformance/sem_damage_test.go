@@ -99,6 +99,11 @@ func TestDamagedSemStore(t *testing.T) {
 		{"truncated set file", func(t *testing.T, _, setFile string) {
 			require.NoError(t, os.Truncate(setFile, 4096))
 		}, false},
+		// The slot is live and its file gone: damage (EIO), as for a
+		// segment's data file, not the store directory's EACCES.
+		{"set file deleted", func(t *testing.T, _, setFile string) {
+			require.NoError(t, os.Remove(setFile))
+		}, false},
 		{"registry slot with another number of semaphores", func(t *testing.T, store, _ string) {
 			writeAt(t, filepath.Join(store, "sem", "registry"), semRegSlotsOff+semSlotNsemsOff, u32(7))
 		}, false},
