@@ -108,17 +108,24 @@ func (ss *SemSet) Remove() error {
 }
 
 // SemSets lists the store's semaphore sets (SEM_STAT_ANY over every
-// index, as ipcs -s does), in index order, with their values.
+// index, as ipcs -s does), in index order, with their values.  A set the
+// engine cannot read (EIO: a damaged store) is left out, and named in the
+// error returned along with the sets that could be read.
 func (s *Store) SemSets() ([]SemStat, error) {
 	max, err := s.e.SemMaxIndex()
 	if err != nil {
 		return nil, s.opErr("semctl SEM_INFO", -1, err)
 	}
 	var sets []SemStat
+	var damaged []error
 	for i := 0; i <= max; i++ {
 		id, d, err := s.e.SemStat(i, true)
 		if errors.Is(err, syscall.EINVAL) {
 			continue // no set at this index
+		}
+		if errors.Is(err, syscall.EIO) {
+			damaged = append(damaged, s.opErr("semctl SEM_STAT_ANY", i, err))
+			continue
 		}
 		if err != nil {
 			return nil, s.opErr("semctl SEM_STAT_ANY", i, err)
@@ -130,7 +137,7 @@ func (s *Store) SemSets() ([]SemStat, error) {
 		}
 		sets = append(sets, st)
 	}
-	return sets, nil
+	return sets, errors.Join(damaged...)
 }
 
 func semStatOf(id int, d engine.SemidDS) SemStat {

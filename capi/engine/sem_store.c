@@ -276,6 +276,21 @@ static int set_header_matches(const struct gs_semset *m, const struct gs_sem_slo
 	       m->nsems == sl->nsems && m->gen == sl->gen;
 }
 
+/* The one line for a damaged set: which set, which file, and what
+ * removes it (semctl.c rmid lets root remove a set it cannot read). */
+static void warn_damaged_set(struct gs_semreg *r, unsigned idx, const char *name,
+                             const char *what, int err)
+{
+	const struct gs_sem_slot *sl = &r->slots[idx];
+	int id = gs_sem_id_of(sl, idx);
+	char line[128], fix[96];
+	snprintf(line, sizeof line, "semaphore set %d (key 0x%08x): its file " GS_SEM_DIR "/%s %s",
+	         id, (unsigned)sl->key, name, what);
+	snprintf(fix, sizeof fix, "the store was damaged; root removes the set with goshm rm --sem %d",
+	         id);
+	gs_warn_store(r->store, line, err, fix);
+}
+
 static int map_set(struct gs_semreg *r, unsigned idx, struct gs_pin *out)
 {
 	struct gs_sem_slot *sl = &r->slots[idx];
@@ -286,8 +301,7 @@ static int map_set(struct gs_semreg *r, unsigned idx, struct gs_pin *out)
 	 * after its slot): a missing one is damage, EIO as for a segment's
 	 * data file (segfile.c), not the store directory's EACCES. */
 	if (fd == -ENOENT) {
-		gs_warn_store(r->store, "a semaphore set's file is missing", ENOENT,
-		              "the store was damaged; see docs/FORMAT.md");
+		warn_damaged_set(r, idx, name, "is missing", ENOENT);
 		return -EIO;
 	}
 	if (fd < 0)
@@ -311,8 +325,7 @@ static int map_set(struct gs_semreg *r, unsigned idx, struct gs_pin *out)
 		if (m != MAP_FAILED)
 			munmap(m, len);
 		if (e == -EIO)
-			gs_warn_store(r->store, "a semaphore set's file is damaged", EIO,
-			              "remove the set with goshm rm, see docs/FORMAT.md");
+			warn_damaged_set(r, idx, name, "is damaged", EIO);
 		return e == -EIO ? e : gs_store_error(r->store, "cannot map a semaphore set", e, NULL);
 	}
 	e = gs_cache_add(r->store, idx, m, len, out);
@@ -490,8 +503,10 @@ void gs_semset_destroy(struct gs_semreg *r, unsigned idx)
 	uint64_t gen = sl->gen;
 	set_name(gen, name, sizeof name);
 	r->hdr->pending_gen = gen;
-	r->hdr->in_use--;
-	r->hdr->used_sems -= sl->nsems;
+	/* Never below 0, whatever a damaged registry said: wrapped, the
+	 * counts would refuse every later semget. */
+	r->hdr->in_use -= r->hdr->in_use > 0;
+	r->hdr->used_sems -= sl->nsems < r->hdr->used_sems ? sl->nsems : r->hdr->used_sems;
 	__atomic_store_n(&sl->state, GS_SEM_FREE, __ATOMIC_RELEASE);
 	sl->key = 0;
 	int dfd = gs_open_dir(r->store, GS_SEM_DIR);

@@ -133,6 +133,13 @@ static int rmid(struct goshm_store *s, int semid)
 		else
 			gs_semset_destroy(&r, idx);
 		gs_semset_put(&p);
+	} else if (e == -EIO && gs_has_cap(CAP_SYS_ADMIN)) {
+		/* A damaged set (its file missing, or not the one its slot
+		 * names): its owner cannot be read, so only an administrator
+		 * may remove it -- and must be able to (goshm rm --sem), or its
+		 * key and id stay taken until the store is repaired. */
+		gs_semset_destroy(&r, idx);
+		e = 0;
 	}
 	gs_semreg_unlock(&r);
 	return e;

@@ -6,6 +6,7 @@
 #include "sem.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 /* ipcperms() on a set.  Modes that grant the request to every class need
@@ -104,6 +105,13 @@ int gs_semget(struct goshm_store *s, key_t key, int nsems, int semflg)
 		if (e == 0) {
 			e = gs_sem_perms(p.set, semflg) < 0 ? -EACCES : p.set->id;
 			gs_semset_put(&p);
+		} else if (e == -EIO && gs_has_cap(CAP_IPC_OWNER)) {
+			/* A damaged set (its file missing, or not the one the
+			 * slot names): the permission bits are in the file, but a
+			 * caller the kernel would not ask them of gets the id the
+			 * slot gives -- so that goshm rm --sem-key can remove it
+			 * (semctl.c rmid); every use of the set still fails. */
+			e = gs_sem_id_of(&r.slots[found], (unsigned)found);
 		}
 	}
 	gs_semreg_unlock(&r);

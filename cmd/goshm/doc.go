@@ -91,7 +91,9 @@ segments have "kind": "sysv".
 A store that holds System V semaphore sets (served from the store
 unless GOSHM_SEM=0) has them listed after the segments with the columns of
 ipcs -s (key, semid, owner, perms, nsems) and their values; --sem lists
-the sets alone (with --json: semid_ds fields and values).
+the sets alone (with --json: semid_ds fields and values).  A set whose
+file is missing or damaged cannot be read: it is left out, named on
+stderr after the list, and the exit status is 1 (goshm rm removes it).
 
 Example:
 
@@ -145,7 +147,9 @@ Example:
 	goshm rm --key 0x162e --key 5679
 
 --sem and --sem-key remove semaphore sets as ipcrm -s and
--S do: semctl(IPC_RMID), waiters fail with EIDRM.
+-S do: semctl(IPC_RMID), waiters fail with EIDRM.  A set whose file is
+missing or damaged keeps its owner there, unreadable: only root may
+remove it.
 
 	goshm rm --sem 0 --sem-key 0x5e01
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -10,13 +12,48 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/goshm/goshm/goshm"
 	"github.com/goshm/goshm/internal/testipc"
 )
 
 // As root, the tests run in an IPC namespace of their own
 // (internal/testipc): the doctor's look at the namespace's segments sees
-// only theirs, and what they leave ends with it.
-func TestMain(m *testing.M) { testipc.Main(m) }
+// only theirs, and what they leave ends with it.  With GOSHM_TEST_HELPER
+// set, the test binary is instead the other process of a test.
+func TestMain(m *testing.M) {
+	if h := os.Getenv("GOSHM_TEST_HELPER"); h != "" {
+		os.Exit(runHelper(h, os.Args[len(os.Args)-1]))
+	}
+	testipc.Main(m)
+}
+
+// runHelper makes, in store dir, what a test wants made by a process of
+// its own -- one whose mappings the test process does not hold.
+func runHelper(name, dir string) int {
+	st, err := goshm.Open(dir)
+	if err == nil && name == "make-sems" {
+		// Sets 0x5e11 (1 semaphore), then 0x5e12 (2), mode 0600.
+		if _, err = st.SemGet(0x5e11, 1, goshm.IPC_CREAT, 0o600); err == nil {
+			_, err = st.SemGet(0x5e12, 2, goshm.IPC_CREAT, 0o600)
+		}
+	} else if err == nil {
+		err = fmt.Errorf("no helper %q", name)
+	}
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	return 0
+}
+
+// helper runs runHelper(name, dir) in a process of its own.
+func helper(t *testing.T, name, dir string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], dir)
+	cmd.Env = append(os.Environ(), "GOSHM_TEST_HELPER="+name)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "helper %s: %s", name, out)
+}
 
 // result is what one call of the dispatcher did.
 type result struct {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/goshm/goshm/goshm"
 )
@@ -55,12 +57,15 @@ func (c *cli) cmdLs(args []string) error {
 			dest, locked)
 	}
 	c.printPOSIXTable(objs)
-	// Semaphore sets, when the store has any, as ipcs -s.
-	if sets, err := c.semSets(st); err == nil && len(sets) > 0 {
-		fmt.Fprintln(c.stdout)
-		printSems(c.stdout, c.storeDir(), sets)
-	} else if err != nil {
+	// Semaphore sets, when the store has any, as ipcs -s; damaged ones
+	// are named after them.
+	sets, err := c.semSets(st)
+	if err != nil && !errors.Is(err, syscall.EIO) {
 		return err
 	}
-	return nil
+	if len(sets) > 0 {
+		fmt.Fprintln(c.stdout)
+		printSems(c.stdout, c.storeDir(), sets)
+	}
+	return c.damagedSems(err)
 }

@@ -56,11 +56,34 @@ func printSems(w io.Writer, dir string, sets []goshm.SemStat) {
 	}
 }
 
+// lsSems lists the sets; those the store cannot read (damaged) are left
+// out and reported after the others, with exit status 1.
 func (c *cli) lsSems(st *goshm.Store) error {
 	sets, err := c.semSets(st)
-	if err != nil {
+	if err != nil && !errors.Is(err, syscall.EIO) {
 		return err
 	}
+	if err := c.printSemList(sets); err != nil {
+		return err
+	}
+	return c.damagedSems(err)
+}
+
+// damagedSems reports each set SemSets could not read, a line each, and
+// what removes one; nil when there is none.
+func (c *cli) damagedSems(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(c.stderr, "goshm: damaged semaphore set, not listed: %s\n", line)
+	}
+	fmt.Fprintf(c.stderr, "goshm: root removes a damaged set with goshm rm --sem ID or "+
+		"--sem-key KEY (docs/OPERATORS.md)\n")
+	return exitStatus(1)
+}
+
+func (c *cli) printSemList(sets []goshm.SemStat) error {
 	if c.json {
 		out := make([]semJSON, len(sets))
 		for i, s := range sets {

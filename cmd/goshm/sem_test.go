@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,6 +59,57 @@ func TestSemSetsListedAndRemoved(t *testing.T) {
 	assert.Equal(t, "left to the kernel (GOSHM_SEM=0); 0 set(s) in the store", checks["semaphores"].Message)
 	_, err = st.SemGet(0x5e01, 0, 0, 0)
 	assert.ErrorContains(t, err, "no such file")
+}
+
+// A set whose file is gone (a damaged store): goshm ls lists the others,
+// names the damaged one and exits 1; root removes it by key -- its
+// permission bits went with its file -- and the key is free again.
+func TestDamagedSemSetListedAndRemoved(t *testing.T) {
+	dir := newStoreDir(t)
+	// Made by another process: this one must not hold their mappings,
+	// which would keep serving a set whose file is gone.
+	helper(t, "make-sems", dir)
+	st, err := goshm.Open(dir)
+	require.NoError(t, err)
+	// The first set made has the lower generation: sem/set-<gen>.
+	files, err := filepath.Glob(filepath.Join(dir, "sem", "set-*"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	gen := func(f string) int {
+		n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(f), "set-"))
+		require.NoError(t, err)
+		return n
+	}
+	first := files[0]
+	if gen(files[1]) < gen(first) {
+		first = files[1]
+	}
+	require.NoError(t, os.Remove(first))
+
+	sets, err := st.SemSets()
+	require.ErrorIs(t, err, syscall.EIO)
+	require.Len(t, sets, 1, "the readable set is still listed")
+	assert.Equal(t, 0x5e12, sets[0].Key)
+
+	r := goshmCmd(t, nil, "ls", "--sem", "--dir", dir)
+	assert.Equal(t, 1, r.code)
+	assert.Regexp(t, `0x00005e12 \d+\s+root\s+600\s+2\s+0,0`, r.stdout)
+	assert.NotContains(t, r.stdout, "0x00005e11")
+	assert.Contains(t, r.stderr, "goshm: damaged semaphore set, not listed: ")
+	assert.Contains(t, r.stderr, "input/output error")
+
+	r = goshmCmd(t, nil, "ls", "--dir", dir)
+	assert.Equal(t, 1, r.code)
+	assert.Regexp(t, `0x00005e12 \d+\s+root\s+600\s+2\s+0,0`, r.stdout, "after the segments")
+	assert.Contains(t, r.stderr, "goshm: damaged semaphore set, not listed: ")
+
+	r = goshmCmd(t, nil, "rm", "--dir", dir, "--sem-key", "0x5e11")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = goshmCmd(t, nil, "ls", "--sem", "--dir", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+	_, err = st.SemGet(0x5e11, 1, goshm.IPC_CREAT|goshm.IPC_EXCL, 0o600)
+	assert.NoError(t, err, "the key is free")
 }
 
 // goshm stat --sem prints one set as ipcs -s -i does, by id or by key.

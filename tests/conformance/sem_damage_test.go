@@ -125,6 +125,19 @@ func TestDamagedSemStore(t *testing.T) {
 				assert.Equal(t, "-1 EIO", got[op], "%s\n%s", op, r)
 			}
 			assertOneDiagnostic(t, r, store)
+
+			// Its owner cannot be read, so only root may remove the
+			// damaged set -- and can: its key and id are free after.
+			o, argv := goshmOpts(t, asUser, store, testenv.Artifact(t, "tests/conf_store_ops"), "semrm", id)
+			u := testenv.Run(t, o, argv...)
+			require.Equal(t, 0, u.Code, u.String())
+			assert.Equal(t, "-1 EIO", opResults(u.Stdout)["semrm "+id], u.String())
+			r = storeOps(t, store, nil, "semrm", id, "semstat", id, "semcreate", semDamageKey, "1")
+			require.Equal(t, 0, r.Code, r.String())
+			got = opResults(r.Stdout)
+			assert.Equal(t, "0", got["semrm "+id], r.String())
+			assert.Equal(t, "-1 EINVAL", got["semstat "+id], r.String())
+			assert.NotContains(t, got["semcreate "+semDamageKey], "-1", "the key is free\n%s", r)
 		})
 	}
 

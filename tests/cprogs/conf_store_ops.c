@@ -35,6 +35,7 @@
  *   semup ID          semop(ID, {0, +1, 0})
  *   semstat ID        semctl(ID, 0, IPC_STAT): the result and sem_nsems
  *   semval ID NUM     semctl(ID, NUM, GETVAL)
+ *   semrm ID          semctl(ID, 0, IPC_RMID)
  *
  * ID may be "$" for the id of the last successful shmget.  Lines are
  * "<op> <arg> = <result>", with errno names for failures.
@@ -320,6 +321,10 @@ int main(int argc, char **argv)
 			r = semctl(id_arg(a), atoi(argv[i + 2]), GETVAL);
 			say(op, a, r, errno);
 			i += 2;
+		} else if (!strcmp(op, "semrm")) {
+			r = semctl(id_arg(a), 0, IPC_RMID);
+			say(op, a, r, errno);
+			i++;
 		} else if (!strcmp(op, "rm")) {
 			r = shmctl(id_arg(a), IPC_RMID, NULL);
 			say(op, a, r, errno);
