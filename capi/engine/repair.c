@@ -45,8 +45,10 @@ static int whole(struct gs_locked *l, unsigned idx)
 	struct gs_slot *sl = gs_slot_at(l, idx);
 	struct gs_name name;
 	struct stat st;
+	/* No engine reaches the last generation: kept, it would make
+	 * next_gen wrap to 0, which every later creation refuses. */
 	if (sl->seq > GS_SEQ_MAX || sl->segsz < GS_SHMMIN || sl->segsz > GS_SHMMAX ||
-	    sl->gen == 0)
+	    sl->gen == 0 || sl->gen == UINT64_MAX)
 		return 0;
 	gs_data_name(sl->gen, &name);
 	int fd = gs_open_in(l->store, GS_SEGMENT_DIR, name.s, O_RDONLY | O_NONBLOCK, 0);

@@ -81,6 +81,35 @@ func TestRepairAfterReboot(t *testing.T) {
 	}
 }
 
+// A live slot naming the last generation there is (its data file planted
+// under that name) is not a segment an engine made: the repair after a
+// reboot frees it, where taking it would have made the next generation
+// wrap to 0, which every later creation refused.
+func TestRepairAfterRebootFreesTheLastGeneration(t *testing.T) {
+	store := newStore(t)
+	r := storeOps(t, store, nil, "create", "0x2101", "4096")
+	require.Equal(t, 0, r.Code, r.String())
+	data := dataFiles(t, store)
+	require.Len(t, data, 1)
+	require.NoError(t, os.Rename(data[0], filepath.Join(store, "segments", "seg-18446744073709551615")))
+	regPath := filepath.Join(store, "registry")
+	f, err := os.OpenFile(regPath, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(binary.LittleEndian.AppendUint64(nil, ^uint64(0)), regSlotsOff+88) // slot 0's gen
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("an earlier boot!"), regBootIDOff)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	r = storeOps(t, store, nil, "find", "0x2101", "create", "0x2102", "4096", "create", "0x2103", "4096")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Empty(t, r.Stderr, r.String())
+	got := opResults(r.Stdout)
+	assert.Equal(t, "-1 ENOENT", got["find 0x2101"], r.String())
+	assert.Regexp(t, `^\d+$`, got["create 0x2102"], r.String())
+	assert.Regexp(t, `^\d+$`, got["create 0x2103"], r.String())
+}
+
 // dataFiles are the store's data files, seg-<gen>, in order of generation.
 func dataFiles(t *testing.T, store string) []string {
 	t.Helper()
