@@ -63,7 +63,8 @@ c-programs: $(addprefix $(BUILD)/legacy/,$(LEGACY)) \
             $(addprefix $(BUILD)/linked/,$(LEGACY)) \
             $(addprefix $(BUILD)/tests/,$(CPROGS)) \
             $(BUILD)/tests/plugins/libgsdeep.so \
-            $(BUILD)/tests/plugins/libgsforkadvice.so
+            $(BUILD)/tests/plugins/libgsforkadvice.so \
+            $(BUILD)/tests/plugins/libgslockadvice.so
 
 $(BUILD)/legacy/%: tests/legacy/%.c
 	@mkdir -p $(@D)
@@ -150,6 +151,15 @@ $(BUILD)/tests/plugins/libgsforkadvice.so: tests/cprogs/plugins/fork_advice_lib.
 
 $(BUILD)/tests/fork_handler_advice: tests/cprogs/fork_handler_advice.c $(BUILD)/tests/plugins/libgsforkadvice.so
 	$(CC) $(CFLAGS) -o $@ $< -L$(@D)/plugins -lgsforkadvice -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/plugins'
+
+# A program whose dependency advises memory under a lock that its fork
+# prepare handler takes (tests/cprogs/fork_lock_advice.c).
+$(BUILD)/tests/plugins/libgslockadvice.so: tests/cprogs/plugins/lock_advice_lib.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
+
+$(BUILD)/tests/fork_lock_advice: tests/cprogs/fork_lock_advice.c $(BUILD)/tests/plugins/libgslockadvice.so
+	$(CC) $(CFLAGS) -o $@ $< -L$(@D)/plugins -lgslockadvice -lpthread -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/plugins'
 
 # The MIT-SHM client needs Xlib (libx11-dev, libxext-dev).
 $(BUILD)/tests/x11_shm: tests/cprogs/x11_shm.c

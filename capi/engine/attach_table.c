@@ -54,6 +54,7 @@ static uint64_t tick;
 
 void gs_table_lock(void) { gs_mutex_lock(&table_mu); }
 void gs_table_unlock(void) { gs_mutex_unlock(&table_mu); }
+int gs_table_trylock(void) { return gs_mutex_trylock(&table_mu); }
 
 /* Grow an array kept in anonymous memory (the engine stays out of malloc,
  * which a forked child of a threaded program may find locked). */
@@ -439,7 +440,9 @@ void gs_table_fork_pieces(uintptr_t lo, uintptr_t hi, int (*madv)(void *, size_t
 	for (size_t i = 0; i < n && i < sizeof hit / sizeof hit[0]; i++) {
 		if (!(hit[i].fork_flags & GS_FORK_CHECK) || gs_vma_all_dontfork(&hit[i]) != 1)
 			continue;
-		gs_table_lock();
+		/* Not waited for long while a fork holds it (config.c). */
+		if (!gs_fork_trylock(0))
+			return;
 		for (size_t k = 0; k < table_len && fork_advices == advice; k++)
 			if (table[k].serial == hit[i].serial && table[k].fork_flags == GS_FORK_CHECK &&
 			    madv(table[k].presence, page, MADV_DONTFORK) == 0)

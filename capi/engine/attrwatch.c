@@ -142,6 +142,10 @@ GS_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
  * them zeroed: its fork handler and its next call would crash or lie.
  * _end undoes those advices on the engine's mappings, under every mutex
  * fork()'s handlers take, so that no child is forked in between.
+ *
+ * _begin does not wait long for those mutexes while a fork holds them:
+ * it returns 0 and the advice is passed on alone (config.c
+ * gs_fork_trylock).
  */
 static int leaves_children(int advice)
 {
@@ -162,11 +166,9 @@ int gs_attrs_fork_advice_begin(int advice)
 	 * Such an advice is passed on alone (docs/DIFFERENCES.md). */
 	if (gs_in_call())
 		return 0;
-	if (leaves_children(advice))
-		gs_fork_lock_all();
-	else
-		gs_table_lock();
-	return 1;
+	/* Nor for a fork that holds the mutexes too long (config.c says
+	 * why): the advice is passed on alone then too. */
+	return gs_fork_trylock(leaves_children(advice));
 }
 
 /* Undo advice, given over [lo, hi), on the engine's mapping [p, p + len). */
@@ -207,10 +209,7 @@ void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r)
 		gs_sem_cache_own_pages_fork(lo, lo + rounded, advice, f);
 #endif
 	}
-	if (leaves_children(advice))
-		gs_fork_unlock_all();
-	else
-		gs_table_unlock();
+	gs_fork_unlock(leaves_children(advice));
 	if (partial)
 		gs_table_fork_pieces(lo, lo + rounded, f, number);
 	errno = saved;

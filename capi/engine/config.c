@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -404,12 +405,24 @@ struct goshm_store *gs_default_store(int *err)
  * fork(): the child gets a copy of the attach table, of the store list and
  * of the semaphore cache (sem_cache.c), so none may be copied half-changed
  * -- prefork takes their mutexes, which are never held across a blocking
- * call, always in this order (a program's MADV_DONTFORK takes them too:
- * attrwatch.c).  A store's call mutex may be held across one (a lock
- * wait): it is not taken, but made anew in the child, where the thread
- * holding it does not exist; the registry's POSIX lock is the process's
- * own and is not inherited (store.c).
+ * call, always in this order.  A store's call mutex may be held across one
+ * (a lock wait): it is not taken, but made anew in the child, where the
+ * thread holding it does not exist; the registry's POSIX lock is the
+ * process's own and is not inherited (store.c).
+ *
+ * A program's MADV_DONTFORK takes them too (attrwatch.c).  goshm's
+ * prepare handler runs after every other library's (atfork.c), so a fork
+ * that holds them waits for nothing the advising thread may hold, and
+ * lets go soon.  A handler registered before goshm's by a call that did
+ * not reach atfork.c would run after goshm's, and might wait there for a
+ * lock the advising thread holds: the advice does not wait past
+ * GS_FORK_WAIT_NS for a fork under way
+ * (gs_fork_trylock).  forks_pending says one is: prefork counts itself in
+ * before it takes the mutexes, and out before it lets them go.
  */
+#define GS_FORK_WAIT_NS 100000000ll /* 100 ms */
+static GS_FORK_DATA int forks_pending;
+
 void gs_fork_lock_all(void)
 {
 #ifdef __GLIBC__ /* the musl build has no semaphore engine (Makefile) */
@@ -428,11 +441,72 @@ void gs_fork_unlock_all(void)
 #endif
 }
 
-static void prefork(void) { gs_fork_lock_all(); }
-static void postfork_parent(void) { gs_fork_unlock_all(); }
-
-static void postfork_child(void)
+/* The table's mutex (all = 0) or all three, in gs_fork_lock_all's order,
+ * or none. */
+static int try_lock(int all)
 {
+#ifdef __GLIBC__
+	if (all && gs_sem_cache_trylock() != 0)
+		return 0;
+#endif
+	if (all && gs_mutex_trylock(&stores_mu) != 0)
+		goto no_stores;
+	if (gs_table_trylock() != 0)
+		goto no_table;
+	return 1;
+no_table:
+	if (all)
+		gs_mutex_unlock(&stores_mu);
+no_stores:
+#ifdef __GLIBC__
+	if (all)
+		gs_sem_cache_unlock();
+#endif
+	return 0;
+}
+
+int gs_fork_trylock(int all)
+{
+	int64_t forking_since = 0;
+	for (unsigned tries = 0;; tries++) {
+		if (try_lock(all))
+			return 1;
+		if (!__atomic_load_n(&forks_pending, __ATOMIC_ACQUIRE))
+			forking_since = 0;
+		else if (!forking_since)
+			forking_since = gs_monotonic_ns();
+		else if (gs_monotonic_ns() - forking_since > GS_FORK_WAIT_NS)
+			return 0;
+		/* Another thread's call, or a fork, holds one for a moment. */
+		if (tries > 16)
+			sched_yield();
+	}
+}
+
+void gs_fork_unlock(int all)
+{
+	if (all)
+		gs_fork_unlock_all();
+	else
+		gs_table_unlock();
+}
+
+void gs_prefork(void)
+{
+	__atomic_add_fetch(&forks_pending, 1, __ATOMIC_SEQ_CST);
+	gs_fork_lock_all();
+}
+
+void gs_postfork_parent(void)
+{
+	__atomic_sub_fetch(&forks_pending, 1, __ATOMIC_SEQ_CST);
+	gs_fork_unlock_all();
+}
+
+void gs_postfork_child(void)
+{
+	/* The other threads that were forking are not in the child. */
+	__atomic_store_n(&forks_pending, 0, __ATOMIC_RELAXED);
 	cached_pid = 0;
 	for (struct goshm_store *s = stores; s; s = s->next) {
 		pthread_mutex_init(&s->mu, NULL);
@@ -456,13 +530,5 @@ void gs_stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
 		if (map)
 			gs_own_mapping_fork(map, GS_REGISTRY_SIZE, lo, hi, advice, madv);
 	}
-}
-
-/* Registered at load: registered at a first call instead, a fork by one
- * thread while another makes that call could copy a mutex held into a
- * child that has no handler to release it. */
-__attribute__((constructor)) static void gs_register_fork_handlers(void)
-{
-	pthread_atfork(prefork, postfork_parent, postfork_child);
 }
 

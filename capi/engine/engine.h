@@ -572,10 +572,19 @@ GS_HIDDEN void gs_stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
                                         int (*madv)(void *, size_t, int));
 GS_HIDDEN void gs_sem_cache_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
                                            int (*madv)(void *, size_t, int));
-/* The mutexes fork()'s handlers take, in their order (config.c). */
+/* The mutexes fork()'s handlers take, in their order (config.c), and
+ * for a program's madvise: the table's (all = 0) or all of them, 1 when
+ * taken, 0 when a fork held them too long (config.c says why). */
+GS_HIDDEN void gs_prefork(void);        /* fork()'s handlers (atfork.c) */
+GS_HIDDEN void gs_postfork_parent(void);
+GS_HIDDEN void gs_postfork_child(void);
 GS_HIDDEN void gs_fork_lock_all(void);
 GS_HIDDEN void gs_fork_unlock_all(void);
+GS_HIDDEN int gs_fork_trylock(int all);
+GS_HIDDEN void gs_fork_unlock(int all);
+GS_HIDDEN int gs_table_trylock(void);
 GS_HIDDEN void gs_sem_cache_lock(void);
+GS_HIDDEN int gs_sem_cache_trylock(void);
 GS_HIDDEN void gs_sem_cache_unlock(void);
 
 /* vma.c: what the kernel has mapped where. */

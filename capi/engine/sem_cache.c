@@ -76,6 +76,7 @@ static uint64_t tick;          /* advanced at each new mapping */
  * held by a thread it does not have: config.c's fork handlers take it
  * first (gs_fork_lock_all). */
 void gs_sem_cache_lock(void) { gs_mutex_lock(&cache_mu); }
+int gs_sem_cache_trylock(void) { return gs_mutex_trylock(&cache_mu); }
 void gs_sem_cache_unlock(void) { gs_mutex_unlock(&cache_mu); }
 
 /* The tables and every set mapped stay in a child whatever advice a

@@ -142,9 +142,11 @@ static int race_forks(int id, int semid, char *p, int advised)
 	int bad = 0, round;
 	for (round = 0; round < ROUNDS && !bad; round++) {
 		pid_t c = fork();
-		if (c == 0)
+		if (c == 0) {
+			struct sembuf up = {0, 1, 0};
 			_exit(nattch(id) == 2 && shmdt(p) == 0 && nattch(id) == 1 &&
-			      reattach_reads(id) ? 0 : 4);
+			      reattach_reads(id) && semop(semid, &up, 1) == 0 ? 0 : 4);
+		}
 		int st = 0;
 		if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
 			bad = c < 0 ? -1 : st;

@@ -149,7 +149,9 @@ func exported(t *testing.T, lib string) []string {
 // family (which only note that the program catches a signal, and pass
 // the call on: capi/engine/sigwatch.c), the set*id() family, unshare,
 // setns, clone and syscall (which only note that a thread's ids may have
-// changed, and pass the call on: capi/engine/creds.c), mmap, mmap64,
+// changed, and pass the call on: capi/engine/creds.c), __register_atfork
+// (which registers goshm's fork handlers before the first other:
+// capi/engine/atfork.c), mmap, mmap64,
 // munmap, mremap and remap_file_pages (which only note that a mapping may
 // have changed, and pass the call on: capi/engine/mapwatch.c), mprotect,
 // pkey_mprotect, madvise, posix_madvise, mlock, mlock2, munlock, mlockall and
@@ -163,7 +165,7 @@ func TestBothLibrariesExportThePublicAPI(t *testing.T) {
 		"semget", "semop", "semtimedop", "semctl", "dlopen", "dlmopen",
 		"sigaction", "signal", "sigset", "bsd_signal", "sysv_signal",
 		"setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid", "setregid", "setresgid",
-		"unshare", "setns", "clone", "syscall",
+		"unshare", "setns", "clone", "syscall", "__register_atfork",
 		"mmap", "mmap64", "munmap", "mremap", "remap_file_pages",
 		"mprotect", "pkey_mprotect", "madvise", "posix_madvise",
 		"mlock", "mlock2", "munlock", "mlockall", "munlockall"}, headerFunctions(t)...)

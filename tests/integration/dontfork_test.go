@@ -42,6 +42,28 @@ func TestDontforkOverEnginePages(t *testing.T) {
 	})
 }
 
+// A dependency advises memory under a lock of its own that its fork
+// prepare handler takes; goshm's prepare handler, registered later, runs
+// first and holds the engine's mutexes while the dependency's waits for
+// that lock.  The library's madvise must not wait for the engine's mutexes
+// then (tests/cprogs/fork_lock_advice.c): fresh pages advised
+// MADV_WIPEONFORK or MADV_DONTFORK (a random number generator's state),
+// or an attach advised MADV_DONTFORK and MADV_DOFORK.  The library that
+// waited hung at the first fork that met an advice.
+func TestForkWhileAdviceUnderLibraryLock(t *testing.T) {
+	testenv.RequireRoot(t)
+	prog := testenv.Artifact(t, "tests/fork_lock_advice")
+	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
+		for _, mode := range []string{"wipe", "dontfork", "attach"} {
+			t.Run(mode, func(t *testing.T) {
+				r := testenv.Run(t, o, prog, mode)
+				require.Equal(t, 0, r.Code, r.String())
+				assert.Equal(t, "forks 50\n", r.Stdout)
+			})
+		}
+	})
+}
+
 // MADV_DONTFORK (or MADV_WIPEONFORK) over every page goshm mapped for its
 // own use -- its attach table, its store list and registry, its semaphore
 // cache and sets -- as a program advising more than it mapped does: the
