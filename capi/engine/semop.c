@@ -369,12 +369,20 @@ int gs_semtimedop(struct goshm_store *st, int semid, struct sembuf *sops, size_t
                   const struct timespec *timeout)
 {
 	struct sembuf local[GS_SEMOPM];
-	if (nsops < 1 || semid < 0)
-		return -EINVAL;
+	/* The system calls take nsops as an unsigned int: the C library
+	 * passes its size_t along, and the kernel reads the low 32 bits. */
+	nsops = (unsigned)nsops;
+	/* Since Linux 5.15 do_semtimedop() checks the count and copies the
+	 * operations before __do_semtimedop() looks at the id: too many
+	 * operations are E2BIG and unreadable ones EFAULT whatever the id. */
 	if (nsops > GS_SEMOPM)
 		return -E2BIG;
+	if (nsops < 1)
+		return -EINVAL;
 	if (!sops)
 		return -EFAULT;
+	if (semid < 0)
+		return -EINVAL;
 	memcpy(local, sops, nsops * sizeof *sops);
 	int64_t deadline = -1;
 	if (timeout) {
