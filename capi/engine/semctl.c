@@ -76,11 +76,12 @@ static void fill_ds(struct gs_semset *m, struct semid_ds *d)
 	d->sem_nsems = m->nsems;
 }
 
-/* SEM_STAT and SEM_STAT_ANY take an index. */
+/* SEM_STAT and SEM_STAT_ANY take an index: the kernel's
+ * sem_obtain_object() keeps its low 15 bits (ipcid_to_idx), so an index
+ * of 32768 or more names the set at index & 32767, as a full id does.
+ * (A negative one never gets here: semctl refuses semid < 0.) */
 static int stat_index(struct goshm_store *s, int index, int cmd, struct semid_ds *buf)
 {
-	if (index < 0 || (unsigned)index >= GS_IPCMNI)
-		return -EINVAL;
 	unsigned base;
 	unsigned idx = gs_idx_of(index, &base);
 	struct gs_semreg r;
