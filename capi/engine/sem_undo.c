@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TID_MASK 0x3fffffffu
@@ -97,7 +98,10 @@ static void hold_presence(struct gs_undo *u)
 }
 
 /* exit_sem() for record k: add its adjustments, clamped to 0..SEMVMX,
- * stamp sempid with the dead process's pid, and free the record. */
+ * stamp sempid with the dead process's pid, and free the record.  The
+ * kernel then runs do_smart_update() with otime forced, so the exit of a
+ * process that held a record -- even one whose adjustments are all zero,
+ * or whose only SEM_UNDO call failed -- sets otime. */
 static void apply(struct gs_semset *s, unsigned k)
 {
 	struct gs_undo *u = &gs_undos(s)[k];
@@ -118,6 +122,7 @@ static void apply(struct gs_semset *s, unsigned k)
 	}
 	gs_j_put(s, (int32_t *)&u->used, 0);
 	gs_j_commit(s);
+	__atomic_store_n(&s->otime, (int64_t)time(NULL), __ATOMIC_RELAXED);
 	if (s->nundo)
 		s->nundo--;
 }

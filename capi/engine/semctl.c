@@ -98,7 +98,10 @@ static int stat_index(struct goshm_store *s, int index, int cmd, struct semid_ds
 	e = cmd == SEM_STAT && gs_sem_perms(m, S_IRUGO) < 0 ? -EACCES : 0;
 	struct semid_ds d;
 	if (e == 0) {
+		/* As IPC_STAT: the exits of SEM_UNDO holders (otime) first. */
 		gs_set_lock(m);
+		if (m->nundo)
+			gs_undo_reap(m, 0);
 		fill_ds(m, &d);
 		gs_set_unlock(m);
 	}

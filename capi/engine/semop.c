@@ -240,6 +240,29 @@ static int64_t now_ns(void)
 #define GS_POLL_UNDO_NS 20000000ll  /* 20 ms */
 #define GS_POLL_IDLE_NS 500000000ll /* 500 ms */
 
+/*
+ * A call refused with err before it takes the set's lock.  The kernel's
+ * do_semtimedop() makes the caller's SEM_UNDO structure (find_alloc_undo)
+ * before it checks the semaphore numbers and the permissions, and that
+ * structure, adjustments or not, stamps otime at the caller's exit
+ * (exit_sem): a refused SEM_UNDO call takes its undo record all the same.
+ */
+static int refuse(struct gs_semset *s, struct gs_pin *pin, int undos, int err)
+{
+	if (!undos)
+		return err;
+	gs_set_lock(s);
+	if (!s->removed) {
+		int rec = gs_undo_mine(s, 1);
+		if (rec < 0)
+			err = rec; /* find_alloc_undo()'s failure comes first */
+		else
+			gs_semset_note_undo(pin, rec);
+	}
+	gs_set_unlock(s);
+	return err;
+}
+
 /* The call on the set, pinned for as long as it lasts (a waiter sleeps
  * inside its mapping). */
 static int op_on_set(struct gs_semset *s, struct gs_pin *pin, struct sembuf *local,
@@ -247,9 +270,9 @@ static int op_on_set(struct gs_semset *s, struct gs_pin *pin, struct sembuf *loc
 {
 	int r;
 	if (max >= s->nsems)
-		return -EFBIG;
+		return refuse(s, pin, undos, -EFBIG);
 	if (gs_sem_perms(s, alter ? S_IWUGO : S_IRUGO) < 0)
-		return -EACCES;
+		return refuse(s, pin, undos, -EACCES);
 	int32_t pid = gs_pid();
 	gs_set_lock(s);
 	for (;;) {
