@@ -24,10 +24,12 @@
  * Left out on purpose: pointers that are neither NULL nor valid (goshm
  * faults where the kernel returns EFAULT: docs/DIFFERENCES.md, "Bad
  * pointers"), GETNCNT and GETZCNT with waiters (there are none: nothing
- * waits), and more SEM_UNDO processes or waiters than goshm tracks.
+ * waits), more SEM_UNDO processes or waiters than goshm tracks, and
+ * more sets than goshm keeps mapped (MAX_IDS).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,7 +49,11 @@
 
 #define SEMMSL 32000
 #define SEMOPM 500
-#define MAX_IDS 64
+/* Fewer sets than goshm keeps mapped while idle (64): a process that
+ * unmaps a set lets go of an undo record with no adjustment in it, and
+ * its exit then leaves otime alone (docs/DIFFERENCES.md, "otime at the
+ * exit of a SEM_UNDO caller"). */
+#define MAX_IDS 48
 
 union semun {
 	int val;
@@ -181,9 +187,9 @@ static short any_op(void)
 }
 
 /* Operations: nsops of them (the kernel copies at most SEMOPM). */
-static void fill_ops(struct sembuf *b, int nsops, int nsems, int nowait)
+static void fill_ops(struct sembuf *b, size_t nsops, int nsems, int nowait)
 {
-	for (int i = 0; i < nsops && i < SEMOPM + 1; i++) {
+	for (size_t i = 0; i < nsops && i < SEMOPM + 1; i++) {
 		b[i].sem_num = (unsigned short)any_num(nsems);
 		b[i].sem_op = any_op();
 		b[i].sem_flg = (short)((pick(3) == 0 ? SEM_UNDO : 0) |
@@ -191,16 +197,16 @@ static void fill_ops(struct sembuf *b, int nsops, int nsems, int nowait)
 	}
 }
 
-static void ops_text(char *t, size_t len, const struct sembuf *b, int nsops)
+static void ops_text(char *t, size_t len, const struct sembuf *b, size_t nsops)
 {
 	size_t n = 0;
 	t[0] = 0;
-	for (int i = 0; i < nsops && i < 4 && n < len; i++)
+	for (size_t i = 0; i < nsops && i < 4 && n < len; i++)
 		n += (size_t)snprintf(t + n, len - n, "%s{%u,%d,%s%s}", i ? "," : "", b[i].sem_num,
 		                      b[i].sem_op, b[i].sem_flg & SEM_UNDO ? "U" : "",
 		                      b[i].sem_flg & IPC_NOWAIT ? "N" : "");
 	if (nsops > 4 && n < len)
-		snprintf(t + n, len - n, ",+%d", nsops - 4);
+		snprintf(t + n, len - n, ",+%zu", (nsops < SEMOPM + 1 ? nsops : SEMOPM + 1) - 4);
 }
 
 /*
@@ -212,10 +218,11 @@ static void ops_text(char *t, size_t len, const struct sembuf *b, int nsops)
 static void op_semop(void)
 {
 	static struct sembuf b[SEMOPM + 1];
-	static const int many[] = {0, 33, SEMOPM, SEMOPM + 1, 7};
+	/* The kernel takes nsops as an unsigned int: 2^32 + 2 is 2. */
+	static const size_t many[] = {0, 33, SEMOPM, SEMOPM + 1, 7, (1ul << 32) + 2, 1ul << 32};
 	int id = any_id();
 	int nsems = nsems_of(id);
-	int nsops = pick(8) ? 1 + pick(4) : PICK(many);
+	size_t nsops = pick(8) ? 1 + (size_t)pick(4) : PICK(many);
 	int timed = pick(3) == 0;
 	fill_ops(b, nsops, nsems, !timed);
 	char t[256];
@@ -229,8 +236,8 @@ static void op_semop(void)
 	}
 	int r;
 	if (!timed) {
-		r = semop(id, sops, (size_t)nsops);
-		out("semop(%d, [%s], %d) = %s", id, t, nsops, res(r));
+		r = semop(id, sops, nsops);
+		out("semop(%d, [%s], %zu) = %s", id, t, nsops, res(r));
 		return;
 	}
 	static const struct timespec bad[] = {{0, -1}, {0, 1000000000}, {-1, 0}};
@@ -238,8 +245,8 @@ static void op_semop(void)
 	int badt = pick(8) == 0;
 	if (badt)
 		ts = PICK(bad);
-	r = semtimedop(id, sops, (size_t)nsops, &ts);
-	out("semtimedop(%d, [%s], %d, {%ld,%ld}) = %s", id, t, nsops, (long)ts.tv_sec,
+	r = semtimedop(id, sops, nsops, &ts);
+	out("semtimedop(%d, [%s], %zu, {%ld,%ld}) = %s", id, t, nsops, (long)ts.tv_sec,
 	    ts.tv_nsec, res(r));
 }
 
@@ -441,6 +448,12 @@ static void op_fork(void)
 		parent_pid = getppid();
 		kid = 0;
 		snprintf(me, sizeof me, "child");
+		/* Root's child may become uid 1000: the owner, creator, mode
+		 * and capability checks from the other side. */
+		if (getuid() == 0 && pick(3) == 0) {
+			int r = setgroups(0, NULL) == 0 && setgid(1000) == 0 ? setuid(1000) : -1;
+			out("setuid(1000) = %s", res(r));
+		}
 		int n = 1 + pick(4);
 		for (int i = 0; i < n; i++) {
 			int k = pick(10);
