@@ -1036,6 +1036,63 @@ static void sc_many(void)
 	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
 }
 
+/*
+ * What conf_sem_fuzz found, one step each: semop's order of checks on
+ * Linux 5.15 and later (the count and the copy before the id), nsops
+ * taken as an unsigned int, and SEM_STAT's index taken modulo 32768.
+ */
+static void sc_fuzz_calls(void)
+{
+	static struct sembuf many[501];
+	struct timespec zero = {0, 0};
+	out("semop(-1, 501 ops) = %s", res(semop(-1, many, 501)));
+	out("semop(-1, NULL, 1) = %s", res(semop(-1, NULL, 1)));
+	out("semtimedop(-1, NULL, 1, 0s) = %s", res(semtimedop(-1, NULL, 1, &zero)));
+	out("semop(-1, ops, 0) = %s", res(semop(-1, many, 0)));
+	int id = semget(IPC_PRIVATE, 2, 0600);
+	out("semget = %s", idn(id));
+	struct sembuf two[2] = {{0, 1, 0}, {1, 5, 0}};
+	out("semop(nsops=2^32+1) = %s", res(semop(id, two, (1ul << 32) + 1)));
+	out("semop(nsops=2^32) = %s", res(semop(id, two, 1ul << 32)));
+	vals(id, 2);
+	struct semid_ds d;
+	int r = semctl(id, 0, SEM_STAT, (union semun){.buf = &d});
+	out("SEM_STAT(index) = %s", r < 0 ? res(r) : idn(r));
+	r = semctl((id & 32767) | 32768, 0, SEM_STAT, (union semun){.buf = &d});
+	out("SEM_STAT(index + 32768) = %s", r < 0 ? res(r) : idn(r));
+	r = semctl(id, 0, SEM_STAT_ANY, (union semun){.buf = &d});
+	out("SEM_STAT_ANY(id) = %s", r < 0 ? res(r) : idn(r));
+	out("rmid = %s", res(semctl(id, 0, IPC_RMID)));
+}
+
+/* The exit of a process that asked for SEM_UNDO sets otime (the kernel's
+ * exit_sem runs the queue with otime forced), even when its only
+ * SEM_UNDO calls failed: EFBIG and EACCES come after the kernel made its
+ * undo structure, EAGAIN after it too. */
+static void sc_fuzz_exit_otime(void)
+{
+	int id[3];
+	for (int i = 0; i < 3; i++) {
+		id[i] = semget(IPC_PRIVATE, 1, 0600);
+		out("semget = %s", idn(id[i]));
+	}
+	pid_t c = kid();
+	if (c == 0) {
+		show_op(id[0], 5, 1, SEM_UNDO);
+		show_op(id[1], 0, -1, SEM_UNDO | IPC_NOWAIT);
+		_exit(0);
+	}
+	reap(c);
+	/* SEM_STAT first: it must see the exit as IPC_STAT does. */
+	struct semid_ds d;
+	int r = semctl(id[0] & 32767, 0, SEM_STAT, (union semun){.buf = &d});
+	out("SEM_STAT = %s otime=%s", r < 0 ? res(r) : idn(r), tm(d.sem_otime));
+	for (int i = 0; i < 3; i++)
+		stat_line("after the exit", id[i]);
+	for (int i = 0; i < 3; i++)
+		semctl(id[i], 0, IPC_RMID);
+}
+
 struct scenario {
 	const char *name;
 	void (*run)(void);
@@ -1059,6 +1116,8 @@ static const struct scenario scenarios[] = {
 	{"sem_leaks", sc_leaks, 0},
 	{"sem_chaos", sc_chaos, 0},
 	{"sem_many", sc_many, 0},
+	{"sem_fuzz_calls", sc_fuzz_calls, 0},
+	{"sem_fuzz_exit_otime", sc_fuzz_exit_otime, 0},
 };
 
 int main(int argc, char **argv)
