@@ -3,9 +3,10 @@
  * handlers call madvise(MADV_DOFORK / MADV_DONTFORK) on memory of their
  * own (tests/cprogs/plugins/fork_advice_lib.c).  The library's madvise
  * takes the attach table's mutex for those advices, which goshm's prepare
- * handler holds when the dependency's runs: it must pass the advice on
- * alone there (capi/engine/attrwatch.c gs_attrs_fork_advice_begin), not
- * wait for ever on its own thread.
+ * handler takes too: that must run after the dependency's
+ * (capi/engine/atfork.c), or the advice be passed on alone
+ * (capi/engine/attrwatch.c gs_attrs_fork_advice_begin), never wait for
+ * ever on its own thread.
  *
  * Attaches a segment, forks twice (the child attaches and detaches it),
  * and prints "ok forks=2 advised=N" (N: the advices of the parent's

@@ -110,11 +110,13 @@ func TestDontforkPiecesRacingDofork(t *testing.T) {
 }
 
 // A program's dependency registers fork handlers that call
-// madvise(MADV_DOFORK / MADV_DONTFORK) before the preloaded library
-// registers its own, so its prepare handler runs while goshm's holds the
-// attach table: the library must pass the advice on alone there, not wait
-// for its own thread (tests/cprogs/fork_handler_advice.c; the library
-// before hung in the first fork).
+// madvise(MADV_DOFORK / MADV_DONTFORK), before the preloaded library's
+// constructor runs.  Its prepare handler must not wait for goshm's
+// mutexes on its own thread: goshm's handlers are registered before it
+// (capi/engine/atfork.c), so they run after it, and would goshm's ever
+// hold them, the advice is passed on alone (tests/cprogs/
+// fork_handler_advice.c; the library that took them first hung in the
+// first fork).
 func TestForkHandlerAdviceDoesNotHang(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/fork_handler_advice")

@@ -1,9 +1,8 @@
 /*
  * fork_advice_lib.c - a library whose fork handlers advise a page of its
  * own MADV_DOFORK and MADV_DONTFORK, as libraries that keep memory out of
- * children do.  A program's dependency, it registers its handlers before
- * the preloaded libgoshm.so registers its own, so its prepare handler
- * runs after goshm's took the attach table's mutex
+ * children do.  A program's dependency, it registers its handlers in its
+ * constructor, before the preloaded libgoshm.so's constructor runs
  * (tests/cprogs/fork_handler_advice.c).
  */
 #define _GNU_SOURCE
