@@ -152,6 +152,11 @@ $(BUILD)/tests/plugins/libgsforkadvice.so: tests/cprogs/plugins/fork_advice_lib.
 $(BUILD)/tests/fork_handler_advice: tests/cprogs/fork_handler_advice.c $(BUILD)/tests/plugins/libgsforkadvice.so
 	$(CC) $(CFLAGS) -o $@ $< -L$(@D)/plugins -lgsforkadvice -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/plugins'
 
+# Linked against libgoshm.so with the C library first in DT_NEEDED, where
+# nothing comes after goshm (tests/cprogs/fork_handlers_linked.c).
+$(BUILD)/tests/fork_handlers_linked: tests/cprogs/fork_handlers_linked.c $(BUILD)/libgoshm.so
+	$(CC) $(CFLAGS) -Iinclude -o $@ $< -Wl,--no-as-needed -lc -L$(BUILD) -lgoshm -Wl,-rpath,'$$ORIGIN/..'
+
 # A program whose dependency advises memory under a lock that its fork
 # prepare handler takes (tests/cprogs/fork_lock_advice.c).
 $(BUILD)/tests/plugins/libgslockadvice.so: tests/cprogs/plugins/lock_advice_lib.c

@@ -39,9 +39,12 @@ typedef int (*register_fn)(handler, handler, handler);
 static void *next_register;
 static pthread_once_t own_once = PTHREAD_ONCE_INIT;
 
+/* The C library's: the next definition, or the first one in the global
+ * scope for a program linked with the C library before this one, where
+ * nothing comes next (gs_libc_symbol). */
 static register_fn real_register(void)
 {
-	return (register_fn)gs_next_symbol(&next_register, REGISTER_NAME);
+	return (register_fn)gs_libc_symbol(&next_register, REGISTER_NAME);
 }
 
 static void register_own(void)
