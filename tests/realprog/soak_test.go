@@ -338,7 +338,22 @@ func TestSoakKillsAgainstModel(t *testing.T) {
 	data, other := storeFiles(t, store)
 	assert.Empty(t, data, "data files left after removing every segment")
 	assert.Empty(t, other, "files left after removing every segment")
-	assert.Empty(t, ipcs(t, ns.enter()), "presence segments left in the kernel")
+	if left := ipcs(t, ns.enter()); !assert.Empty(t, left, "presence segments left in the kernel") {
+		// Who made them and who touched them last, against the workers
+		// killed and the survivors: what the next look needs.
+		pids := map[string]string{}
+		for _, w := range ended {
+			pids[strconv.Itoa(w.cmd.Process.Pid)] = "a worker killed"
+		}
+		for _, w := range survivors {
+			pids[strconv.Itoa(w.cmd.Process.Pid)] = "a survivor"
+		}
+		for _, flag := range []string{"-p", "-t"} {
+			r := run(t, 30*time.Second, cat(ns.enter(), []string{"ipcs", "-m", flag})...)
+			t.Logf("ipcs -m %s:\n%s", flag, r.Stdout)
+		}
+		t.Logf("worker pids: %v (other pids: their forked children)", pids)
+	}
 }
 
 func firstLines(out, prefix string) string {
