@@ -39,23 +39,12 @@
 #include "conf/out.h"
 #include "conf/calls.h"
 #include "conf/proc.h"
+#include "conf/rng.h"
 
 #define SLOTS 32
 #define SLOT_PAGES 4
 #define HOLE ((uintptr_t)0x100000000000ull)
 #define MAX_ATTACHES 256
-
-static uint64_t rng;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int pick(int n) { return (int)(rnd() % (uint64_t)n); }
 
 static int remap_mode;
 static int ids[64], nids;
@@ -443,7 +432,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: conf_fuzz SEED [ROUNDS [remap|syscall]]\n");
 		return 64;
 	}
-	rng = strtoull(argv[1], NULL, 0) * 0x9e3779b97f4a7c15ull + 1;
+	rng_seed(argv[1]);
 	int rounds = argc > 2 ? atoi(argv[2]) : 1500;
 	remap_mode = argc > 3 && !strcmp(argv[3], "remap");
 	conf_via_syscall = argc > 3 && !strcmp(argv[3], "syscall");

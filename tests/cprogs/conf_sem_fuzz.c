@@ -32,7 +32,6 @@
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "conf/out.h" /* out(), one line per call, and errno names */
+#include "conf/rng.h"
 
 #ifndef SEM_STAT_ANY
 #define SEM_STAT_ANY 20
@@ -62,39 +64,8 @@ union semun {
 	struct seminfo *__buf;
 };
 
-static uint64_t rng;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static int pick(int n) { return (int)(rnd() % (uint64_t)n); }
-
-#define PICK(a) ((a)[pick((int)(sizeof(a) / sizeof((a)[0])))])
-
-static char me[16] = "main";
-static int step;
 static pid_t parent_pid, kid;
 static int ids[MAX_IDS], nids;
-
-static void out(const char *fmt, ...)
-{
-	char line[2048];
-	int n = snprintf(line, sizeof line, "semfuzz %s#%d ", me, ++step);
-	va_list ap;
-	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof line - 2)
-		n = (int)sizeof line - 2;
-	line[n++] = '\n';
-	if (write(1, line, (size_t)n) < 0)
-		_exit(99);
-}
 
 /* A result: the value, or -1 and errno's name. */
 static const char *res(long r)
@@ -103,7 +74,7 @@ static const char *res(long r)
 	static int k;
 	char *b = buf[k++ % 4];
 	if (r < 0)
-		snprintf(b, 64, "-1 %s", strerrorname_np(errno));
+		snprintf(b, 64, "-1 %s", err_name(errno));
 	else
 		snprintf(b, 64, "%ld", r);
 	return b;
@@ -481,7 +452,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: conf_sem_fuzz SEED [STEPS]\n");
 		return 64;
 	}
-	rng = strtoull(argv[1], NULL, 0) * 0x9e3779b97f4a7c15ull + 1;
+	rng_seed(argv[1]);
+	scenario_name = "semfuzz";
 	int steps = argc > 2 ? atoi(argv[2]) : 1000;
 	setvbuf(stdout, NULL, _IONBF, 0);
 	for (int i = 0; i < steps; i++) {
