@@ -175,7 +175,7 @@ int gs_attrs_fork_advice_begin(int advice)
 void gs_own_mapping_fork(const void *p, size_t len, uintptr_t lo, uintptr_t hi, int advice,
                          int (*madv)(void *, size_t, int))
 {
-	uintptr_t at = (uintptr_t)p, page = (uintptr_t)gs_page_size();
+	uintptr_t at = (uintptr_t)p;
 	if (!p || !len || at >= hi || at + len <= lo)
 		return;
 #ifdef MADV_KEEPONFORK
@@ -184,7 +184,7 @@ void gs_own_mapping_fork(const void *p, size_t len, uintptr_t lo, uintptr_t hi, 
 	int undo = MADV_DOFORK;
 	(void)advice;
 #endif
-	madv((void *)at, (len + page - 1) & ~(page - 1), undo);
+	madv((void *)at, gs_round_pages(len), undo);
 }
 
 void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r)
@@ -202,13 +202,8 @@ void gs_attrs_fork_advice_end(void *addr, size_t len, int advice, long r)
 		                                      r == 0, f, &number);
 	/* Even when the call failed: the kernel applies an advice to the
 	 * mappings before a hole it reports with ENOMEM. */
-	if (sane && leaves_children(advice)) {
-		gs_table_own_pages_fork(lo, lo + rounded, advice, f);
-		gs_stores_own_pages_fork(lo, lo + rounded, advice, f);
-#ifdef __GLIBC__ /* the musl build has no semaphore engine (Makefile) */
-		gs_sem_cache_own_pages_fork(lo, lo + rounded, advice, f);
-#endif
-	}
+	if (sane && leaves_children(advice))
+		gs_fork_own_pages(lo, lo + rounded, advice, f);
 	gs_fork_unlock(leaves_children(advice));
 	if (partial)
 		gs_table_fork_pieces(lo, lo + rounded, f, number);

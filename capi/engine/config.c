@@ -517,12 +517,11 @@ void gs_postfork_child(void)
 }
 
 /* The store list and each store's registry mapping stay in a child
- * whatever advice a program gave over them; called with stores_mu held
- * (gs_fork_lock_all).  A registry mapping replaced earlier is left to
- * the advice: only the threads that read it then use it, and a child
- * has none of them. */
-void gs_stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
-                              int (*madv)(void *, size_t, int))
+ * whatever advice a program gave over them.  A registry mapping replaced
+ * earlier is left to the advice: only the threads that read it then use
+ * it, and a child has none of them. */
+static void stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
+                                  int (*madv)(void *, size_t, int))
 {
 	for (struct goshm_store *s = stores; s; s = s->next) {
 		gs_own_mapping_fork(s, sizeof *s, lo, hi, advice, madv);
@@ -530,5 +529,16 @@ void gs_stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
 		if (map)
 			gs_own_mapping_fork(map, GS_REGISTRY_SIZE, lo, hi, advice, madv);
 	}
+}
+
+/* The memory of every module whose mutex gs_fork_lock_all takes, held by
+ * the caller, stays in a child whatever advice a program gave over it. */
+void gs_fork_own_pages(uintptr_t lo, uintptr_t hi, int advice, int (*madv)(void *, size_t, int))
+{
+#ifdef __GLIBC__ /* the musl build has no semaphore engine (Makefile) */
+	gs_sem_cache_own_pages_fork(lo, hi, advice, madv);
+#endif
+	stores_own_pages_fork(lo, hi, advice, madv);
+	gs_table_own_pages_fork(lo, hi, advice, madv);
 }
 

@@ -565,11 +565,12 @@ GS_HIDDEN void gs_table_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
  * each store's registry mapping, the semaphore cache and the sets it maps
  * -- goes into every child whole, whatever a program advised over it
  * (attrwatch.c gs_attrs_fork_advice_end): each module undoes advice on
- * its own mappings with gs_own_mapping_fork. */
+ * its own mappings with gs_own_mapping_fork, and gs_fork_own_pages
+ * (config.c) calls each. */
 GS_HIDDEN void gs_own_mapping_fork(const void *p, size_t len, uintptr_t lo, uintptr_t hi,
                                    int advice, int (*madv)(void *, size_t, int));
-GS_HIDDEN void gs_stores_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
-                                        int (*madv)(void *, size_t, int));
+GS_HIDDEN void gs_fork_own_pages(uintptr_t lo, uintptr_t hi, int advice,
+                                 int (*madv)(void *, size_t, int));
 GS_HIDDEN void gs_sem_cache_own_pages_fork(uintptr_t lo, uintptr_t hi, int advice,
                                            int (*madv)(void *, size_t, int));
 /* The mutexes fork()'s handlers take, in their order (config.c), and

@@ -200,11 +200,18 @@ int gs_vma_identify(uintptr_t addr, struct gs_vma *out)
 	return r;
 }
 
-/* Does v map the file of attach a at the offset its place in a implies? */
+/* Does v map the file of attach a (shared)? */
 static int of_attach_file(const struct gs_attach *a, const struct gs_vma *v)
 {
 	return v->shared && v->ino == a->vma_ino && v->dev_major == a->vma_dev_major &&
 	       v->dev_minor == a->vma_dev_minor;
+}
+
+/* Is v a piece of an attach of a's file made at base: that file, at the
+ * offset v's distance from base implies (the kernel's shmdt rule)? */
+static int piece_at(const struct gs_attach *a, const struct gs_vma *v, uintptr_t base)
+{
+	return of_attach_file(a, v) && v->offset == v->start - base;
 }
 
 /* 1: attach a is mapped whole and alone, as shmat made it; 0: not (the
@@ -236,7 +243,7 @@ int gs_vma_has_fragment(const struct gs_attach *a)
 		return -1;
 	while (!found && at < a->addr + a->len && (r = vma_next(&m, at, &v)) == 0 &&
 	       v.start < a->addr + a->len) {
-		found = of_attach_file(a, &v) && v.offset == v.start - a->addr;
+		found = piece_at(a, &v, a->addr);
 		at = v.end;
 	}
 	maps_close(&m);
@@ -258,8 +265,7 @@ static int dontfork_line(char *line, void *arg)
 		d->inherited |= d->in_piece && !strstr(line + 8, " dc");
 		d->in_piece = 0;
 	} else if (parse_line(line, &v) == 0) {
-		d->in_piece = v.start < a->addr + a->len && v.end > a->addr && of_attach_file(a, &v) &&
-		              v.offset == v.start - a->addr;
+		d->in_piece = v.start < a->addr + a->len && v.end > a->addr && piece_at(a, &v, a->addr);
 		d->pieces += d->in_piece;
 	}
 	return 0;
@@ -321,7 +327,7 @@ int gs_vma_detach_rule(uintptr_t addr, const struct gs_attach *attaches, size_t 
 		return -EINVAL;
 	while (!seg && vma_next(&m, at, &v) == 0) {
 		for (size_t i = 0; i < n && !seg; i++)
-			if (of_attach_file(&attaches[i], &v) && v.offset == v.start - addr)
+			if (piece_at(&attaches[i], &v, addr))
 				seg = &attaches[i];
 		if (!seg)
 			at = v.end;
@@ -335,7 +341,7 @@ int gs_vma_detach_rule(uintptr_t addr, const struct gs_attach *attaches, size_t 
 	munmap((void *)v.start, v.end - v.start);
 	at = v.end;
 	while (vma_next(&m, at, &v) == 0 && v.end - addr <= size) {
-		if (of_attach_file(seg, &v) && v.offset == v.start - addr)
+		if (piece_at(seg, &v, addr))
 			munmap((void *)v.start, v.end - v.start);
 		at = v.end;
 	}
