@@ -3,9 +3,6 @@ package integration
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/goshm/goshm/tests/internal/testenv"
 )
 
@@ -20,7 +17,5 @@ import (
 func TestForkHandlersWithCLibraryFirst(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/fork_handlers_linked")
-	r := testenv.Run(t, testenv.Opts{Store: testenv.NewStore(t), NewIPC: true}, prog)
-	require.Equal(t, 0, r.Code, r.String())
-	assert.Equal(t, "child created\nthread created\n", r.Stdout)
+	assertPrints(t, testenv.Opts{Store: testenv.NewStore(t), NewIPC: true}, "child created\nthread created\n", prog)
 }

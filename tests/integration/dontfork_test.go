@@ -36,9 +36,7 @@ func TestDontforkOverEnginePages(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/presence_advice")
 	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
-		r := testenv.Run(t, o, prog)
-		require.Equal(t, 0, r.Code, r.String())
-		assert.Equal(t, "child nattch=2 token=yes\n", r.Stdout)
+		assertPrints(t, o, "child nattch=2 token=yes\n", prog)
 	})
 }
 
@@ -56,9 +54,7 @@ func TestForkWhileAdviceUnderLibraryLock(t *testing.T) {
 	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
 		for _, mode := range []string{"wipe", "dontfork", "attach"} {
 			t.Run(mode, func(t *testing.T) {
-				r := testenv.Run(t, o, prog, mode)
-				require.Equal(t, 0, r.Code, r.String())
-				assert.Equal(t, "forks 50\n", r.Stdout)
+				assertPrints(t, o, "forks 50\n", prog, mode)
 			})
 		}
 	})
@@ -84,9 +80,7 @@ func TestForkAdviceOverEngineMemory(t *testing.T) {
 			"race":     "race ok 2000\n",
 		} {
 			t.Run(mode, func(t *testing.T) {
-				r := testenv.Run(t, o, prog, "0x7e5f0c1", mode)
-				require.Equal(t, 0, r.Code, r.String())
-				assert.Equal(t, want, r.Stdout)
+				assertPrints(t, o, want, prog, "0x7e5f0c1", mode)
 			})
 		}
 	})
@@ -103,9 +97,7 @@ func TestDontforkPiecesRacingDofork(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/dontfork_pieces_race")
 	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
-		r := testenv.Run(t, o, prog, "2000")
-		require.Equal(t, 0, r.Code, r.String())
-		assert.Equal(t, "ok 2000\n", r.Stdout)
+		assertPrints(t, o, "ok 2000\n", prog, "2000")
 	})
 }
 
@@ -121,8 +113,6 @@ func TestForkHandlerAdviceDoesNotHang(t *testing.T) {
 	testenv.RequireRoot(t)
 	prog := testenv.Artifact(t, "tests/fork_handler_advice")
 	underEachLibrary(t, func(t *testing.T, o testenv.Opts) {
-		r := testenv.Run(t, o, "timeout", "20", prog)
-		require.Equal(t, 0, r.Code, r.String())
-		assert.Equal(t, "ok forks=2 advised=4\n", r.Stdout)
+		assertPrints(t, o, "ok forks=2 advised=4\n", "timeout", "20", prog)
 	})
 }

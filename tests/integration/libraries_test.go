@@ -3,6 +3,9 @@ package integration
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/goshm/goshm/tests/internal/testenv"
 )
 
@@ -21,4 +24,13 @@ func underEachLibrary(t *testing.T, check func(t *testing.T, o testenv.Opts)) {
 			check(t, testenv.Opts{NewIPC: true, Preload: true, Lib: lib, Store: testenv.NewStore(t)})
 		})
 	}
+}
+
+// assertPrints runs argv with o and checks that it exits 0 having printed
+// exactly want.
+func assertPrints(t *testing.T, o testenv.Opts, want string, argv ...string) {
+	t.Helper()
+	r := testenv.Run(t, o, argv...)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Equal(t, want, r.Stdout)
 }
